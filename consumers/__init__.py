@@ -1,0 +1,1 @@
+"""Turns Kafka events into validated, deduplicated, exactly-once totals."""

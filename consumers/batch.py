@@ -1,0 +1,93 @@
+"""Turning one consumed batch of raw messages into valid events and dead letters.
+
+Columnar from end to end: the batch is decoded in one go, validated with the same
+polars rules the publisher used (the topic may have other producers), and each event
+gets the UTC day its usage belongs to. No broker here: lists in, frames out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+import polars as pl
+from schemas.codec import EventCodec
+from schemas.validation import RowError, utc_day, validate_frame
+
+from consumers.dead_letters import DeadLetter
+
+__all__ = ["PreparedBatch", "RawBatch", "prepare_batch"]
+
+INDEX = "_index"
+SOURCE_ROW = "_sourceRow"
+
+
+@dataclass(frozen=True)
+class RawBatch:
+    """Consumed messages as parallel lists (positions, keys and values)."""
+
+    partitions: Sequence[int]
+    offsets: Sequence[int]
+    keys: Sequence[bytes | None]
+    values: Sequence[bytes | None]
+
+    def next_offsets(self) -> dict[int, int]:
+        """Per partition, the offset after the last message in the batch."""
+        ends: dict[int, int] = {}
+        for partition, offset in zip(self.partitions, self.offsets, strict=True):
+            ends[partition] = max(ends.get(partition, -1), offset + 1)
+        return ends
+
+
+@dataclass(frozen=True)
+class PreparedBatch:
+    """What a batch holds: events that may count, and messages that never can."""
+
+    events: pl.DataFrame
+    dead_letters: list[DeadLetter]
+
+
+def _letter(raw: RawBatch, index: int, reason: str, message: str) -> DeadLetter:
+    key = raw.keys[index]
+    return DeadLetter(
+        key=key.decode("utf-8", "replace") if key is not None else None,
+        value=raw.values[index] or b"",
+        reason=reason,
+        message=message,
+        partition=raw.partitions[index],
+        offset=raw.offsets[index],
+    )
+
+
+def _invalid_letters(
+    raw: RawBatch, invalid: pl.DataFrame, errors: list[RowError]
+) -> list[DeadLetter]:
+    """One dead letter per invalid event, carrying its first reason and every message."""
+    by_index: dict[int, list[RowError]] = {}
+    for error in errors:
+        by_index.setdefault(error.row, []).append(error)
+    letters = []
+    for index, upload_ref, row in invalid.select(INDEX, "uploadRef", SOURCE_ROW).iter_rows():
+        found = by_index.get(index, [])
+        reason = found[0].reason if found else "invalid"
+        message = "; ".join(f"{e.column}: {e.message} ({e.value!r})" for e in found)
+        letter = _letter(raw, index, reason, message)
+        letters.append(replace(letter, upload_ref=upload_ref, row_number=row))
+    return letters
+
+
+def prepare_batch(raw: RawBatch, codec: EventCodec) -> PreparedBatch:
+    """Decode, validate and date a batch; everything that fails becomes a dead letter."""
+    decoded = codec.decode(raw.values)
+    letters = [_letter(raw, index, reason, reason) for index, reason in decoded.failures]
+    # Validation names rows by `rowNumber`; here a row is its place in the batch.
+    indexed = decoded.frame.rename({"rowNumber": SOURCE_ROW}).with_columns(
+        pl.Series(INDEX, decoded.positions, dtype=pl.Int64),
+        pl.Series("rowNumber", decoded.positions, dtype=pl.Int64),
+    )
+    result = validate_frame(indexed, max_errors=indexed.height)
+    invalid = indexed.join(result.valid.select(INDEX), on=INDEX, how="anti")
+    letters += _invalid_letters(raw, invalid, result.errors)
+    events = result.valid.drop("rowNumber").rename({SOURCE_ROW: "rowNumber"})
+    events = events.with_columns(utc_day(pl.col("eventDate")).alias("day"))
+    return PreparedBatch(events=events, dead_letters=letters)

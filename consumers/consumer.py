@@ -1,0 +1,202 @@
+"""The consumer-group member that turns the event topic into committed totals.
+
+Each loop takes one batch, prepares it (decode, validate, date), sends its dead letters
+and waits for their acknowledgement, then applies it to the store in one transaction
+together with the next offsets. Offsets are read back from the store on assignment, so
+Kafka's own committed offsets are only informational (for lag tools).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+
+import polars as pl
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Message, TopicPartition
+from schemas.codec import EventCodec
+
+from consumers.batch import PreparedBatch, RawBatch, prepare_batch
+from consumers.dead_letters import dead_letter_headers
+from consumers.store import BatchOutcome, BatchStats, SqliteStore, StoredOffset
+from meterpipe.errors import StaleBatchError, StoreError
+from meterpipe.kafka_config import consumer_config, producer_config
+from meterpipe.metrics import PipelineMetrics
+from meterpipe.settings import Settings
+from meterpipe.topics import log_identity
+from producers.publisher import EventPublisher
+
+__all__ = ["UsageConsumer"]
+
+log = logging.getLogger(__name__)
+PROVENANCE_COLUMNS = ["uploadRef", "rowNumber"]
+STORE_RETRY_S = 1.0
+
+
+def _raw_batch(messages: list[Message]) -> RawBatch:
+    ok = [message for message in messages if message.error() is None]
+    for message in messages:
+        if message.error() is not None:
+            log.warning("consume error: %s", message.error())
+    return RawBatch(
+        partitions=[message.partition() or 0 for message in ok],
+        offsets=[message.offset() or 0 for message in ok],
+        keys=[message.key() for message in ok],
+        values=[message.value() for message in ok],
+    )
+
+
+class UsageConsumer:
+    """One member of the consumer group; `run()` until `stop` is set."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        bootstrap: str,
+        store: SqliteStore,
+        codec: EventCodec,
+        metrics: PipelineMetrics,
+    ) -> None:
+        self._settings = settings
+        self._bootstrap = bootstrap
+        self._store = store
+        self._codec = codec
+        self._metrics = metrics
+        self._topic = settings.kafka.topic
+        self._positions: dict[int, StoredOffset | None] = {}
+        self._log_id = ""
+        self._dead_letters = EventPublisher(
+            producer_config(settings.kafka, bootstrap), settings.kafka.dlq_topic
+        )
+
+    def run(self, stop: threading.Event) -> None:
+        """Consume batches until `stop` is set, then leave the group cleanly."""
+        kafka = self._settings.kafka
+        config = consumer_config(kafka, self._bootstrap, kafka.consumer_group)
+        consumer = Consumer({**config, "stats_cb": self._on_stats})
+        consumer.subscribe(
+            [self._topic], on_assign=self._on_assign, on_revoke=self._on_revoke,
+            on_lost=self._on_revoke,
+        )  # fmt: skip
+        try:
+            while not stop.is_set():
+                messages = consumer.consume(
+                    self._settings.consumer.batch_max_events, self._settings.consumer.batch_wait_s
+                )
+                if messages:
+                    self._handle(consumer, messages)
+        finally:
+            consumer.close()
+            self._dead_letters.close()
+
+    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        """Resume each partition where the store says, or from the start of a new log."""
+        self._log_id = log_identity(self._settings.kafka, self._bootstrap, self._topic)
+        stored = self._store.load_offsets(self._topic)
+        for tp in partitions:
+            position = stored.get(tp.partition)
+            self._positions[tp.partition] = position
+            same_log = position is not None and position.log_id == self._log_id
+            tp.offset = position.next_offset if same_log and position else OFFSET_BEGINNING
+            log.info("assigned partition %d from offset %d", tp.partition, tp.offset)
+        consumer.assign(partitions)
+
+    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        for tp in partitions:
+            self._positions.pop(tp.partition, None)
+
+    def _on_stats(self, stats_json: str) -> None:
+        stats = json.loads(stats_json)
+        partitions = stats.get("topics", {}).get(self._topic, {}).get("partitions", {})
+        for partition, figures in partitions.items():
+            lag = figures.get("consumer_lag", -1)
+            if partition != "-1" and lag >= 0:
+                self._metrics.consumer_lag.labels(self._topic, partition).set(lag)
+
+    def _handle(self, consumer: Consumer, messages: list[Message]) -> None:
+        raw = _raw_batch(messages)
+        if not raw.values:
+            return
+        started = time.perf_counter()
+        prepared = prepare_batch(raw, self._codec)
+        self._send_dead_letters(prepared)
+        try:
+            stats = self._commit(raw, prepared)
+        except StaleBatchError as exc:
+            log.warning("%s", exc)
+            self._metrics.batches_fenced.inc()
+            self._rewind(consumer, raw)
+            return
+        self._record(raw, prepared, stats, time.perf_counter() - started)
+        consumer.commit(
+            offsets=[TopicPartition(self._topic, p, o) for p, o in raw.next_offsets().items()],
+            asynchronous=True,
+        )
+
+    def _send_dead_letters(self, prepared: PreparedBatch) -> None:
+        """Dead letters are acknowledged before the batch commits, so none is ever lost."""
+        for letter in prepared.dead_letters:
+            headers = dead_letter_headers(letter, self._topic)
+            self._dead_letters.send_with_headers(letter.key, letter.value, headers)
+        if prepared.dead_letters:
+            self._dead_letters.flush()
+
+    def _commit(self, raw: RawBatch, prepared: PreparedBatch) -> BatchStats:
+        """Apply the batch to the store, retrying while the store is unavailable."""
+        letters = [(d.upload_ref, d.row_number) for d in prepared.dead_letters]
+        outcome = BatchOutcome(
+            topic=self._topic,
+            log_id=self._log_id,
+            events=prepared.events,
+            dead_lettered=_provenance_frame(letters),
+            offsets={
+                partition: (self._positions.get(partition), next_offset)
+                for partition, next_offset in raw.next_offsets().items()
+            },
+        )
+        while True:
+            try:
+                stats = self._store.apply_batch(outcome)
+                break
+            except StaleBatchError:
+                raise
+            except StoreError as exc:
+                log.warning("store unavailable, retrying: %s", exc)
+                time.sleep(STORE_RETRY_S)
+        for partition, next_offset in raw.next_offsets().items():
+            self._positions[partition] = StoredOffset(self._log_id, next_offset)
+        return stats
+
+    def _rewind(self, consumer: Consumer, raw: RawBatch) -> None:
+        """After a fenced batch, continue from what the store holds (if still ours)."""
+        stored = self._store.load_offsets(self._topic)
+        for partition in raw.next_offsets():
+            if partition not in self._positions:
+                continue
+            position = stored.get(partition)
+            self._positions[partition] = position
+            offset = position.next_offset if position else OFFSET_BEGINNING
+            try:
+                consumer.seek(TopicPartition(self._topic, partition, offset))
+            except KafkaException as exc:
+                log.warning("cannot rewind partition %d: %s", partition, exc)
+
+    def _record(
+        self, raw: RawBatch, prepared: PreparedBatch, stats: BatchStats, seconds: float
+    ) -> None:
+        metrics = self._metrics
+        metrics.events_consumed.inc(len(raw.values))
+        metrics.events_accepted.inc(stats.accepted)
+        metrics.events_duplicate.inc(stats.duplicates)
+        metrics.events_redelivered.inc(stats.redelivered)
+        for letter in prepared.dead_letters:
+            metrics.events_invalid.labels(letter.reason).inc()
+        metrics.batch_seconds.observe(seconds)
+        metrics.rate.add(len(raw.values))
+        for reference in stats.finished_uploads:
+            log.info("upload %s is Done", reference)
+
+
+def _provenance_frame(rows: list[tuple[str | None, int | None]]) -> pl.DataFrame:
+    return pl.DataFrame(rows, schema={"uploadRef": pl.String, "rowNumber": pl.Int64}, orient="row")

@@ -1,0 +1,64 @@
+"""Versioned schema of the SQLite store, applied in order at open.
+
+Each entry is applied once, inside the transaction that records its version, so several
+processes opening the store at once end with the same schema and no error.
+"""
+
+from __future__ import annotations
+
+__all__ = ["SQLITE_MIGRATIONS"]
+
+SQLITE_MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE uploads (
+        reference TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        description TEXT,
+        upload_key TEXT NOT NULL,
+        status TEXT NOT NULL,
+        records INTEGER NOT NULL DEFAULT 0,
+        expected INTEGER,
+        accepted INTEGER NOT NULL DEFAULT 0,
+        duplicates INTEGER NOT NULL DEFAULT 0,
+        dead_lettered INTEGER NOT NULL DEFAULT 0,
+        rejected_rows INTEGER NOT NULL DEFAULT 0,
+        assigned_ids INTEGER NOT NULL DEFAULT 0,
+        uploaded_at TEXT NOT NULL,
+        finished_at TEXT,
+        errors TEXT NOT NULL DEFAULT '[]',
+        error_total INTEGER NOT NULL DEFAULT 0,
+        source_path TEXT
+    );
+    CREATE INDEX uploads_status ON uploads (status, uploaded_at);
+    CREATE TABLE seen_events (
+        event_id TEXT PRIMARY KEY,
+        upload_ref TEXT,
+        row_number INTEGER,
+        seen_at INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX seen_events_age ON seen_events (seen_at);
+    CREATE TABLE settled_rows (
+        upload_ref TEXT NOT NULL,
+        row_number INTEGER NOT NULL,
+        outcome TEXT NOT NULL,
+        PRIMARY KEY (upload_ref, row_number)
+    ) WITHOUT ROWID;
+    CREATE TABLE totals (
+        account_id TEXT NOT NULL,
+        pricing_unit TEXT NOT NULL,
+        custom_unit TEXT NOT NULL,
+        day TEXT NOT NULL,
+        events INTEGER NOT NULL,
+        quantity TEXT NOT NULL,
+        billable_quantity TEXT NOT NULL,
+        PRIMARY KEY (account_id, pricing_unit, custom_unit, day)
+    ) WITHOUT ROWID;
+    CREATE TABLE offsets (
+        topic TEXT NOT NULL,
+        partition INTEGER NOT NULL,
+        log_id TEXT NOT NULL,
+        next_offset INTEGER NOT NULL,
+        PRIMARY KEY (topic, partition)
+    ) WITHOUT ROWID;
+    """,
+)

@@ -1,0 +1,108 @@
+"""Upload records: created by the publisher, advanced by consumers, read by the CLI.
+
+Written as plain SQL shared by every store backend; only the placeholder style and the
+transaction wrapper differ between engines.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from typing import Any
+
+from consumers.store.records import UploadRecord, UploadStatus, UploadSummary, utc_now
+
+__all__ = ["UploadQueries"]
+
+UPLOAD_COLUMNS = (
+    "reference, name, description, upload_key, status, records, expected, accepted,"
+    " duplicates, dead_lettered, rejected_rows, assigned_ids, uploaded_at, finished_at,"
+    " errors, error_total, source_path"
+)
+
+
+def _record(row: tuple[Any, ...]) -> UploadRecord:
+    (ref, name, desc, key, status, records, expected, accepted, dups, dead, rejected,
+     assigned, uploaded, finished, errors, error_total, source) = row  # fmt: skip
+    return UploadRecord(
+        reference=ref, name=name, description=desc, upload_key=key, status=status,
+        records=records, expected=expected, accepted=accepted, duplicates=dups,
+        dead_lettered=dead, rejected_rows=rejected, assigned_ids=assigned,
+        uploaded_at=uploaded, finished_at=finished, errors=json.loads(errors),
+        error_total=error_total, source_path=source,
+    )  # fmt: skip
+
+
+class UploadQueries:
+    """The upload-record half of a store."""
+
+    def __init__(self, connection: sqlite3.Connection) -> None:
+        self._db = connection
+
+    def create_upload(self, upload: UploadRecord) -> None:
+        """Record a new upload in status Processing."""
+        self._db.execute(
+            f"INSERT INTO uploads ({UPLOAD_COLUMNS}) VALUES ({', '.join('?' * 17)})",
+            (
+                upload.reference, upload.name, upload.description, upload.upload_key,
+                upload.status, upload.records, upload.expected, upload.accepted,
+                upload.duplicates, upload.dead_lettered, upload.rejected_rows,
+                upload.assigned_ids, upload.uploaded_at, upload.finished_at,
+                upload.errors_json(), upload.error_total, upload.source_path,
+            ),
+        )  # fmt: skip
+
+    def find_upload(self, reference: str) -> UploadRecord | None:
+        """One upload by reference."""
+        row = self._db.execute(
+            f"SELECT {UPLOAD_COLUMNS} FROM uploads WHERE reference = ?", (reference,)
+        ).fetchone()
+        return _record(row) if row else None
+
+    def list_uploads(self, status: UploadStatus | None = None) -> list[UploadRecord]:
+        """Uploads, newest first, optionally of one status."""
+        where, params = ("WHERE status = ?", (status,)) if status else ("", ())
+        rows = self._db.execute(
+            f"SELECT {UPLOAD_COLUMNS} FROM uploads {where} ORDER BY uploaded_at DESC, reference",
+            params,
+        ).fetchall()
+        return [_record(row) for row in rows]
+
+    def status_counts(self) -> dict[str, int]:
+        """How many uploads are in each status."""
+        rows = self._db.execute("SELECT status, count(*) FROM uploads GROUP BY status")
+        return dict(rows.fetchall())
+
+    def reject_upload(self, reference: str, summary: UploadSummary) -> None:
+        """Strict mode found errors (or the file was unreadable): Error, nothing ingested."""
+        self._db.execute(
+            "UPDATE uploads SET status = 'Error', records = ?, rejected_rows = ?, errors = ?,"
+            " error_total = ?, expected = 0, finished_at = ? WHERE reference = ?",
+            (summary.records, summary.rejected_rows, json.dumps(summary.errors),
+             summary.error_total, utc_now(), reference),
+        )  # fmt: skip
+
+    def mark_published(self, reference: str, summary: UploadSummary) -> bool:
+        """Every event was acknowledged by the broker; return True if that made it Done."""
+        self._db.execute(
+            "UPDATE uploads SET records = ?, expected = ?, rejected_rows = ?, errors = ?,"
+            " error_total = ?, assigned_ids = ? WHERE reference = ?",
+            (summary.records, summary.published, summary.rejected_rows,
+             json.dumps(summary.errors), summary.error_total, summary.assigned_ids, reference),
+        )  # fmt: skip
+        return bool(self._finish_if_complete(self._db, [reference]))
+
+    def _finish_if_complete(self, db: sqlite3.Connection, references: list[str]) -> list[str]:
+        """Mark Done the uploads whose every published event has been processed."""
+        finished = []
+        now = utc_now()
+        for reference in references:
+            cursor = db.execute(
+                "UPDATE uploads SET status = 'Done', finished_at = ? WHERE reference = ?"
+                " AND status = 'Processing' AND expected IS NOT NULL"
+                " AND accepted + duplicates + dead_lettered >= expected",
+                (now, reference),
+            )
+            if cursor.rowcount:
+                finished.append(reference)
+        return finished

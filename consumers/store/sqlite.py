@@ -1,0 +1,252 @@
+"""The embedded store: one SQLite file holding totals, dedupe state, offsets and uploads.
+
+A consumed batch is applied in one `BEGIN IMMEDIATE` transaction: new eventIds, totals,
+upload progress and the next offsets commit together or not at all, which is what makes
+totals exactly-once across crashes. WAL mode lets the CLI read while consumers write.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from consumers.aggregate import aggregate
+from consumers.decimals import add_decimal_strings
+from consumers.dedupe import Classified, classify
+from consumers.store.migrations import SQLITE_MIGRATIONS
+from consumers.store.queries import UploadQueries
+from consumers.store.records import BatchOutcome, BatchStats, StoredOffset
+from meterpipe.errors import StaleBatchError, StoreError
+
+__all__ = ["SqliteStore"]
+
+BUSY_TIMEOUT_S = 60.0
+PROVENANCE_SCHEMA = {"uploadRef": pl.String, "rowNumber": pl.Int64}
+PROVENANCE = list(PROVENANCE_SCHEMA)
+OUTCOMES = ("accepted", "duplicates", "dead_lettered")
+
+
+class SqliteStore(UploadQueries):
+    """Totals, dedupe state, offsets and upload records in one SQLite file."""
+
+    def __init__(self, connection: sqlite3.Connection, retention_days: int) -> None:
+        super().__init__(connection)
+        self._retention_s = retention_days * 86_400
+
+    @classmethod
+    def open(cls, path: Path, retention_days: int = 35) -> SqliteStore:
+        """Open (creating and migrating if needed) the store file at `path`."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            connection = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+            connection.execute("PRAGMA journal_mode=WAL")
+            # WAL + NORMAL survives any process crash; a power cut may lose the last batches,
+            # but their offsets are lost with them, so they are simply consumed again.
+            connection.execute("PRAGMA synchronous=NORMAL")
+            connection.create_function("dec_add", 2, add_decimal_strings, deterministic=True)
+            store = cls(connection, retention_days)
+            store._migrate()
+            store._create_scratch_tables()
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open store {path}: {exc}") from exc
+        return store
+
+    def close(self) -> None:
+        """Close the connection."""
+        self._db.close()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    def _migrate(self) -> None:
+        with self._transaction() as db:
+            db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+            row = db.execute("SELECT max(version) FROM schema_version").fetchone()
+            current = row[0] or 0
+            for version, script in enumerate(SQLITE_MIGRATIONS, start=1):
+                if version > current:
+                    for statement in filter(str.strip, script.split(";")):
+                        db.execute(statement)
+                    db.execute("INSERT INTO schema_version VALUES (?)", (version,))
+
+    def _create_scratch_tables(self) -> None:
+        self._db.execute("CREATE TEMP TABLE batch_ids (event_id TEXT PRIMARY KEY)")
+        self._db.execute(
+            "CREATE TEMP TABLE batch_rows (upload_ref TEXT, row_number INTEGER,"
+            " PRIMARY KEY (upload_ref, row_number))"
+        )
+
+    # ---- consumer side -------------------------------------------------------------
+
+    def load_offsets(self, topic: str) -> dict[int, StoredOffset]:
+        """Every stored position of `topic`, by partition."""
+        rows = self._db.execute(
+            "SELECT partition, log_id, next_offset FROM offsets WHERE topic = ?", (topic,)
+        ).fetchall()
+        return {partition: StoredOffset(log_id, offset) for partition, log_id, offset in rows}
+
+    def apply_batch(self, outcome: BatchOutcome) -> BatchStats:
+        """Commit one batch's effects atomically; raise StaleBatchError if it was fenced."""
+        try:
+            with self._transaction() as db:
+                self._check_offsets(db, outcome)
+                known, settled = self._lookup(db, outcome)
+                classified = classify(outcome.events, outcome.dead_lettered, known, settled)
+                self._record_outcomes(db, classified)
+                self._add_totals(db, aggregate(classified.accepted))
+                finished = self._count_progress(db, classified)
+                self._write_offsets(db, outcome)
+        except sqlite3.Error as exc:
+            raise StoreError(f"batch not committed: {exc}") from exc
+        return BatchStats(
+            accepted=classified.accepted.height,
+            duplicates=classified.duplicates.height,
+            redelivered=classified.redelivered,
+            dead_lettered=classified.dead_lettered.height,
+            finished_uploads=finished,
+        )
+
+    def _check_offsets(self, db: sqlite3.Connection, outcome: BatchOutcome) -> None:
+        """Compare-and-set guard: the batch must start where the store says we are."""
+        stored = self.load_offsets(outcome.topic)
+        for partition, (started_from, _) in outcome.offsets.items():
+            if stored.get(partition) != started_from:
+                raise StaleBatchError(
+                    f"partition {partition} moved on (store {stored.get(partition)}, "
+                    f"batch started from {started_from}); batch discarded"
+                )
+
+    def _lookup(
+        self, db: sqlite3.Connection, outcome: BatchOutcome
+    ) -> tuple[pl.DataFrame, pl.DataFrame]:
+        """Which of the batch's eventIds and provenances the store already knows."""
+        db.execute("DELETE FROM batch_ids")
+        db.execute("DELETE FROM batch_rows")
+        db.executemany(
+            "INSERT OR IGNORE INTO batch_ids VALUES (?)",
+            ((event_id,) for event_id in outcome.events["eventId"]),
+        )
+        provenance = pl.concat([_provenance(outcome.events), _provenance(outcome.dead_lettered)])
+        db.executemany("INSERT OR IGNORE INTO batch_rows VALUES (?, ?)", provenance.iter_rows())
+        known = db.execute(
+            "SELECT s.event_id, s.upload_ref, s.row_number FROM batch_ids b"
+            " JOIN seen_events s ON s.event_id = b.event_id"
+        ).fetchall()
+        settled = db.execute(
+            "SELECT r.upload_ref, r.row_number FROM batch_rows b"
+            " JOIN settled_rows r USING (upload_ref, row_number)"
+        ).fetchall()
+        known_schema = {"eventId": pl.String, **PROVENANCE_SCHEMA}
+        return (
+            pl.DataFrame(known, schema=known_schema, orient="row"),
+            pl.DataFrame(settled, schema=PROVENANCE_SCHEMA, orient="row"),
+        )
+
+    def _record_outcomes(self, db: sqlite3.Connection, classified: Classified) -> None:
+        now = int(time.time())
+        db.executemany(
+            "INSERT INTO seen_events VALUES (?, ?, ?, ?)",
+            ((*row, now) for row in classified.accepted.select("eventId", *PROVENANCE).iter_rows()),
+        )
+        for frame, outcome in (
+            (classified.duplicates, "duplicate"),
+            (classified.dead_lettered, "dead_letter"),
+        ):
+            db.executemany(
+                "INSERT INTO settled_rows VALUES (?, ?, ?)",
+                ((*row, outcome) for row in _provenance(frame).iter_rows()),
+            )
+
+    def _add_totals(self, db: sqlite3.Connection, deltas: pl.DataFrame) -> None:
+        db.executemany(
+            "INSERT INTO totals VALUES (?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (account_id, pricing_unit, custom_unit, day) DO UPDATE SET"
+            " events = events + excluded.events,"
+            " quantity = dec_add(quantity, excluded.quantity),"
+            " billable_quantity = dec_add(billable_quantity, excluded.billable_quantity)",
+            deltas.iter_rows(),
+        )
+
+    def _count_progress(self, db: sqlite3.Connection, classified: Classified) -> list[str]:
+        """Add the batch's outcomes to each upload; return the uploads that became Done."""
+        counts = _progress_by_upload(classified)
+        db.executemany(
+            "UPDATE uploads SET accepted = accepted + ?, duplicates = duplicates + ?,"
+            " dead_lettered = dead_lettered + ? WHERE reference = ?",
+            counts.select(*OUTCOMES, "uploadRef").iter_rows(),
+        )
+        return self._finish_if_complete(db, counts["uploadRef"].to_list())
+
+    def _write_offsets(self, db: sqlite3.Connection, outcome: BatchOutcome) -> None:
+        db.executemany(
+            "INSERT INTO offsets VALUES (?, ?, ?, ?) ON CONFLICT (topic, partition)"
+            " DO UPDATE SET log_id = excluded.log_id, next_offset = excluded.next_offset",
+            (
+                (outcome.topic, partition, outcome.log_id, next_offset)
+                for partition, (_, next_offset) in outcome.offsets.items()
+            ),
+        )
+
+    def prune_seen(self) -> int:
+        """Forget eventIds older than the retention window; return how many."""
+        cutoff = int(time.time()) - self._retention_s
+        with self._transaction() as db:
+            return db.execute("DELETE FROM seen_events WHERE seen_at < ?", (cutoff,)).rowcount
+
+    # ---- reads -------------------------------------------------------------------
+
+    def total_rows(
+        self, account: str | None, unit: str | None, period: str | None
+    ) -> Sequence[tuple[Any, ...]]:
+        """Raw per-day total rows matching the filters."""
+        clauses, params = [], []
+        if account:
+            clauses.append("account_id = ?")
+            params.append(account.lower())
+        if unit:
+            clauses.append("(pricing_unit = ? OR custom_unit = ?)")
+            params += [unit, unit]
+        if period:
+            clauses.append("substr(day, 1, 7) = ?")
+            params.append(period)
+        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        return self._db.execute(
+            "SELECT account_id, pricing_unit, custom_unit, events, quantity, billable_quantity"
+            f" FROM totals{where} ORDER BY account_id, pricing_unit, custom_unit",
+            params,
+        ).fetchall()
+
+
+def _provenance(frame: pl.DataFrame) -> pl.DataFrame:
+    """The (uploadRef, rowNumber) of the rows that have one."""
+    return frame.select(PROVENANCE).drop_nulls()
+
+
+def _progress_by_upload(classified: Classified) -> pl.DataFrame:
+    """Per upload: how many of its events this batch accepted, found duplicate, dead-lettered."""
+    parts = [
+        frame.select("uploadRef").drop_nulls().with_columns(pl.lit(name).alias("outcome"))
+        for frame, name in zip(
+            (classified.accepted, classified.duplicates, classified.dead_lettered),
+            OUTCOMES,
+            strict=True,
+        )
+    ]
+    return (
+        pl.concat(parts)
+        .group_by("uploadRef")
+        .agg((pl.col("outcome") == name).sum().alias(name) for name in OUTCOMES)
+    )

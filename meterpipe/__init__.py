@@ -1,0 +1,1 @@
+"""meterpipe's shared runtime: settings, Kafka client config, embedded broker, metrics and CLI."""

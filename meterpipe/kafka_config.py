@@ -1,0 +1,87 @@
+"""The one place where meterpipe settings become librdkafka configuration dicts.
+
+Every client (producer, consumer, admin) gets the same connection and security keys;
+each role then adds what it needs. Callers get a fresh dict each time and may change it.
+"""
+
+from __future__ import annotations
+
+from meterpipe.settings import KafkaSettings
+
+__all__ = ["admin_config", "consumer_config", "producer_config"]
+
+ClientConfig = dict[str, str | int | float | bool]
+
+
+def _connection(kafka: KafkaSettings, bootstrap: str) -> ClientConfig:
+    """Bootstrap and security keys shared by every client."""
+    config: ClientConfig = {
+        "bootstrap.servers": bootstrap,
+        "security.protocol": kafka.security_protocol,
+    }
+    optional: dict[str, str | None] = {
+        "sasl.mechanism": kafka.sasl_mechanism,
+        "sasl.username": kafka.sasl_username,
+        "sasl.password": kafka.sasl_password.get_secret_value() if kafka.sasl_password else None,
+        "ssl.ca.location": kafka.ssl_ca_location,
+        "ssl.certificate.location": kafka.ssl_certificate_location,
+        "ssl.key.location": kafka.ssl_key_location,
+        "ssl.key.password": (
+            kafka.ssl_key_password.get_secret_value() if kafka.ssl_key_password else None
+        ),
+    }
+    config.update({key: value for key, value in optional.items() if value is not None})
+    return config
+
+
+def _with_overrides(kafka: KafkaSettings, config: ClientConfig) -> ClientConfig:
+    """Apply the user's raw librdkafka overrides last, so they always win."""
+    config.update(kafka.client_overrides)
+    return config
+
+
+def admin_config(kafka: KafkaSettings, bootstrap: str) -> ClientConfig:
+    """Config for the AdminClient that creates topics and reads their identity."""
+    return _with_overrides(kafka, _connection(kafka, bootstrap))
+
+
+def producer_config(kafka: KafkaSettings, bootstrap: str) -> ClientConfig:
+    """Idempotent, batching producer: ordered, no duplicates from retries."""
+    config = _connection(kafka, bootstrap)
+    config.update(
+        {
+            "enable.idempotence": True,
+            "acks": "all",
+            "linger.ms": kafka.linger_ms,
+            "batch.num.messages": kafka.batch_num_messages,
+            "message.timeout.ms": kafka.message_timeout_ms,
+            "message.max.bytes": kafka.max_message_bytes,
+            "queue.buffering.max.messages": 1_000_000,
+            "queue.buffering.max.kbytes": 1_048_576,
+            # Only failed deliveries call back: success is checked once, at flush.
+            "delivery.report.only.error": True,
+        }
+    )
+    return _with_overrides(kafka, config)
+
+
+def consumer_config(kafka: KafkaSettings, bootstrap: str, group: str) -> ClientConfig:
+    """Group member whose offsets live in the store; Kafka commits are informational."""
+    config = _connection(kafka, bootstrap)
+    config.update(
+        {
+            "group.id": group,
+            "enable.auto.commit": False,
+            "enable.auto.offset.store": False,
+            "auto.offset.reset": "earliest",
+            "isolation.level": "read_committed",
+            "session.timeout.ms": kafka.session_timeout_ms,
+            "heartbeat.interval.ms": kafka.heartbeat_interval_ms,
+            # librdkafka waits this long after draining its prefetch queue; its 1 s default
+            # stalls a fast consumer every ~100k messages (see BROKER.md).
+            "fetch.queue.backoff.ms": kafka.fetch_queue_backoff_ms,
+            "statistics.interval.ms": 5_000,
+            "enable.partition.eof": False,
+        }
+    )
+    return _with_overrides(kafka, config)

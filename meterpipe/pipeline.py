@@ -1,0 +1,152 @@
+"""Wiring the parts into running processes: `publish`, `consume` and `up`.
+
+Each thread opens its own store connection (SQLite connections are per thread). `up`
+supervises the embedded broker: if it dies, it is restarted on the same port, the
+consumer rejoins (and notices the new log), and every upload not yet Done is published
+again from its claimed file, which deterministic eventIds make safe.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from collections.abc import Iterator
+
+from consumers.consumer import UsageConsumer
+from consumers.store import open_store
+from meterpipe.broker import EmbeddedBroker
+from meterpipe.errors import ConfigError
+from meterpipe.kafka_config import producer_config
+from meterpipe.metrics import PipelineMetrics, UploadStatusCollector
+from meterpipe.settings import Settings
+from meterpipe.topics import ensure_topics
+from producers.publisher import EventPublisher
+from producers.upload import UploadPublisher
+from producers.watcher import InboxWatcher
+from schemas.codec import EventCodec, make_codec
+
+__all__ = ["Pipeline", "configured_bootstrap", "upload_publisher", "upload_status_collector"]
+
+log = logging.getLogger(__name__)
+SUPERVISE_EVERY_S = 1.0
+
+
+def codec_for(settings: Settings) -> EventCodec:
+    """The wire format the settings ask for."""
+    return make_codec(settings.kafka.registry_url, f"{settings.kafka.topic}-value")
+
+
+def configured_bootstrap(settings: Settings) -> str:
+    """The configured cluster, for commands that cannot run their own broker."""
+    if not settings.kafka.bootstrap_servers:
+        raise ConfigError(
+            "no Kafka cluster configured: set METERPIPE_BOOTSTRAP_SERVERS (or --bootstrap-servers),"
+            " e.g. to the address `meterpipe broker` prints, or use `meterpipe up`"
+        )
+    return settings.kafka.bootstrap_servers
+
+
+@contextlib.contextmanager
+def upload_publisher(
+    settings: Settings, bootstrap: str, metrics: PipelineMetrics
+) -> Iterator[UploadPublisher]:
+    """An UploadPublisher with its own store connection and producer."""
+    store = open_store(settings.store)
+    publisher = EventPublisher(producer_config(settings.kafka, bootstrap), settings.kafka.topic)
+    try:
+        yield UploadPublisher(settings.upload, store, publisher, codec_for(settings), metrics)
+    finally:
+        publisher.close()
+        store.close()
+
+
+def upload_status_collector(settings: Settings) -> UploadStatusCollector:
+    """`meterpipe_uploads{status}`, each scrape reading the store on its own connection."""
+
+    def counts() -> dict[str, int]:
+        store = open_store(settings.store)
+        try:
+            return store.status_counts()
+        finally:
+            store.close()
+
+    return UploadStatusCollector(counts)
+
+
+def consume_until(
+    settings: Settings, bootstrap: str, metrics: PipelineMetrics, stop: threading.Event
+) -> None:
+    """Run one consumer-group member until `stop` is set."""
+    store = open_store(settings.store)
+    try:
+        store.prune_seen()
+        UsageConsumer(settings, bootstrap, store, codec_for(settings), metrics).run(stop)
+    finally:
+        store.close()
+
+
+class Pipeline:
+    """`meterpipe up`: broker (unless configured), inbox watcher and consumer together."""
+
+    def __init__(self, settings: Settings, metrics: PipelineMetrics) -> None:
+        self._settings = settings
+        self._metrics = metrics
+        self._broker: EmbeddedBroker | None = None
+        self._resume = threading.Event()
+
+    def run(self, stop: threading.Event) -> None:
+        """Run until `stop` is set; restart the embedded broker if it dies."""
+        settings = self._settings
+        bootstrap = settings.kafka.bootstrap_servers or self._start_broker()
+        ensure_topics(settings.kafka, bootstrap)
+        watcher = threading.Thread(target=self._watch, args=(bootstrap, stop), name="watcher")
+        watcher.start()
+        consumer_stop, consumer = self._start_consumer(bootstrap)
+        try:
+            while not stop.wait(SUPERVISE_EVERY_S):
+                if self._broker is not None and not self._broker.is_running():
+                    consumer_stop.set()
+                    consumer.join()
+                    self._recover_broker()
+                    consumer_stop, consumer = self._start_consumer(bootstrap)
+        finally:
+            consumer_stop.set()
+            consumer.join()
+            watcher.join()
+            if self._broker is not None:
+                self._broker.stop()
+
+    def _start_broker(self) -> str:
+        data_dir = self._settings.store.data_dir
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self._broker = EmbeddedBroker(log_path=data_dir / "broker.log")
+        bootstrap = self._broker.start()
+        log.info("embedded broker listening on %s", bootstrap)
+        return bootstrap
+
+    def _recover_broker(self) -> None:
+        assert self._broker is not None
+        log.error("embedded broker died; restarting it and re-publishing unfinished uploads")
+        bootstrap = self._broker.start()
+        ensure_topics(self._settings.kafka, bootstrap)
+        self._resume.set()
+
+    def _start_consumer(self, bootstrap: str) -> tuple[threading.Event, threading.Thread]:
+        stop = threading.Event()
+        thread = threading.Thread(
+            target=consume_until,
+            args=(self._settings, bootstrap, self._metrics, stop),
+            name="consumer",
+        )
+        thread.start()
+        return stop, thread
+
+    def _watch(self, bootstrap: str, stop: threading.Event) -> None:
+        with upload_publisher(self._settings, bootstrap, self._metrics) as uploads:
+            store = open_store(self._settings.store)
+            try:
+                watcher = InboxWatcher(self._settings.watch, uploads, store)
+                watcher.run(stop, self._resume)
+            finally:
+                store.close()

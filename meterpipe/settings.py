@@ -1,0 +1,164 @@
+"""Configuration for every component, from `METERPIPE_*` env vars and an optional TOML file.
+
+One settings class per component keeps each piece's knobs together; all read the same
+flat namespace (env var `METERPIPE_<FIELD>` or key `<field>` in the TOML file named by
+`METERPIPE_CONFIG`), and explicit values (CLI options) win over both.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, SecretStr
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+__all__ = [
+    "ConsumerSettings",
+    "KafkaSettings",
+    "MetricsSettings",
+    "Settings",
+    "StoreSettings",
+    "UploadSettings",
+    "WatchSettings",
+    "load_settings",
+]
+
+CONFIG_ENV_VAR = "METERPIPE_CONFIG"
+SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
+
+
+class _ComponentSettings(BaseSettings):
+    """Shared source order: explicit values, env vars, TOML file, defaults."""
+
+    model_config = SettingsConfigDict(env_prefix="METERPIPE_", extra="ignore", frozen=True)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Add the optional TOML file below env vars."""
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        toml_path = os.environ.get(CONFIG_ENV_VAR)
+        if toml_path:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(toml_path)))
+        return tuple(sources)
+
+
+class KafkaSettings(_ComponentSettings):
+    """Where the events go and how the clients talk to the cluster."""
+
+    bootstrap_servers: str | None = Field(
+        default=None, description="Kafka bootstrap servers; unset starts the embedded broker."
+    )
+    topic: str = "meterpipe.usage"
+    dlq_topic: str = "meterpipe.usage.dlq"
+    partitions: int = Field(default=6, ge=1)
+    replication_factor: int = Field(default=1, ge=1)
+    topic_retention_ms: int = Field(default=7 * 24 * 3600 * 1000, ge=-1)
+    consumer_group: str = "meterpipe"
+    registry_url: str | None = Field(
+        default=None, description="Confluent Schema Registry URL; unset uses single-object Avro."
+    )
+    security_protocol: SecurityProtocol = "PLAINTEXT"
+    sasl_mechanism: str | None = None
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    ssl_ca_location: str | None = None
+    ssl_certificate_location: str | None = None
+    ssl_key_location: str | None = None
+    ssl_key_password: SecretStr | None = None
+    linger_ms: int = 20
+    batch_num_messages: int = 10_000
+    message_timeout_ms: int = 120_000
+    max_message_bytes: int = Field(default=1_000_000, ge=1024)
+    session_timeout_ms: int = 6_000
+    heartbeat_interval_ms: int = 500
+    fetch_queue_backoff_ms: int = 10
+    client_overrides: dict[str, str] = Field(
+        default_factory=dict, description="Extra librdkafka settings, applied last."
+    )
+
+
+class StoreSettings(_ComponentSettings):
+    """Where totals, dedupe state, offsets and upload records live."""
+
+    data_dir: Path = Path("data")
+    store_url: str | None = Field(
+        default=None, description="Store URL; unset uses the SQLite file in data_dir."
+    )
+    dedupe_retention_days: int = Field(default=35, ge=1)
+
+    @property
+    def sqlite_path(self) -> Path:
+        """The embedded SQLite store file."""
+        return self.data_dir / "meterpipe.sqlite3"
+
+
+class UploadSettings(_ComponentSettings):
+    """How files are read, validated and published."""
+
+    chunk_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
+    max_report_errors: int = Field(default=1000, ge=1)
+    skip_invalid: bool = False
+
+
+class ConsumerSettings(_ComponentSettings):
+    """How events are consumed and committed."""
+
+    batch_max_events: int = Field(default=20_000, ge=1)
+    batch_wait_s: float = Field(default=0.5, gt=0)
+
+
+class WatchSettings(_ComponentSettings):
+    """The watched inbox."""
+
+    inbox: Path = Path("inbox")
+    poll_interval_s: float = Field(default=0.5, gt=0)
+    min_file_age_s: float = Field(default=2.0, ge=0)
+
+
+class MetricsSettings(_ComponentSettings):
+    """The Prometheus endpoint of every long-running process."""
+
+    metrics_host: str = "0.0.0.0"
+    metrics_port: int = Field(default=9108, ge=0, le=65535)
+
+
+class Settings(BaseModel):
+    """Every component's settings, resolved once per command."""
+
+    model_config = {"frozen": True}
+
+    kafka: KafkaSettings
+    store: StoreSettings
+    upload: UploadSettings
+    consumer: ConsumerSettings
+    watch: WatchSettings
+    metrics: MetricsSettings
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Resolve all components; each override goes to the component that owns the field."""
+    components: dict[str, Any] = {}
+    for name, field in Settings.model_fields.items():
+        cls = field.annotation
+        if not (isinstance(cls, type) and issubclass(cls, _ComponentSettings)):
+            raise TypeError(f"Settings.{name} is not a component settings class")
+        own = {k: v for k, v in overrides.items() if k in cls.model_fields and v is not None}
+        components[name] = cls(**own)
+    unknown = set(overrides) - {f for c in components.values() for f in type(c).model_fields}
+    if unknown:
+        raise TypeError(f"unknown settings: {', '.join(sorted(unknown))}")
+    return Settings(**components)

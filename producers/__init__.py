@@ -1,0 +1,1 @@
+"""Turns metered-usage files into Avro events on Kafka."""

@@ -1,0 +1,25 @@
+"""What the publisher needs from the store: somewhere to record uploads and their outcome."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from consumers.store.records import UploadRecord, UploadSummary
+
+__all__ = ["UploadLedger"]
+
+
+class UploadLedger(Protocol):
+    """The upload-record side of a store, as the publisher uses it."""
+
+    def find_upload(self, reference: str) -> UploadRecord | None:
+        """One upload by reference."""
+
+    def create_upload(self, upload: UploadRecord) -> None:
+        """Record a new upload in status Processing."""
+
+    def reject_upload(self, reference: str, summary: UploadSummary) -> None:
+        """End an upload in Error with nothing ingested."""
+
+    def mark_published(self, reference: str, summary: UploadSummary) -> bool:
+        """Record that every event was acknowledged; True if that made it Done."""

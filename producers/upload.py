@@ -1,0 +1,179 @@
+"""Publishing one upload: check the whole file, then send its events, then say so.
+
+The file is read twice. The first pass hashes it (the upload key behind assigned
+eventIds) and validates every row, so that in strict mode a bad row anywhere keeps the
+whole file out. The second pass validates again chunk by chunk, assigns missing
+eventIds, encodes each chunk in one go and hands it to the producer. Memory is bounded
+by the chunk size, whatever the file size.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import polars as pl
+from schemas.codec import FIELD_NAMES, EventCodec
+from schemas.validation import RowError, validate_frame
+
+from consumers.store.records import UploadRecord, UploadSummary
+from meterpipe.errors import ConfigError, FileRejectedError
+from meterpipe.metrics import PipelineMetrics
+from meterpipe.settings import UploadSettings
+from producers.csv_chunks import CsvChunkReader
+from producers.event_ids import assign_event_ids
+from producers.ledger import UploadLedger
+from producers.publisher import EventPublisher
+
+__all__ = ["TEMPLATE_COLUMNS", "UploadPublisher", "UploadRequest"]
+
+TEMPLATE_COLUMNS = (
+    "accountId", "developerId", "pricingUnit", "customUnit", "quantity", "unitPrice",
+    "description", "currency", "eventDate", "eventId", "billable",
+)  # fmt: skip
+Progress = Callable[[int], None]
+
+
+@dataclass(frozen=True)
+class UploadRequest:
+    """One file to publish; `upload_key` overrides the SHA-256 (streams use their reference)."""
+
+    path: Path
+    name: str
+    reference: str | None = None
+    description: str | None = None
+    upload_key: str | None = None
+
+
+@dataclass
+class _Scan:
+    """What the first pass found."""
+
+    sha256: str = ""
+    records: int = 0
+    invalid_rows: int = 0
+    errors: list[RowError] = field(default_factory=list)
+
+    def summary(self, published: int = 0, assigned: int = 0) -> UploadSummary:
+        ordered = sorted(self.errors, key=lambda error: error.row)
+        return UploadSummary(
+            records=self.records,
+            published=published,
+            rejected_rows=self.invalid_rows,
+            errors=[error.to_dict() for error in ordered],
+            error_total=max(self.invalid_rows, len(ordered)),
+            assigned_ids=assigned,
+        )
+
+
+def _scan(path: Path, settings: UploadSettings, progress: Progress | None) -> _Scan:
+    """First pass: hash, count and validate every row, keeping at most the capped errors."""
+    scan = _Scan()
+    with path.open("rb") as stream:
+        reader = CsvChunkReader(stream, TEMPLATE_COLUMNS, settings.chunk_bytes)
+        for chunk in reader:
+            room = max(settings.max_report_errors - len(scan.errors), 0)
+            result = validate_frame(chunk.frame, max_errors=room)
+            scan.records += chunk.frame.height + len(chunk.malformed)
+            scan.invalid_rows += result.invalid_rows + len(chunk.malformed)
+            scan.errors += (chunk.malformed + result.errors)[:room]
+            if progress:
+                progress(reader.bytes_read)
+        scan.sha256 = reader.sha256
+    return scan
+
+
+def _events(valid: pl.DataFrame, reference: str, upload_key: str) -> pl.DataFrame:
+    """Valid rows as Avro-shaped events: provenance added, missing eventIds assigned."""
+    with_ids = assign_event_ids(valid, upload_key)
+    return with_ids.with_columns(pl.lit(reference).alias("uploadRef")).select(FIELD_NAMES)
+
+
+def _begin(ledger: UploadLedger, request: UploadRequest, key: str) -> UploadRecord:
+    """Find the upload to resume, or record a new one."""
+    reference = request.reference or f"u-{uuid.uuid4().hex[:16]}"
+    existing = ledger.find_upload(reference)
+    if existing is not None:
+        if existing.upload_key != key:
+            raise ConfigError(f"reference {reference!r} already names a different upload")
+        return existing
+    upload = UploadRecord(
+        reference=reference,
+        name=request.name,
+        description=request.description,
+        upload_key=key,
+        source_path=str(request.path),
+    )
+    ledger.create_upload(upload)
+    return upload
+
+
+class UploadPublisher:
+    """Publishes uploads with one producer, codec and ledger; reusable across files."""
+
+    def __init__(
+        self,
+        settings: UploadSettings,
+        ledger: UploadLedger,
+        publisher: EventPublisher,
+        codec: EventCodec,
+        metrics: PipelineMetrics,
+    ) -> None:
+        self._settings = settings
+        self._ledger = ledger
+        self._publisher = publisher
+        self._codec = codec
+        self._metrics = metrics
+
+    def publish(self, request: UploadRequest, progress: Progress | None = None) -> str:
+        """Publish one upload and return its reference; an unreadable file ends in Error."""
+        ledger, metrics = self._ledger, self._metrics
+        try:
+            scan = _scan(request.path, self._settings, progress)
+        except FileRejectedError as exc:
+            return self._reject_unreadable(request, exc)
+        upload = _begin(ledger, request, request.upload_key or scan.sha256)
+        if upload.status != "Processing":
+            return upload.reference
+        metrics.rows_read.inc(scan.records)
+        for error in scan.errors:
+            metrics.rows_invalid.labels(error.reason).inc()
+        if scan.invalid_rows and not self._settings.skip_invalid:
+            ledger.reject_upload(upload.reference, scan.summary())
+            return upload.reference
+        published, assigned = _send(
+            request.path, self._settings, upload, self._publisher, self._codec
+        )
+        self._publisher.flush()
+        metrics.events_published.inc(published)
+        metrics.event_ids_assigned.inc(assigned)
+        ledger.mark_published(upload.reference, scan.summary(published, assigned))
+        return upload.reference
+
+    def _reject_unreadable(self, request: UploadRequest, exc: FileRejectedError) -> str:
+        """A file that cannot be read at all (header, encoding) is an upload in Error."""
+        upload = _begin(self._ledger, request, request.upload_key or f"unreadable-{uuid.uuid4()}")
+        failure = RowError(row=1, column="*", value=None, reason=exc.reason, message=str(exc))
+        self._ledger.reject_upload(upload.reference, _Scan(errors=[failure]).summary())
+        return upload.reference
+
+
+def _send(
+    path: Path,
+    settings: UploadSettings,
+    upload: UploadRecord,
+    publisher: EventPublisher,
+    codec: EventCodec,
+) -> tuple[int, int]:
+    """Second pass: encode and queue the valid rows; return (events sent, ids assigned)."""
+    published = assigned = 0
+    with path.open("rb") as stream:
+        for chunk in CsvChunkReader(stream, TEMPLATE_COLUMNS, settings.chunk_bytes):
+            valid = validate_frame(chunk.frame, max_errors=0).valid
+            events = _events(valid, upload.reference, upload.upload_key)
+            publisher.send(events["eventId"].to_list(), codec.encode(events))
+            published += events.height
+            assigned += int(events["eventIdAssigned"].sum())
+    return published, assigned

@@ -1,0 +1,123 @@
+"""The watched inbox: every complete file dropped there becomes an upload.
+
+A file is taken only once it is complete: hidden and partial names (`.x`, `*.part`,
+`*.tmp`, `*.crdownload`) are ignored, and its size and mtime must have stayed the same
+for `min_file_age_s`. It is claimed by an atomic rename into `processing/` under its
+upload reference, so a restart knows which upload each claimed file belongs to and
+publishes it again until it is final; then it moves to `done/` or `error/`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from pathlib import Path
+
+from meterpipe.errors import MeterpipeError
+from meterpipe.settings import WatchSettings
+from producers.ledger import UploadLedger
+from producers.upload import UploadPublisher, UploadRequest
+
+__all__ = ["InboxWatcher", "is_candidate_name"]
+
+log = logging.getLogger(__name__)
+IGNORED_SUFFIXES = (".part", ".tmp", ".crdownload")
+SEPARATOR = "--"
+
+
+def is_candidate_name(name: str) -> bool:
+    """False for hidden files and names of files still being written."""
+    return not name.startswith(".") and not name.endswith(IGNORED_SUFFIXES)
+
+
+def _unique(path: Path) -> Path:
+    """`path`, or a sibling with a numeric suffix when the name is taken."""
+    candidate, counter = path, 1
+    while candidate.exists():
+        candidate = path.with_name(f"{path.stem}.{counter}{path.suffix}")
+        counter += 1
+    return candidate
+
+
+class InboxWatcher:
+    """Polls the inbox, claims complete files, publishes them and files them when final."""
+
+    def __init__(self, settings: WatchSettings, uploads: UploadPublisher, ledger: UploadLedger):
+        self._settings = settings
+        self._uploads = uploads
+        self._ledger = ledger
+        self._inbox = settings.inbox
+        self._seen: dict[Path, tuple[int, int, float]] = {}
+
+    def folder(self, name: str) -> Path:
+        """One of the lifecycle folders inside the inbox, created on demand."""
+        path = self._inbox / name
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def run(self, stop: threading.Event, resume: threading.Event | None = None) -> None:
+        """Watch until `stop` is set; `resume` asks to re-publish every unfinished upload.
+
+        A failure on one file never stops the watcher.
+        """
+        self.resume_claimed()
+        while not stop.is_set():
+            if resume is not None and resume.is_set():
+                resume.clear()
+                self.resume_claimed()
+            for path in self.complete_files():
+                self._publish(self._claim(path))
+            self.file_finished()
+            stop.wait(self._settings.poll_interval_s)
+
+    def complete_files(self) -> list[Path]:
+        """Files in the inbox whose size and mtime have been stable for the minimum age."""
+        now = time.monotonic()
+        ready, current = [], {}
+        for path in sorted(self._inbox.iterdir()) if self._inbox.is_dir() else []:
+            if not (is_candidate_name(path.name) and path.is_file() and not path.is_symlink()):
+                continue
+            stat = path.stat()
+            first_seen = self._seen.get(path)
+            same = first_seen is not None and first_seen[:2] == (stat.st_size, stat.st_mtime_ns)
+            since = first_seen[2] if same and first_seen else now
+            current[path] = (stat.st_size, stat.st_mtime_ns, since)
+            if now - since >= self._settings.min_file_age_s:
+                ready.append(path)
+        self._seen = current
+        return ready
+
+    def _claim(self, path: Path) -> Path:
+        reference = f"u-{uuid.uuid4().hex[:16]}"
+        claimed = self.folder("processing") / f"{reference}{SEPARATOR}{path.name}"
+        path.rename(claimed)
+        self._seen.pop(path, None)
+        return claimed
+
+    def _publish(self, claimed: Path) -> None:
+        reference, _, name = claimed.name.partition(SEPARATOR)
+        request = UploadRequest(path=claimed, name=name, reference=reference)
+        try:
+            self._uploads.publish(request)
+            log.info("published %s as upload %s", name, reference)
+        except MeterpipeError as exc:
+            log.error("upload %s (%s) not published yet, will retry: %s", reference, name, exc)
+
+    def resume_claimed(self) -> None:
+        """Publish again every claimed file whose upload is not final (idempotent)."""
+        for claimed in sorted(self.folder("processing").iterdir()):
+            reference = claimed.name.partition(SEPARATOR)[0]
+            upload = self._ledger.find_upload(reference)
+            if upload is None or upload.status == "Processing":
+                self._publish(claimed)
+
+    def file_finished(self) -> None:
+        """Move claimed files whose upload is final to done/ or error/."""
+        for claimed in sorted(self.folder("processing").iterdir()):
+            reference, _, name = claimed.name.partition(SEPARATOR)
+            upload = self._ledger.find_upload(reference)
+            if upload is not None and upload.status != "Processing":
+                target = self.folder("done" if upload.status == "Done" else "error")
+                claimed.rename(_unique(target / name))

@@ -1,0 +1,347 @@
+"""The UsageEvent Avro contract on the wire: schema, fingerprint, batch codecs and framings.
+
+Events travel as Avro binary bodies behind a small header naming the writer schema, so a
+consumer can refuse what it cannot read instead of mis-reading it. Two framings exist:
+
+- Avro single-object encoding (``C3 01`` + the schema's 8-byte CRC-64-AVRO fingerprint,
+  little-endian): self-describing, needs no service; the default.
+- Confluent Schema Registry wire format (``00`` + 4-byte big-endian schema id): for
+  deployments that run a registry.
+
+Both encode and decode whole batches at once (see `schemas.avro_columns`), because
+publishing and consuming many small events one dict at a time is where a Python pipeline
+spends its time. Bad messages are values in `DecodeResult.failures`, never exceptions:
+one corrupt event must not stop a consumer.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, Protocol, cast
+
+import fastavro
+import numpy as np
+import numpy.typing as npt
+import polars as pl
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from meterpipe.errors import SchemaError
+from schemas.avro_columns import container_file, encode_records, polars_schema
+
+__all__ = [
+    "FIELD_NAMES",
+    "FRAME_SCHEMA",
+    "SINGLE_OBJECT_HEADER",
+    "DecodeResult",
+    "EventCodec",
+    "FailureReason",
+    "RegistryCodec",
+    "SingleObjectCodec",
+    "canonical_form",
+    "crc64_avro",
+    "decode_bodies",
+    "encode_bodies",
+    "load_schema",
+    "make_codec",
+    "schema_text",
+]
+
+FailureReason = Literal["not_avro", "unknown_schema", "undecodable"]
+
+_SCHEMA_FILE = "usage_event.avsc"
+_CRC64_EMPTY = 0xC15D213AA4D7A795
+
+
+@functools.cache
+def schema_text() -> str:
+    """Return the UsageEvent schema JSON exactly as shipped (docs included), for registries."""
+    try:
+        return Path(__file__).with_name(_SCHEMA_FILE).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise SchemaError(f"cannot read the UsageEvent schema {_SCHEMA_FILE}") from exc
+
+
+@functools.cache
+def load_schema() -> dict[str, Any]:
+    """Return the parsed UsageEvent schema (fastavro form); cached, so do not mutate it."""
+    try:
+        parsed = fastavro.parse_schema(json.loads(schema_text()))
+    except (ValueError, fastavro.schema.SchemaParseException) as exc:
+        raise SchemaError(f"the UsageEvent schema {_SCHEMA_FILE} is invalid: {exc}") from exc
+    if not isinstance(parsed, dict) or parsed.get("type") != "record":
+        raise SchemaError(f"the UsageEvent schema {_SCHEMA_FILE} is not a record")
+    return parsed
+
+
+@functools.cache
+def canonical_form() -> str:
+    """Return the schema's Parsing Canonical Form: what fingerprints and equality are based on."""
+    return fastavro.schema.to_parsing_canonical_form(load_schema())
+
+
+def _crc64_table() -> tuple[int, ...]:
+    table = []
+    for byte in range(256):
+        fp = byte
+        for _ in range(8):
+            fp = (fp >> 1) ^ (_CRC64_EMPTY & -(fp & 1))
+        table.append(fp)
+    return tuple(table)
+
+
+_CRC64_TABLE = _crc64_table()
+
+
+def crc64_avro(data: bytes) -> int:
+    """Return the 64-bit Rabin fingerprint the Avro spec calls CRC-64-AVRO, as an unsigned int."""
+    fp = _CRC64_EMPTY
+    for byte in data:
+        fp = (fp >> 8) ^ _CRC64_TABLE[(fp ^ byte) & 0xFF]
+    return fp
+
+
+FIELD_NAMES: tuple[str, ...] = tuple(field["name"] for field in load_schema()["fields"])
+FRAME_SCHEMA: pl.Schema = polars_schema(load_schema())
+# The spec stores the fingerprint little-endian (as Java's SchemaNormalization does).
+SINGLE_OBJECT_HEADER = b"\xc3\x01" + crc64_avro(canonical_form().encode()).to_bytes(8, "little")
+
+
+@dataclass(frozen=True)
+class DecodeResult:
+    """Decoded events in input order, where each came from, and what could not be decoded."""
+
+    frame: pl.DataFrame
+    positions: list[int]
+    failures: list[tuple[int, str]]
+
+
+def encode_bodies(frame: pl.DataFrame) -> pa.LargeBinaryArray:
+    """Encode each row of `frame` (columns as in `FRAME_SCHEMA`) as a schemaless Avro body."""
+    return encode_records(frame, load_schema())
+
+
+def decode_bodies(bodies: Sequence[bytes]) -> DecodeResult:
+    """Decode schemaless UsageEvent bodies; failures carry a short human reason."""
+    return _decode_array(pa.array(bodies, type=pa.large_binary()))
+
+
+def _decode_array(bodies: pa.LargeBinaryArray) -> DecodeResult:
+    """Decode in one columnar read; if that fails or is not exact, body by body to find the bad."""
+    if len(bodies) == 0:
+        return DecodeResult(pl.DataFrame(schema=FRAME_SCHEMA), [], [])
+    frame = _read_as_container(bodies)
+    # Re-encoding must give back every body exactly: a corrupt body can shift the bytes of
+    # the following records yet still parse, and only this comparison catches that.
+    if frame is not None and encode_bodies(frame).equals(bodies):
+        return DecodeResult(frame, list(range(len(bodies))), [])
+    return _decode_each(bodies)
+
+
+def _read_as_container(bodies: pa.LargeBinaryArray) -> pl.DataFrame | None:
+    """Read all bodies as one block of an in-memory Avro file; None if the reader refuses it."""
+    _, offsets_buffer, data_buffer = bodies.buffers()
+    offsets = np.frombuffer(offsets_buffer, dtype=np.int64)[bodies.offset :]
+    start, end = int(offsets[0]), int(offsets[len(bodies)])
+    # polars cannot read the .avsc as shipped (it rejects field defaults), hence the
+    # canonical form, which describes the same binary layout.
+    container = container_file(canonical_form(), len(bodies), data_buffer.slice(start, end - start))
+    try:
+        return pl.read_avro(io.BytesIO(container))
+    except (pl.exceptions.PolarsError, pl.exceptions.PanicException):
+        # PanicException is a BaseException: the Rust reader may panic on garbage bytes.
+        return None
+
+
+def _decode_each(bodies: pa.LargeBinaryArray) -> DecodeResult:
+    records: list[dict[str, Any]] = []
+    positions: list[int] = []
+    failures: list[tuple[int, str]] = []
+    for index, body in enumerate(bodies.to_pylist()):
+        outcome = _decode_one(body)
+        if isinstance(outcome, str):
+            failures.append((index, outcome))
+        else:
+            records.append(outcome)
+            positions.append(index)
+    return DecodeResult(pl.DataFrame(records, schema=FRAME_SCHEMA), positions, failures)
+
+
+def _decode_one(body: bytes) -> dict[str, Any] | str:
+    """Return the record, or why `body` is not exactly one UsageEvent."""
+    stream = io.BytesIO(body)
+    try:
+        record = cast(dict[str, Any], fastavro.schemaless_reader(stream, load_schema(), None))
+    except EOFError:
+        return "truncated body"
+    except (ValueError, IndexError) as exc:  # bad UTF-8, impossible union index, ...
+        return f"invalid body ({type(exc).__name__}: {exc})"[:120]
+    extra = len(body) - stream.tell()
+    return f"{extra} unexpected bytes after the record" if extra else record
+
+
+class EventCodec(Protocol):
+    """Turns event frames into Kafka message values and back."""
+
+    def encode(self, frame: pl.DataFrame) -> list[bytes]:
+        """Return one message value per row of `frame`."""
+        ...
+
+    def decode(self, values: Sequence[bytes | None]) -> DecodeResult:
+        """Decode message values; failures carry a `FailureReason` code."""
+        ...
+
+
+class _HeaderCodec:
+    """A fixed-size header naming the writer schema, then the Avro body."""
+
+    marker: bytes
+    header_size: int
+
+    def _header(self) -> bytes:
+        raise NotImplementedError
+
+    def _accepts(self, header: bytes) -> bool:
+        raise NotImplementedError
+
+    def encode(self, frame: pl.DataFrame) -> list[bytes]:
+        """Return one message value per row of `frame`."""
+        header = pa.scalar(self._header(), type=pa.large_binary())
+        separator = pa.scalar(b"", type=pa.large_binary())
+        values = pc.binary_join_element_wise(header, encode_bodies(frame), separator)
+        return values.to_pylist()  # type: ignore[no-any-return]
+
+    def decode(self, values: Sequence[bytes | None]) -> DecodeResult:
+        """Decode message values; failures carry a `FailureReason` code."""
+        messages = pa.array(values, type=pa.large_binary())
+        lengths = pc.binary_length(messages).fill_null(0).to_numpy()
+        headers = pc.binary_slice(messages, 0, self.header_size)
+        marked = pc.starts_with(headers, self.marker).fill_null(False)
+        framed = (lengths >= self.header_size) & marked.to_numpy(zero_copy_only=False)
+        known = pc.is_in(headers, value_set=self._known_headers(headers.filter(framed)))
+        readable = framed & known.to_numpy(zero_copy_only=False)
+        # binary_slice without `stop` overflows in pyarrow 26, so pass the longest length.
+        stop = int(lengths.max(initial=self.header_size))
+        bodies = pc.binary_slice(messages.filter(readable), self.header_size, stop)
+        return _with_positions(
+            _decode_array(bodies),
+            sources=np.flatnonzero(readable),
+            not_avro=np.flatnonzero(~framed),
+            unknown=np.flatnonzero(framed & ~readable),
+        )
+
+    def _known_headers(self, headers: pa.Array) -> pa.Array:
+        """Return the distinct headers among `headers` that name our schema."""
+        accepted = [h for h in pc.unique(headers).to_pylist() if self._accepts(h)]
+        return pa.array(accepted, type=pa.large_binary())
+
+
+def _with_positions(
+    result: DecodeResult,
+    sources: npt.NDArray[np.intp],
+    not_avro: npt.NDArray[np.intp],
+    unknown: npt.NDArray[np.intp],
+) -> DecodeResult:
+    """Map `result` (over the readable bodies) back to message indexes and add header failures."""
+    failures: list[tuple[int, str]] = [(int(i), "not_avro") for i in not_avro]
+    failures += [(int(i), "unknown_schema") for i in unknown]
+    failures += [(int(sources[i]), "undecodable") for i, _ in result.failures]
+    positions = sources[np.asarray(result.positions, dtype=np.intp)].tolist()
+    return DecodeResult(result.frame, positions, sorted(failures))
+
+
+class SingleObjectCodec(_HeaderCodec):
+    """Avro single-object encoding: ``C3 01`` + CRC-64-AVRO fingerprint (LE) + body."""
+
+    marker = b"\xc3\x01"
+    header_size = len(SINGLE_OBJECT_HEADER)
+
+    def _header(self) -> bytes:
+        return SINGLE_OBJECT_HEADER
+
+    def _accepts(self, header: bytes) -> bool:
+        return header == SINGLE_OBJECT_HEADER
+
+
+class RegistryCodec(_HeaderCodec):
+    """Confluent wire format: ``00`` + schema id (4 bytes, big-endian) + body.
+
+    The schema is registered under `subject` on first use; messages whose schema id has
+    our parsing canonical form are accepted, whatever subject or version they came from.
+    """
+
+    marker = b"\x00"
+    header_size = 5
+
+    def __init__(self, url: str, subject: str) -> None:
+        self.url = url
+        self.subject = subject
+        self._schema_id: int | None = None
+        self._accepted: dict[int, bool] = {}
+
+    @property
+    def client(self) -> Any:
+        """The registry client for `url` (created on first use, shared per URL)."""
+        return _registry_client(self.url)
+
+    def _header(self) -> bytes:
+        if self._schema_id is None:
+            self._schema_id = _register(self.client, self.subject)
+            self._accepted[self._schema_id] = True
+        return self.marker + self._schema_id.to_bytes(4, "big")
+
+    def _accepts(self, header: bytes) -> bool:
+        schema_id = int.from_bytes(header[1:], "big")
+        if schema_id not in self._accepted:
+            self._accepted[schema_id] = _registered_canonical_form(self.client, schema_id) == (
+                canonical_form()
+            )
+        return self._accepted[schema_id]
+
+
+def make_codec(registry_url: str | None, subject: str) -> EventCodec:
+    """Return a `RegistryCodec` when a registry URL is configured, else `SingleObjectCodec`."""
+    return RegistryCodec(registry_url, subject) if registry_url else SingleObjectCodec()
+
+
+@functools.cache
+def _registry_client(url: str) -> Any:
+    """One client per registry URL, so codecs in one process see the same ``mock://`` registry."""
+    # Imported here: only registry deployments pay for httpx and authlib.
+    from confluent_kafka.schema_registry import SchemaRegistryClient
+
+    # new_client, unlike the constructor, maps mock:// URLs to the in-memory registry.
+    return SchemaRegistryClient.new_client({"url": url})
+
+
+def _register(client: Any, subject: str) -> int:
+    from confluent_kafka.schema_registry import Schema
+
+    try:
+        return int(client.register_schema(subject, Schema(schema_text(), "AVRO")))
+    except Exception as exc:  # the client raises its own errors, httpx's and ValueError
+        raise SchemaError(f"cannot register the UsageEvent schema under {subject!r}") from exc
+
+
+def _registered_canonical_form(client: Any, schema_id: int) -> str | None:
+    """Return the canonical form of registered schema `schema_id`; None if absent or not Avro."""
+    from confluent_kafka.schema_registry import SchemaRegistryError
+
+    try:
+        schema = client.get_schema(schema_id)
+    except SchemaRegistryError as exc:
+        if exc.http_status_code == 404:
+            return None
+        raise SchemaError(f"cannot look up schema id {schema_id}") from exc
+    if schema.schema_type not in (None, "AVRO"):
+        return None
+    try:
+        parsed = fastavro.parse_schema(json.loads(schema.schema_str))
+    except (ValueError, fastavro.schema.SchemaParseException):
+        return None
+    return fastavro.schema.to_parsing_canonical_form(parsed)

@@ -1,0 +1,38 @@
+"""Shared fixtures: one embedded broker per session, and per-test names and directories."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from meterpipe.broker import EmbeddedBroker
+
+
+@pytest.fixture(scope="session")
+def broker() -> Iterator[EmbeddedBroker]:
+    """The real embedded Kafka-protocol broker, on a free loopback port."""
+    with EmbeddedBroker() as embedded:
+        yield embedded
+
+
+@pytest.fixture
+def pipeline_env(broker: EmbeddedBroker, tmp_path: Path) -> dict[str, str]:
+    """Environment for meterpipe processes: own topics, group, data dir and inbox."""
+    tag = uuid.uuid4().hex[:10]
+    return {
+        **os.environ,
+        "METERPIPE_BOOTSTRAP_SERVERS": broker.bootstrap_servers,
+        "METERPIPE_TOPIC": f"usage-{tag}",
+        "METERPIPE_DLQ_TOPIC": f"usage-dlq-{tag}",
+        "METERPIPE_CONSUMER_GROUP": f"group-{tag}",
+        "METERPIPE_DATA_DIR": str(tmp_path / "data"),
+        "METERPIPE_INBOX": str(tmp_path / "inbox"),
+        "METERPIPE_PARTITIONS": "3",
+        "METERPIPE_MIN_FILE_AGE_S": "0.5",
+        "METERPIPE_METRICS_PORT": "0",
+        "PYTHONUNBUFFERED": "1",
+    }

@@ -1,0 +1,57 @@
+"""Expected totals computed straight from a CSV file, independently of meterpipe's code.
+
+Plain csv + decimal: the first row of each eventId counts (empty eventIds are all
+distinct), accounts are compared case-insensitively.
+"""
+
+from __future__ import annotations
+
+import csv
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+
+def expected_totals(*paths: Path) -> list[dict[str, Any]]:
+    """What `meterpipe totals --json` must print after ingesting `paths` in order."""
+    seen: set[str] = set()
+    sums: dict[tuple[str, str | None, str | None], list[Any]] = {}
+    for path in paths:
+        with path.open(newline="", encoding="utf-8-sig") as handle:
+            for row in csv.DictReader(handle):
+                event_id = row["eventId"]
+                if event_id:
+                    if event_id in seen:
+                        continue
+                    seen.add(event_id)
+                key = (
+                    row["accountId"].lower(),
+                    row["pricingUnit"] or None,
+                    row["customUnit"] or None,
+                )
+                entry = sums.setdefault(key, [0, Decimal(0), Decimal(0)])
+                entry[0] += 1
+                entry[1] += Decimal(row["quantity"])
+                if row["billable"].lower() == "true":
+                    entry[2] += Decimal(row["quantity"])
+    return [
+        {
+            "accountId": account, "pricingUnit": pricing, "customUnit": custom,
+            "events": events, "quantity": Decimal(quantity), "billableQuantity": Decimal(billable),
+        }
+        for (account, pricing, custom), (events, quantity, billable) in sorted(
+            sums.items(), key=lambda item: (item[0][0], item[0][1] or "", item[0][2] or "")
+        )
+    ]  # fmt: skip
+
+
+def as_comparable(totals: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """meterpipe's JSON totals with quantities as Decimals, for exact comparison."""
+    return [
+        {
+            **row,
+            "quantity": Decimal(row["quantity"]),
+            "billableQuantity": Decimal(row["billableQuantity"]),
+        }
+        for row in totals
+    ]

@@ -1,0 +1,79 @@
+"""Running the real `meterpipe` CLI in child processes, and waiting on conditions."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+METERPIPE = [sys.executable, "-m", "meterpipe"]
+
+
+def run_cli(
+    env: dict[str, str], *args: str, check: bool = True
+) -> subprocess.CompletedProcess[str]:
+    """Run one meterpipe command to completion."""
+    done = subprocess.run(
+        [*METERPIPE, *args], env=env, capture_output=True, text=True, timeout=300, check=False
+    )
+    if check and done.returncode != 0:
+        raise AssertionError(
+            f"meterpipe {' '.join(args)} failed ({done.returncode}):\n{done.stderr}"
+        )
+    return done
+
+
+def start_cli(env: dict[str, str], log: Path, *args: str) -> subprocess.Popen[bytes]:
+    """Start a long-running meterpipe command, its output going to `log`."""
+    with log.open("ab") as handle:
+        return subprocess.Popen(
+            [*METERPIPE, *args], env=env, stdout=handle, stderr=subprocess.STDOUT
+        )
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, then SIGKILL if it does not exit in time."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def wait_for(condition: Callable[[], T | None], timeout: float, what: str) -> T:
+    """Poll `condition` until it returns something truthy, or fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def uploads(env: dict[str, str]) -> list[dict[str, Any]]:
+    """`meterpipe uploads --json`."""
+    result: list[dict[str, Any]] = json.loads(run_cli(env, "uploads", "--json").stdout)
+    return result
+
+
+def totals(env: dict[str, str], *args: str) -> list[dict[str, Any]]:
+    """`meterpipe totals --json`."""
+    result: list[dict[str, Any]] = json.loads(run_cli(env, "totals", "--json", *args).stdout)
+    return result
+
+
+def all_final(env: dict[str, str], count: int) -> list[dict[str, Any]] | None:
+    """The uploads, once there are `count` of them and none is Processing."""
+    found = uploads(env)
+    if len(found) == count and all(u["status"] != "Processing" for u in found):
+        return found
+    return None

@@ -1,0 +1,337 @@
+"""Tests of schemas.validation: the vectorised validator judges rows as the pydantic model does."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import UTC, date, datetime
+
+import polars as pl
+import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+from pydantic import ValidationError
+
+from schemas.currencies import CURRENCIES
+from schemas.model import COLUMNS, DECIMAL_PATTERN, UsageRow
+from schemas.validation import RowError, utc_day, validate_frame
+
+Cells = dict[str, str | None]
+
+ACCOUNT = "123e4567-e89b-12d3-a456-426614174000"
+VALID: Cells = {
+    "accountId": ACCOUNT,
+    "developerId": "9a8b7c6d-5e4f-4a3b-9c2d-1e0f9a8b7c6d",
+    "pricingUnit": "API_CALL",
+    "customUnit": None,
+    "quantity": "12.500",
+    "unitPrice": "0.25",
+    "description": "calls",
+    "currency": "USD",
+    "eventDate": "2026-07-16T19:20:30+01:00",
+    "eventId": "evt-1",
+    "billable": "true",
+}
+
+
+def frame_of(rows: Sequence[Cells], first_row: int = 2) -> pl.DataFrame:
+    """Rows as the CSV reader hands them over: string columns plus rowNumber."""
+    frame = pl.DataFrame(list(rows), schema=dict.fromkeys(COLUMNS, pl.String))
+    numbers = pl.int_range(first_row, first_row + len(rows), dtype=pl.Int64, eager=True)
+    return frame.with_columns(numbers.alias("rowNumber"))
+
+
+def reasons(errors: list[RowError]) -> list[tuple[int, str, str]]:
+    return [(error.row, error.column, error.reason) for error in errors]
+
+
+# ---- the differential property: any mix of good and nasty cells, both engines agree ----
+
+TEXT = st.text(st.characters(exclude_categories=["Cs"]), max_size=12)
+EMPTY = st.sampled_from(["", None])
+
+
+def repeated(sizes: range) -> st.SearchStrategy[str]:
+    """Strings around a length limit, of one- and multi-byte characters."""
+    return st.builds(lambda char, n: char * n, st.sampled_from("uéあ😀"), st.sampled_from(sizes))
+
+
+def cased(values: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
+    return st.builds(lambda value, case: case(value), values, st.sampled_from(CASES))
+
+
+CASES: list[Callable[[str], str]] = [str, str.upper, str.lower, str.title]
+UUIDS = st.uuids().map(str)
+DECIMALS = st.from_regex(DECIMAL_PATTERN, fullmatch=True)
+
+
+@st.composite
+def offsets(draw: st.DrawFn, *, nasty: bool) -> str:
+    """Z or +-hh:mm; `nasty` ones may also be out of range, lower case, bare or missing."""
+    out = 1 if nasty else 0
+    hours, minutes = draw(st.integers(0, 23 + out)), draw(st.integers(0, 59 + out))
+    choices = ["Z", f"+{hours:02d}:{minutes:02d}", f"-{hours:02d}:{minutes:02d}"]
+    return draw(st.sampled_from(choices + (["z", "", f"+{hours:02d}{minutes:02d}"] * out)))
+
+
+@st.composite
+def event_dates(draw: st.DrawFn, *, nasty: bool = False) -> str:
+    """RFC 3339 date-times; `nasty` ones also take each part from just outside its range."""
+    out = 1 if nasty else 0  # how far past its range a nasty part may go
+    year = draw(st.sampled_from([1, 99, 1900, 2000, 2024, 2025, 2100, 9999, *[0] * out]))
+    month = draw(st.integers(1 - out, 12 + out))
+    day = draw(st.integers(1 - out, 32 if nasty else 28))
+    hour, minute, second = (draw(st.integers(0, top + out)) for top in (23, 59, 59))
+    year_digits = draw(st.sampled_from([4, 2])) if nasty else 4
+    separator = draw(st.sampled_from("Tt")) if nasty else "T"
+    digits = draw(st.integers(0, 9 + out))
+    fraction = "." + "7" * digits if digits else ""
+    return (
+        f"{year:0{year_digits}d}-{month:02d}-{day:02d}{separator}"
+        f"{hour:02d}:{minute:02d}:{second:02d}{fraction}{draw(offsets(nasty=nasty))}"
+    )
+
+
+GOOD: dict[str, st.SearchStrategy[str | None]] = {
+    "accountId": cased(UUIDS),
+    "developerId": cased(UUIDS),
+    "pricingUnit": st.one_of(TEXT, repeated(range(126, 129))),
+    "customUnit": st.one_of(EMPTY, TEXT),
+    "quantity": DECIMALS,
+    "unitPrice": st.one_of(EMPTY, DECIMALS),
+    "description": st.one_of(EMPTY, TEXT),
+    "currency": st.one_of(EMPTY, cased(st.sampled_from(sorted(CURRENCIES)))),
+    "eventDate": event_dates(),
+    "eventId": st.one_of(EMPTY, TEXT),
+    "billable": cased(st.sampled_from(["true", "false", "tRuE"])),
+}
+
+NEAR_MISS_DECIMALS = ["1.", ".5", "-1", "+1", "1e3", "1E3", " 1", "1 ", "1\n", "١", "٣.٥", "０"]
+NEAR_MISS_DECIMALS += ["1" * 21, "1" * 20, "0." + "1" * 13, "0." + "1" * 12, "1,5", "NaN", "1_0"]
+NASTY: dict[str, st.SearchStrategy[str | None]] = {
+    "accountId": st.one_of(
+        UUIDS.map(lambda u: u.replace("-", "")),
+        UUIDS.map(lambda u: "{" + u + "}"),
+        UUIDS.map(lambda u: u + "\n"),
+        UUIDS.map(lambda u: u[:-1] + "g"),
+        UUIDS.map(lambda u: u[:-1]),
+        st.just("١٢٣e4567-e89b-12d3-a456-426614174000"),
+    ),
+    "pricingUnit": st.one_of(EMPTY, repeated(range(127, 131))),
+    "customUnit": repeated(range(127, 131)),
+    "quantity": st.sampled_from(NEAR_MISS_DECIMALS),
+    "description": repeated(range(1023, 1027)),
+    "currency": st.sampled_from(["ABC", "XXX", "XTS", "BGN", "US", "USDD", "uſd", "ıNR", "ＵＳＤ"]),
+    "eventDate": event_dates(nasty=True),
+    "eventId": repeated(range(127, 131)),
+    "billable": st.sampled_from(["yes", "1", "T", " true", "true\n", "falſe", "truе"]),
+}
+NASTY["developerId"] = NASTY["accountId"]
+NASTY["unitPrice"] = NASTY["quantity"]
+for column in COLUMNS:  # any cell may also be empty or any text at all
+    NASTY[column] = st.one_of(NASTY[column], EMPTY, TEXT)
+
+
+@st.composite
+def rows(draw: st.DrawFn) -> Cells:
+    """A row of good cells, a few of them swapped for nasty ones."""
+    row = {column: draw(GOOD[column]) for column in COLUMNS}
+    for column in draw(st.lists(st.sampled_from(COLUMNS), max_size=3, unique=True)):
+        row[column] = draw(NASTY[column])
+    return row
+
+
+def pydantic_row(cells: Cells) -> dict[str, object] | None:
+    """The model's normalised row, as the Avro record fields, or None if it is invalid."""
+    try:
+        return UsageRow.model_validate(cells).model_dump()
+    except ValidationError:
+        return None
+
+
+@settings(max_examples=300, deadline=None, database=None)
+@given(st.lists(rows(), min_size=1, max_size=25))
+def test_vectorised_validation_agrees_with_the_model_row_for_row(cells: list[Cells]) -> None:
+    result = validate_frame(frame_of(cells), max_errors=len(cells))
+    valid = {row.pop("rowNumber"): row for row in result.valid.iter_rows(named=True)}
+    expected = {number: pydantic_row(row) for number, row in enumerate(cells, start=2)}
+    for number, model_row in expected.items():
+        assert valid.get(number) == model_row, cells[number - 2]
+    invalid = {number for number, model_row in expected.items() if model_row is None}
+    assert result.invalid_rows == len(invalid)
+    assert {error.row for error in result.errors} == invalid
+
+
+# ---- utc_day against Python's own conversion ----
+
+
+@st.composite
+def instants(draw: st.DrawFn) -> str:
+    """Valid eventDates whose UTC instant Python can still represent."""
+    local = draw(st.datetimes(datetime(1, 1, 2), datetime(9999, 12, 30, 23, 59, 59)))
+    minutes = draw(st.integers(-(23 * 60 + 59), 23 * 60 + 59))
+    sign, hours = "-" if minutes < 0 else "+", abs(minutes) // 60
+    offset = draw(st.sampled_from(["Z", f"{sign}{hours:02d}:{abs(minutes) % 60:02d}"]))
+    fraction = draw(st.sampled_from(["", ".5", f".{local.microsecond:06d}", ".123456789"]))
+    return f"{local.year:04d}-{local:%m-%dT%H:%M:%S}{fraction}{offset}"
+
+
+def utc_days(event_dates: list[str]) -> list[date]:
+    frame = pl.DataFrame({"eventDate": event_dates})
+    days: list[date] = frame.select(utc_day(pl.col("eventDate"))).to_series().to_list()
+    return days
+
+
+@settings(max_examples=300, deadline=None, database=None)
+@given(st.lists(instants(), min_size=1, max_size=25))
+@example(["2026-01-01T00:30:00+14:00", "2025-12-31T12:00:00-12:00", "2025-12-31T23:59:59-00:01"])
+def test_utc_day_agrees_with_python(event_dates: list[str]) -> None:
+    expected = [datetime.fromisoformat(d).astimezone(UTC).date() for d in event_dates]
+    assert utc_days(event_dates) == expected
+
+
+@pytest.mark.parametrize(
+    ("event_date", "day"),
+    [
+        ("2026-01-01T00:30:00+14:00", date(2025, 12, 31)),
+        ("2025-12-31T12:00:00-12:00", date(2026, 1, 1)),
+        ("2024-03-01T01:00:00+05:00", date(2024, 2, 29)),
+        ("2100-03-01T00:59:59.999999999+01:00", date(2100, 2, 28)),
+        ("2026-02-28T23:59:00-00:01", date(2026, 3, 1)),
+        ("2026-07-01T00:00:00-00:00", date(2026, 7, 1)),
+        ("2026-07-01T23:59:59.999Z", date(2026, 7, 1)),
+    ],
+)
+def test_utc_day_crosses_day_month_and_year_boundaries(event_date: str, day: date) -> None:
+    assert utc_days([event_date]) == [day]
+
+
+# ---- validate_frame's contract, rule by rule ----
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "reason"),
+    [
+        ("accountId", None, "required"),
+        ("developerId", "9A8B7C6D5E4F4A3B9C2D1E0F9A8B7C6D", "invalid_uuid"),
+        ("pricingUnit", "é" * 129, "too_long"),
+        ("customUnit", "u" * 129, "too_long"),
+        ("quantity", "1e3", "invalid_decimal"),
+        ("unitPrice", "١", "invalid_decimal"),
+        ("description", "d" * 1025, "too_long"),
+        ("currency", "usdd", "invalid_currency"),
+        ("eventDate", "2026-02-29T00:00:00Z", "invalid_datetime"),
+        ("eventId", "e" * 129, "too_long"),
+        ("billable", "yes", "invalid_boolean"),
+    ],
+)
+def test_each_rule_rejects_its_row(column: str, value: str | None, reason: str) -> None:
+    result = validate_frame(frame_of([VALID, {**VALID, column: value}]))
+    assert reasons(result.errors) == [(3, column, reason)]
+    assert result.valid["rowNumber"].to_list() == [2]
+    assert result.invalid_rows == 1
+
+
+def test_a_row_without_units_is_rejected_on_pricing_unit() -> None:
+    result = validate_frame(frame_of([{**VALID, "pricingUnit": "", "customUnit": None}]))
+    assert reasons(result.errors) == [(2, "pricingUnit", "unit_required")]
+
+
+def test_errors_come_in_row_then_column_order_with_raw_values() -> None:
+    rows = [
+        {**VALID, "currency": "abc"},
+        VALID,
+        {**VALID, "accountId": "", "billable": "maybe"},
+        {**VALID, "quantity": "-1"},
+    ]
+    errors = validate_frame(frame_of(rows)).errors
+    assert reasons(errors) == [
+        (2, "currency", "invalid_currency"),
+        (4, "accountId", "required"),
+        (4, "billable", "invalid_boolean"),
+        (5, "quantity", "invalid_decimal"),
+    ]
+    assert [error.value for error in errors] == ["abc", "", "maybe", "-1"]
+    assert errors[0].message == "must be an active ISO 4217 currency code such as USD or EUR"
+
+
+def test_max_errors_caps_rows_explained_but_not_rows_counted() -> None:
+    two_errors = {**VALID, "quantity": "x", "currency": "x"}
+    rows = [two_errors, VALID, two_errors, {**VALID, "billable": ""}, two_errors]
+    result = validate_frame(frame_of(rows), max_errors=2)
+    assert [error.row for error in result.errors] == [2, 2, 4, 4]
+    assert result.invalid_rows == 4
+    assert validate_frame(frame_of(rows), max_errors=0).errors == []
+
+
+def test_valid_rows_are_normalised_and_amounts_and_dates_kept_as_given() -> None:
+    row = {**VALID, "accountId": ACCOUNT.upper(), "currency": "chf", "billable": "FALSE"}
+    row |= {"description": "", "unitPrice": "", "quantity": "007.50"}
+    valid = validate_frame(frame_of([row])).valid.row(0, named=True)
+    assert (valid["accountId"], valid["currency"], valid["billable"]) == (ACCOUNT, "CHF", False)
+    assert (valid["description"], valid["unitPrice"]) == (None, None)
+    assert (valid["quantity"], valid["eventDate"]) == ("007.50", VALID["eventDate"])
+
+
+def test_extra_columns_are_carried_through_untouched() -> None:
+    frame = frame_of([VALID, {**VALID, "quantity": "bad"}, VALID]).with_columns(
+        pl.Series("uploadRef", ["a", "b", ""]),
+        pl.Series("weight", [1.5, 2.5, 3.5], dtype=pl.Float32),
+    )
+    valid = validate_frame(frame).valid
+    assert valid.columns == frame.columns
+    assert valid.schema["weight"] == pl.Float32
+    assert valid.select("uploadRef", "weight").rows() == [("a", 1.5), ("", 3.5)]
+
+
+def test_boolean_billable_from_decoded_events() -> None:
+    frame = frame_of([VALID, VALID]).with_columns(pl.Series("billable", [True, None]))
+    result = validate_frame(frame)
+    assert result.valid["billable"].to_list() == [True]
+    assert [(e.row, e.column, e.value, e.reason) for e in result.errors] == [
+        (3, "billable", None, "required")
+    ]
+
+
+def test_all_null_columns_are_typed() -> None:
+    frame = frame_of([VALID]).with_columns(pl.lit(None).alias("description"))
+    valid = validate_frame(frame).valid
+    assert valid.schema["description"] == pl.String
+    assert valid.height == 1
+
+
+def test_a_row_without_row_number_is_reported_as_row_0() -> None:
+    frame = frame_of([{**VALID, "quantity": ""}]).with_columns(
+        pl.lit(None, pl.Int64).alias("rowNumber")
+    )
+    assert reasons(validate_frame(frame).errors) == [(0, "quantity", "required")]
+
+
+@pytest.mark.parametrize(
+    ("change", "complaint"),
+    [
+        (lambda frame: frame.drop("eventId"), "eventId is missing"),
+        (lambda frame: frame.drop("rowNumber"), "rowNumber is missing"),
+        (lambda frame: frame.with_columns(pl.lit(1).alias("quantity")), "quantity is Int32"),
+    ],
+)
+def test_a_frame_of_the_wrong_shape_is_refused(
+    change: Callable[[pl.DataFrame], pl.DataFrame], complaint: str
+) -> None:
+    with pytest.raises(ValueError, match=complaint):
+        validate_frame(change(frame_of([VALID])))
+
+
+def test_negative_max_errors_is_refused() -> None:
+    with pytest.raises(ValueError, match="max_errors"):
+        validate_frame(frame_of([VALID]), max_errors=-1)
+
+
+def test_row_error_as_dict() -> None:
+    error = RowError(row=3, column="currency", value="abc", reason="invalid_currency", message="m")
+    assert error.to_dict() == {
+        "row": 3,
+        "column": "currency",
+        "value": "abc",
+        "reason": "invalid_currency",
+        "message": "m",
+    }

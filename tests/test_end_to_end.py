@@ -1,0 +1,87 @@
+"""The whole pipeline through the real CLI, a real broker and a real SQLite store."""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from meterpipe.sample_data import SampleSpec, write_sample_file
+from tests.groundtruth import as_comparable, expected_totals
+from tests.processes import all_final, run_cli, start_cli, stop, totals, uploads, wait_for
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def consumer(pipeline_env: dict[str, str], tmp_path: Path) -> Iterator[None]:
+    """One `meterpipe consume` process for the test's topic and group."""
+    process = start_cli(pipeline_env, tmp_path / "consumer.log", "consume")
+    yield
+    stop(process)
+
+
+def _sample(tmp_path: Path, rows: int, seed: int = 7) -> Path:
+    path = tmp_path / f"usage-{seed}.csv"
+    write_sample_file(path, SampleSpec(rows=rows, seed=seed, accounts=500))
+    return path
+
+
+@pytest.mark.usefixtures("consumer")
+def test_totals_equal_ground_truth_for_100k_rows(
+    pipeline_env: dict[str, str], tmp_path: Path
+) -> None:
+    """Duplicates counted once, empty eventIds assigned, every decimal exact."""
+    path = _sample(tmp_path, 100_000)
+    run_cli(pipeline_env, "publish", str(path))
+    (upload,) = wait_for(lambda: all_final(pipeline_env, 1), 180, "upload Done")
+    expected = expected_totals(path)
+    assert upload["status"] == "Done"
+    assert upload["records"] == 100_000
+    assert upload["accepted"] == sum(row["events"] for row in expected)
+    assert upload["accepted"] + upload["duplicates"] == 100_000
+    assert upload["duplicates"] > 0
+    assert upload["eventIdsAssigned"] > 0
+    assert as_comparable(totals(pipeline_env)) == expected
+
+
+@pytest.mark.usefixtures("consumer")
+def test_same_file_twice_changes_nothing(pipeline_env: dict[str, str], tmp_path: Path) -> None:
+    """The second upload's events are all duplicates: totals stay those of one copy."""
+    path = _sample(tmp_path, 5_000, seed=11)
+    run_cli(pipeline_env, "publish", str(path))
+    wait_for(lambda: all_final(pipeline_env, 1), 120, "first upload Done")
+    run_cli(pipeline_env, "publish", str(path))
+    second, first = wait_for(lambda: all_final(pipeline_env, 2), 120, "second upload Done")
+    assert first["status"] == second["status"] == "Done"
+    assert second["accepted"] == 0
+    assert second["duplicates"] == 5_000
+    assert as_comparable(totals(pipeline_env)) == expected_totals(path)
+
+
+def test_sigkilled_consumer_restarts_to_identical_totals(
+    pipeline_env: dict[str, str], tmp_path: Path
+) -> None:
+    """Killed mid-stream, a new consumer resumes from the store's offsets: exact totals."""
+    path = _sample(tmp_path, 100_000, seed=23)
+    log = tmp_path / "consumer.log"
+    first = start_cli(pipeline_env, log, "consume")
+    try:
+        run_cli(pipeline_env, "publish", str(path))
+        wait_for(
+            lambda: 0 < uploads(pipeline_env)[0]["accepted"] < 90_000, 120, "consumer mid-stream"
+        )
+        first.send_signal(signal.SIGKILL)
+        first.wait()
+        assert uploads(pipeline_env)[0]["status"] == "Processing"
+    finally:
+        stop(first)
+    second = start_cli(pipeline_env, log, "consume")
+    try:
+        (upload,) = wait_for(lambda: all_final(pipeline_env, 1), 180, "upload Done")
+    finally:
+        stop(second)
+    assert upload["accepted"] + upload["duplicates"] == 100_000
+    assert as_comparable(totals(pipeline_env)) == expected_totals(path)
