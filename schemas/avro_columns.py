@@ -6,9 +6,12 @@ the concatenation of each field's bytes, so every field can be encoded as a colu
 computes zigzag varints (lengths, longs, union indexes) for all rows at once, and pyarrow
 joins the per-field pieces row by row in C++. No Python code runs per row.
 
+For decoding, `container_file` frames bodies as an Avro object container file so that a
+columnar reader can decode a whole batch in one call, and `well_formed` walks all bodies at
+once to keep malformed ones away from that reader (which may read past a corrupt body).
+
 Only the types the event contract needs are supported: ``string``, ``boolean``, ``long`` and
-their ``["null", T]`` unions. The module also frames bodies as an Avro object container
-file, which lets a columnar reader decode a whole batch in one call.
+their ``["null", T]`` unions.
 """
 
 from __future__ import annotations
@@ -24,12 +27,20 @@ import pyarrow.compute as pc
 
 from meterpipe.errors import SchemaError
 
-__all__ = ["CONTAINER_SYNC", "container_file", "encode_long", "encode_records", "polars_schema"]
+__all__ = [
+    "CONTAINER_SYNC",
+    "container_file",
+    "encode_long",
+    "encode_records",
+    "polars_schema",
+    "well_formed",
+]
 
 # Any 16 bytes will do: a reader only compares the marker after each block with the header's.
 CONTAINER_SYNC = b"meterpipe.batch."
 
 _UInt64s = npt.NDArray[np.uint64]
+_Int64s = npt.NDArray[np.int64]
 _Bools = npt.NDArray[np.bool_]
 
 _POLARS_DTYPES: dict[str, pl.DataType] = {
@@ -67,21 +78,25 @@ def encode_long(value: int) -> bytes:
     return encoded
 
 
-def container_file(schema_json: str, count: int, block: bytes | pa.Buffer) -> bytes:
-    """Wrap `count` concatenated bodies in an uncompressed one-block object container file."""
-    schema_bytes = schema_json.encode()
-    header = [
+def container_file(schema_json: str, bodies: pa.LargeBinaryArray) -> bytes:
+    """Return an uncompressed object container file holding `bodies` as its one block."""
+    offsets, data = _layout(bodies)
+    block = data.data[offsets[0] : offsets[-1]]
+    parts: list[bytes | memoryview] = [
         b"Obj\x01",
         encode_long(2),  # metadata map: one block of two entries, then an empty block
         *_avro_bytes(b"avro.schema"),
-        *_avro_bytes(schema_bytes),
+        *_avro_bytes(schema_json.encode()),
         *_avro_bytes(b"avro.codec"),
         *_avro_bytes(b"null"),
         encode_long(0),
         CONTAINER_SYNC,
+        encode_long(len(bodies)),
+        encode_long(len(block)),
+        block,
+        CONTAINER_SYNC,
     ]
-    data_block = [encode_long(count), encode_long(len(block)), block, CONTAINER_SYNC]
-    return b"".join([*header, *data_block])
+    return b"".join(parts)
 
 
 def _avro_bytes(value: bytes) -> tuple[bytes, bytes]:
@@ -157,3 +172,78 @@ def _varint_array(values: _UInt64s, valid: _Bools | None = None) -> pa.LargeBina
     np.cumsum(sizes, dtype=np.int64, out=offsets[1:])
     buffers = [None, pa.py_buffer(offsets), pa.py_buffer(data)]
     return pa.LargeBinaryArray.from_buffers(pa.large_binary(), len(values), buffers)
+
+
+def well_formed(bodies: pa.LargeBinaryArray, schema: Mapping[str, Any]) -> _Bools:
+    """Tell which bodies have exactly the layout of record `schema`.
+
+    All bodies are walked field by field at once: each union index must be 0 or 1, each
+    varint and string must end inside its body, and no byte may be left over. String
+    contents (UTF-8) are not checked.
+    """
+    offsets, data = _layout(bodies)
+    cursor, ends = offsets[:-1].copy(), offsets[1:]
+    ok = np.ones(len(bodies), dtype=np.bool_)
+    for field in schema["fields"]:
+        kind, nullable = _field_kind(field)
+        present = ok
+        if nullable:
+            branch = _bytes_at(data, cursor, ends)
+            ok = ok & ((branch == 0) | (branch == 2))
+            present = ok & (branch == 2)
+            cursor += ok
+        width = _field_width(data, cursor, ends, kind)
+        ok = ok & (~present | (width >= 0))
+        cursor += np.where(present & ok, width, 0)
+    complete: _Bools = ok & (cursor == ends)
+    return complete
+
+
+def _layout(bodies: pa.LargeBinaryArray) -> tuple[_Int64s, npt.NDArray[np.uint8]]:
+    """Return the bodies' offsets (len + 1) into their data buffer, and that buffer."""
+    _, offsets_buffer, data_buffer = bodies.buffers()
+    offsets = np.frombuffer(offsets_buffer, dtype=np.int64)
+    data = np.frombuffer(data_buffer or b"", dtype=np.uint8)
+    return offsets[bodies.offset : bodies.offset + len(bodies) + 1], data
+
+
+def _field_width(data: npt.NDArray[np.uint8], cursor: _Int64s, ends: _Int64s, kind: str) -> _Int64s:
+    """Return how many bytes the field's value takes at `cursor`, or -1 if it cannot fit."""
+    if kind == "boolean":
+        return np.where(cursor < ends, 1, -1)
+    value, size = _read_varints(data, cursor, ends)
+    if kind == "long":
+        return np.where(size > 0, size, -1)
+    length = (value >> np.uint64(1)).view(np.int64) ^ -(value & np.uint64(1)).view(np.int64)
+    fits = (size > 0) & (length >= 0) & (length <= ends - cursor - size)
+    return np.where(fits, size + length, -1)
+
+
+def _read_varints(
+    data: npt.NDArray[np.uint8], cursor: _Int64s, ends: _Int64s
+) -> tuple[_UInt64s, _Int64s]:
+    """Read one varint per row at `cursor`; size 0 where it does not end inside the body."""
+    value = np.zeros(len(cursor), dtype=np.uint64)
+    size = np.zeros(len(cursor), dtype=np.int64)
+    pending = np.ones(len(cursor), dtype=np.bool_)
+    for k in range(10):
+        byte = _bytes_at(data, cursor + k, ends)
+        pending &= byte >= 0
+        low_bits = (byte & 0x7F).astype(np.uint64) << np.uint64(7 * k)
+        value |= np.where(pending, low_bits, np.uint64(0))
+        last = pending & (byte < 0x80)
+        size[last] = k + 1
+        pending &= ~last
+        if not pending.any():
+            break
+    return value, size
+
+
+def _bytes_at(data: npt.NDArray[np.uint8], positions: _Int64s, ends: _Int64s) -> _Int64s:
+    """Return the byte at each position, or -1 where the position is past its body's end."""
+    inside = positions < ends
+    if not inside.any():
+        return np.full(len(positions), -1, dtype=np.int64)
+    values = data[np.where(inside, positions, 0)].astype(np.int64)
+    values[~inside] = -1
+    return values

@@ -32,7 +32,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from meterpipe.errors import SchemaError
-from schemas.avro_columns import container_file, encode_records, polars_schema
+from schemas.avro_columns import container_file, encode_records, polars_schema, well_formed
 
 __all__ = [
     "FIELD_NAMES",
@@ -132,12 +132,20 @@ def decode_bodies(bodies: Sequence[bytes]) -> DecodeResult:
 
 
 def _decode_array(bodies: pa.LargeBinaryArray) -> DecodeResult:
-    """Decode in one columnar read; if that fails or is not exact, body by body to find the bad."""
+    """Decode the well-formed bodies in one columnar read; explain the malformed ones."""
+    sound = well_formed(bodies, load_schema())
+    malformed = [(int(i), _failure_reason(bodies[i].as_py())) for i in np.flatnonzero(~sound)]
+    result = _decode_well_formed(bodies.filter(sound))
+    return _remapped(result, np.flatnonzero(sound), malformed)
+
+
+def _decode_well_formed(bodies: pa.LargeBinaryArray) -> DecodeResult:
+    """Decode in one columnar read; if that fails or is not exact, body by body."""
     if len(bodies) == 0:
         return DecodeResult(pl.DataFrame(schema=FRAME_SCHEMA), [], [])
     frame = _read_as_container(bodies)
-    # Re-encoding must give back every body exactly: a corrupt body can shift the bytes of
-    # the following records yet still parse, and only this comparison catches that.
+    # Re-encoding must give back every body exactly: anything the columnar reader got
+    # wrong (bad UTF-8, a boolean byte of 5, a non-minimal varint, ...) shows up here.
     if frame is not None and encode_bodies(frame).equals(bodies):
         return DecodeResult(frame, list(range(len(bodies))), [])
     return _decode_each(bodies)
@@ -145,16 +153,14 @@ def _decode_array(bodies: pa.LargeBinaryArray) -> DecodeResult:
 
 def _read_as_container(bodies: pa.LargeBinaryArray) -> pl.DataFrame | None:
     """Read all bodies as one block of an in-memory Avro file; None if the reader refuses it."""
-    _, offsets_buffer, data_buffer = bodies.buffers()
-    offsets = np.frombuffer(offsets_buffer, dtype=np.int64)[bodies.offset :]
-    start, end = int(offsets[0]), int(offsets[len(bodies)])
     # polars cannot read the .avsc as shipped (it rejects field defaults), hence the
     # canonical form, which describes the same binary layout.
-    container = container_file(canonical_form(), len(bodies), data_buffer.slice(start, end - start))
+    container = container_file(canonical_form(), bodies)
     try:
         return pl.read_avro(io.BytesIO(container))
-    except (pl.exceptions.PolarsError, pl.exceptions.PanicException):
-        # PanicException is a BaseException: the Rust reader may panic on garbage bytes.
+    except (pl.exceptions.PolarsError, OSError, pl.exceptions.PanicException):
+        # PanicException is a BaseException: polars' reader panics on some malformed input
+        # that `well_formed` should already have kept out.
         return None
 
 
@@ -183,6 +189,27 @@ def _decode_one(body: bytes) -> dict[str, Any] | str:
         return f"invalid body ({type(exc).__name__}: {exc})"[:120]
     extra = len(body) - stream.tell()
     return f"{extra} unexpected bytes after the record" if extra else record
+
+
+def _failure_reason(body: bytes) -> str:
+    """Explain why a body `well_formed` rejected is bad, in fastavro's words when it has some."""
+    outcome = _decode_one(body)
+    return outcome if isinstance(outcome, str) else "malformed body (not canonical Avro)"
+
+
+def _remapped(
+    result: DecodeResult,
+    sources: npt.NDArray[np.intp],
+    failures: list[tuple[int, str]],
+    reason: str | None = None,
+) -> DecodeResult:
+    """Map `result`, decoded from inputs `sources`, back to input indexes and add `failures`.
+
+    With `reason`, the result's own failures are reported with that reason instead.
+    """
+    failures = failures + [(int(sources[i]), reason or why) for i, why in result.failures]
+    positions = sources[np.asarray(result.positions, dtype=np.intp)].tolist()
+    return DecodeResult(result.frame, positions, sorted(failures))
 
 
 class EventCodec(Protocol):
@@ -228,31 +255,14 @@ class _HeaderCodec:
         # binary_slice without `stop` overflows in pyarrow 26, so pass the longest length.
         stop = int(lengths.max(initial=self.header_size))
         bodies = pc.binary_slice(messages.filter(readable), self.header_size, stop)
-        return _with_positions(
-            _decode_array(bodies),
-            sources=np.flatnonzero(readable),
-            not_avro=np.flatnonzero(~framed),
-            unknown=np.flatnonzero(framed & ~readable),
-        )
+        failures = [(int(i), "not_avro") for i in np.flatnonzero(~framed)]
+        failures += [(int(i), "unknown_schema") for i in np.flatnonzero(framed & ~readable)]
+        return _remapped(_decode_array(bodies), np.flatnonzero(readable), failures, "undecodable")
 
     def _known_headers(self, headers: pa.Array) -> pa.Array:
         """Return the distinct headers among `headers` that name our schema."""
         accepted = [h for h in pc.unique(headers).to_pylist() if self._accepts(h)]
         return pa.array(accepted, type=pa.large_binary())
-
-
-def _with_positions(
-    result: DecodeResult,
-    sources: npt.NDArray[np.intp],
-    not_avro: npt.NDArray[np.intp],
-    unknown: npt.NDArray[np.intp],
-) -> DecodeResult:
-    """Map `result` (over the readable bodies) back to message indexes and add header failures."""
-    failures: list[tuple[int, str]] = [(int(i), "not_avro") for i in not_avro]
-    failures += [(int(i), "unknown_schema") for i in unknown]
-    failures += [(int(sources[i]), "undecodable") for i, _ in result.failures]
-    positions = sources[np.asarray(result.positions, dtype=np.intp)].tolist()
-    return DecodeResult(result.frame, positions, sorted(failures))
 
 
 class SingleObjectCodec(_HeaderCodec):

@@ -1,0 +1,67 @@
+"""`meterpipe up` as an operator runs it: drop a file in the inbox, scrape the metrics."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from meterpipe.broker import free_port
+from meterpipe.sample_data import SampleSpec, write_sample_file
+from tests.groundtruth import as_comparable, expected_totals
+from tests.processes import all_final, start_cli, stop, totals, wait_for
+
+pytestmark = pytest.mark.slow
+
+
+def _scrape(port: int) -> dict[str, float]:
+    """Every sample of /metrics as {'name{labels}': value}."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+        text = response.read().decode()
+    samples = {}
+    for line in text.splitlines():
+        match = re.fullmatch(r"(\S+) (\S+)", line)
+        if match and not line.startswith("#"):
+            samples[match.group(1)] = float(match.group(2))
+    return samples
+
+
+@pytest.mark.parametrize("embedded", [False, True], ids=["cluster", "embedded-broker"])
+def test_inbox_file_is_ingested_and_metrics_match_the_run(
+    pipeline_env: dict[str, str], tmp_path: Path, embedded: bool
+) -> None:
+    """With a configured cluster, and with `up` running its own broker (`make run`)."""
+    port = free_port()
+    env = {**pipeline_env, "METERPIPE_METRICS_PORT": str(port)}
+    if embedded:
+        del env["METERPIPE_BOOTSTRAP_SERVERS"]
+    inbox = Path(env["METERPIPE_INBOX"])
+    inbox.mkdir()
+    source = tmp_path / "october.csv"
+    write_sample_file(source, SampleSpec(rows=20_000, seed=3, accounts=100))
+    (inbox / ".hidden.csv").write_text("ignored", encoding="utf-8")
+    process = start_cli(env, tmp_path / "up.log", "up")
+    try:
+        shutil.copy(source, inbox / "october.csv.part")
+        (inbox / "october.csv.part").rename(inbox / "october.csv")
+        (upload,) = wait_for(lambda: all_final(env, 1), 180, "upload Done")
+        wait_for(lambda: (inbox / "done" / "october.csv").exists(), 30, "file moved to done/")
+        metrics = _scrape(port)
+    finally:
+        stop(process)
+    expected = expected_totals(source)
+    accepted = sum(row["events"] for row in expected)
+    assert upload["status"] == "Done"
+    assert as_comparable(totals(env)) == expected
+    assert metrics["meterpipe_rows_read_total"] == 20_000
+    assert metrics["meterpipe_events_published_total"] == 20_000
+    assert metrics["meterpipe_events_consumed_total"] >= 20_000
+    assert metrics["meterpipe_events_accepted_total"] == accepted
+    assert metrics["meterpipe_events_duplicate_total"] == 20_000 - accepted
+    assert metrics["meterpipe_event_ids_assigned_total"] == upload["eventIdsAssigned"]
+    assert metrics['meterpipe_uploads{status="Done"}'] == 1
+    assert metrics["meterpipe_batch_duration_seconds_count"] >= 1
+    assert (inbox / ".hidden.csv").exists()
