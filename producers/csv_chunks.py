@@ -121,20 +121,23 @@ class CsvChunkReader:
                 return
 
     def _read_header(self) -> bytes:
+        """Read up to the end of the header record, check it, and return what follows it."""
         buffer = b""
-        while not (cut := _first_record_end(buffer)):
+        while not _first_record_end(buffer):
             data = self._read()
             if not data:
-                cut = len(buffer)
                 break
             buffer += data
+        skipped = len(buffer)
         buffer = buffer.removeprefix(BOM)
+        skipped -= len(buffer)
         if not buffer.strip():
             raise FileRejectedError("empty_file", "file is empty: no header row")
+        cut = _first_record_end(buffer) or len(buffer)
         header_bytes, rest = buffer[:cut], buffer[cut:]
-        text = _decode(header_bytes, 0)
+        text = _decode(header_bytes, skipped)
         self._header = next(csv.reader(io.StringIO(text, newline="")))
-        self._offset = len(header_bytes)
+        self._offset = skipped + len(header_bytes)
         _check_header(self._header, self._columns)
         return rest
 

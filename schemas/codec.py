@@ -194,7 +194,11 @@ def _decode_one(body: bytes) -> dict[str, Any] | str:
 def _failure_reason(body: bytes) -> str:
     """Explain why a body `well_formed` rejected is bad, in fastavro's words when it has some."""
     outcome = _decode_one(body)
-    return outcome if isinstance(outcome, str) else "malformed body (not canonical Avro)"
+    return (
+        outcome
+        if isinstance(outcome, str)
+        else "malformed body (union index or varint out of range)"
+    )
 
 
 def _remapped(

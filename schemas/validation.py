@@ -143,7 +143,7 @@ def _failures(billable: pl.DataType) -> list[pl.Expr]:
 
 def _matches(column: str, pattern: str) -> pl.Expr:
     """Whether the whole cell matches `pattern` (null for a null cell)."""
-    return pl.col(column).str.contains(f"^(?:{pattern})$")
+    return pl.col(column).str.contains(f"^{pattern}$")
 
 
 def _breaks_pattern(column: str, pattern: str, *, required: bool) -> pl.Expr:
@@ -159,7 +159,7 @@ def _too_long(column: str, max_chars: int) -> pl.Expr:
 def _breaks_currency() -> pl.Expr:
     """True where a currency is given but is not an active ISO 4217 code, in any case."""
     known = pl.col("currency").str.to_uppercase().is_in(sorted(CURRENCIES))
-    return (known).not_().fill_null(False)
+    return (_matches("currency", CURRENCY_PATTERN) & known).not_().fill_null(False)
 
 
 def _breaks_event_date() -> pl.Expr:

@@ -1,0 +1,82 @@
+"""The SQLite store: one transaction per batch, fencing, exact sums, Done."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from consumers.store import BatchOutcome, SqliteStore, StoredOffset, UploadRecord
+from consumers.store.records import UploadSummary
+from consumers.store.reports import summarize_totals
+from meterpipe.errors import StaleBatchError
+
+TOPIC = "usage"
+
+
+def _events(*rows: tuple[str, int, str, bool]) -> pl.DataFrame:
+    return pl.DataFrame(
+        [
+            (event_id, "u1", row, "acct", "UNIT", None, quantity, billable, dt.date(2026, 10, 1))
+            for event_id, row, quantity, billable in rows
+        ],
+        schema={
+            "eventId": pl.String, "uploadRef": pl.String, "rowNumber": pl.Int64,
+            "accountId": pl.String, "pricingUnit": pl.String, "customUnit": pl.String,
+            "quantity": pl.String, "billable": pl.Boolean, "day": pl.Date,
+        },
+        orient="row",
+    )  # fmt: skip
+
+
+def _batch(events: pl.DataFrame, start: StoredOffset | None, end: int) -> BatchOutcome:
+    letters = pl.DataFrame(schema={"uploadRef": pl.String, "rowNumber": pl.Int64})
+    return BatchOutcome(TOPIC, "log-1", events, letters, {0: (start, end)})
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> SqliteStore:
+    opened = SqliteStore.open(tmp_path / "store.sqlite3")
+    opened.create_upload(UploadRecord(reference="u1", name="f.csv", upload_key="k"))
+    return opened
+
+
+def test_batches_sum_exactly_and_finish_the_upload(store: SqliteStore) -> None:
+    big = "99999999999999999999.999999999999"
+    store.apply_batch(
+        _batch(_events(("a", 2, big, True), ("b", 3, "0.000000000001", False)), None, 2)
+    )
+    summary = UploadSummary(
+        records=3, published=3, rejected_rows=0, errors=[], error_total=0, assigned_ids=0
+    )
+    assert store.mark_published("u1", summary) is False
+    stats = store.apply_batch(_batch(_events(("c", 4, big, True)), StoredOffset("log-1", 2), 3))
+    assert stats.finished_uploads == ["u1"]
+    (total,) = summarize_totals(store.total_rows(None, None, None))
+    assert total.quantity == "199999999999999999999.999999999999"
+    assert total.billable_quantity == "199999999999999999999.999999999998"
+    assert total.events == 3
+
+
+def test_stale_batch_is_fenced_and_changes_nothing(store: SqliteStore) -> None:
+    store.apply_batch(_batch(_events(("a", 2, "1", True)), None, 1))
+    with pytest.raises(StaleBatchError):
+        store.apply_batch(_batch(_events(("b", 3, "5", True)), None, 2))
+    (total,) = summarize_totals(store.total_rows(None, None, None))
+    assert total.quantity == "1"
+    assert store.load_offsets(TOPIC) == {0: StoredOffset("log-1", 1)}
+    upload = store.find_upload("u1")
+    assert upload is not None
+    assert upload.accepted == 1
+
+
+def test_replayed_batch_is_all_redelivery(store: SqliteStore) -> None:
+    events = _events(("a", 2, "1", True), ("a", 3, "7", True))
+    store.apply_batch(_batch(events, None, 2))
+    stats = store.apply_batch(_batch(events, StoredOffset("log-1", 2), 4))
+    assert (stats.accepted, stats.duplicates, stats.redelivered) == (0, 0, 2)
+    upload = store.find_upload("u1")
+    assert upload is not None
+    assert (upload.accepted, upload.duplicates) == (1, 1)

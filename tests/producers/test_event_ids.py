@@ -1,0 +1,22 @@
+"""Assigned eventIds: deterministic per (upload key, row), given ids untouched."""
+
+from __future__ import annotations
+
+import uuid
+
+import polars as pl
+
+from producers.event_ids import EVENT_ID_NAMESPACE, assign_event_ids
+
+
+def test_empty_ids_become_uuid5_of_key_and_row_and_given_ids_stay() -> None:
+    frame = pl.DataFrame({"eventId": ["given", None, ""], "rowNumber": [2, 3, 4]})
+    first = assign_event_ids(frame, "key-1")
+    assert first["eventId"].to_list() == [
+        "given",
+        str(uuid.uuid5(EVENT_ID_NAMESPACE, "key-1:3")),
+        str(uuid.uuid5(EVENT_ID_NAMESPACE, "key-1:4")),
+    ]
+    assert first["eventIdAssigned"].to_list() == [False, True, True]
+    assert assign_event_ids(frame, "key-1").equals(first)
+    assert assign_event_ids(frame, "key-2")["eventId"][1] != first["eventId"][1]
