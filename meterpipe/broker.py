@@ -81,6 +81,11 @@ class EmbeddedBroker:
         self.stop()
         raise BrokerError(f"embedded broker not ready after {START_TIMEOUT_S:.0f} s")
 
+    @property
+    def pid(self) -> int | None:
+        """Process id of the running broker (for operators and fault drills)."""
+        return self._process.pid if self._process is not None else None
+
     def is_running(self) -> bool:
         """True while the child process lives."""
         return self._process is not None and self._process.poll() is None

@@ -122,13 +122,21 @@ class Pipeline:
         data_dir.mkdir(parents=True, exist_ok=True)
         self._broker = EmbeddedBroker(log_path=data_dir / "broker.log")
         bootstrap = self._broker.start()
+        self._write_broker_pid()
         log.info("embedded broker listening on %s", bootstrap)
         return bootstrap
+
+    def _write_broker_pid(self) -> None:
+        """`<data dir>/broker.pid`, so operators (and fault drills) can find the broker."""
+        assert self._broker is not None
+        pid_file = self._settings.store.data_dir / "broker.pid"
+        pid_file.write_text(f"{self._broker.pid}\n", encoding="utf-8")
 
     def _recover_broker(self) -> None:
         assert self._broker is not None
         log.error("embedded broker died; restarting it and re-publishing unfinished uploads")
         bootstrap = self._broker.start()
+        self._write_broker_pid()
         ensure_topics(self._settings.kafka, bootstrap)
         self._resume.set()
 

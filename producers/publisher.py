@@ -93,6 +93,16 @@ class EventPublisher:
             self._producer, self._failure_count, self._first_failure = None, 0, ""
             raise PublishError(message)
 
+    def reset(self) -> None:
+        """Drop the producer and everything it still holds (after the broker lost its state).
+
+        The idempotent producer's sequence numbers belong to the old broker; a fresh one
+        starts clean, and the dropped messages are published again by the caller.
+        """
+        if self._producer is not None:
+            self._producer.purge()
+        self._producer, self._failure_count, self._first_failure = None, 0, ""
+
     def close(self) -> None:
         """Flush what is queued; the producer is released either way."""
         try:

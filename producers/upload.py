@@ -15,8 +15,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
-from schemas.codec import FIELD_NAMES, EventCodec
-from schemas.validation import RowError, validate_frame
 
 from consumers.store.records import UploadRecord, UploadSummary
 from meterpipe.errors import ConfigError, FileRejectedError
@@ -26,6 +24,8 @@ from producers.csv_chunks import CsvChunkReader
 from producers.event_ids import assign_event_ids
 from producers.ledger import UploadLedger
 from producers.publisher import EventPublisher
+from schemas.codec import FIELD_NAMES, EventCodec
+from schemas.validation import RowError, validate_frame
 
 __all__ = ["TEMPLATE_COLUMNS", "UploadPublisher", "UploadRequest"]
 
@@ -151,6 +151,10 @@ class UploadPublisher:
         metrics.event_ids_assigned.inc(assigned)
         ledger.mark_published(upload.reference, scan.summary(published, assigned))
         return upload.reference
+
+    def restart_producer(self) -> None:
+        """Start over with a fresh producer (the broker was replaced)."""
+        self._publisher.reset()
 
     def _reject_unreadable(self, request: UploadRequest, exc: FileRejectedError) -> str:
         """A file that cannot be read at all (header, encoding) is an upload in Error."""

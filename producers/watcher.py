@@ -25,6 +25,7 @@ __all__ = ["InboxWatcher", "is_candidate_name"]
 log = logging.getLogger(__name__)
 IGNORED_SUFFIXES = (".part", ".tmp", ".crdownload")
 SEPARATOR = "--"
+RETRY_AFTER_S = 10.0
 
 
 def is_candidate_name(name: str) -> bool:
@@ -50,6 +51,7 @@ class InboxWatcher:
         self._ledger = ledger
         self._inbox = settings.inbox
         self._seen: dict[Path, tuple[int, int, float]] = {}
+        self._retry_at: float | None = None
 
     def folder(self, name: str) -> Path:
         """One of the lifecycle folders inside the inbox, created on demand."""
@@ -66,6 +68,9 @@ class InboxWatcher:
         while not stop.is_set():
             if resume is not None and resume.is_set():
                 resume.clear()
+                self._uploads.restart_producer()
+                self.resume_claimed()
+            elif self._retry_at is not None and time.monotonic() >= self._retry_at:
                 self.resume_claimed()
             for path in self.complete_files():
                 self._publish(self._claim(path))
@@ -104,9 +109,11 @@ class InboxWatcher:
             log.info("published %s as upload %s", name, reference)
         except MeterpipeError as exc:
             log.error("upload %s (%s) not published yet, will retry: %s", reference, name, exc)
+            self._retry_at = time.monotonic() + RETRY_AFTER_S
 
     def resume_claimed(self) -> None:
         """Publish again every claimed file whose upload is not final (idempotent)."""
+        self._retry_at = None
         for claimed in sorted(self.folder("processing").iterdir()):
             reference = claimed.name.partition(SEPARATOR)[0]
             upload = self._ledger.find_upload(reference)

@@ -41,6 +41,7 @@ CONTAINER_SYNC = b"meterpipe.batch."
 
 _UInt64s = npt.NDArray[np.uint64]
 _Int64s = npt.NDArray[np.int64]
+_Int16s = npt.NDArray[np.int16]
 _Bools = npt.NDArray[np.bool_]
 
 _POLARS_DTYPES: dict[str, pl.DataType] = {
@@ -177,9 +178,9 @@ def _varint_array(values: _UInt64s, valid: _Bools | None = None) -> pa.LargeBina
 def well_formed(bodies: pa.LargeBinaryArray, schema: Mapping[str, Any]) -> _Bools:
     """Tell which bodies have exactly the layout of record `schema`.
 
-    All bodies are walked field by field at once: each union index must be 0 or 1, each
-    varint and string must end inside its body, and no byte may be left over. String
-    contents (UTF-8) are not checked.
+    All bodies are walked field by field at once: each union index and boolean must be 0 or
+    1, each varint (at most 10 bytes) and string must end inside its body, and no byte may
+    be left over. String contents (UTF-8) are not checked.
     """
     offsets, data = _layout(bodies)
     cursor, ends = offsets[:-1].copy(), offsets[1:]
@@ -210,7 +211,8 @@ def _layout(bodies: pa.LargeBinaryArray) -> tuple[_Int64s, npt.NDArray[np.uint8]
 def _field_width(data: npt.NDArray[np.uint8], cursor: _Int64s, ends: _Int64s, kind: str) -> _Int64s:
     """Return how many bytes the field's value takes at `cursor`, or -1 if it cannot fit."""
     if kind == "boolean":
-        return np.where(cursor < ends, 1, -1)
+        byte = _bytes_at(data, cursor, ends)
+        return np.where((byte == 0) | (byte == 1), 1, -1)
     value, size = _read_varints(data, cursor, ends)
     if kind == "long":
         return np.where(size > 0, size, -1)
@@ -239,11 +241,9 @@ def _read_varints(
     return value, size
 
 
-def _bytes_at(data: npt.NDArray[np.uint8], positions: _Int64s, ends: _Int64s) -> _Int64s:
+def _bytes_at(data: npt.NDArray[np.uint8], positions: _Int64s, ends: _Int64s) -> _Int16s:
     """Return the byte at each position, or -1 where the position is past its body's end."""
-    inside = positions < ends
-    if not inside.any():
-        return np.full(len(positions), -1, dtype=np.int64)
-    values = data[np.where(inside, positions, 0)].astype(np.int64)
-    values[~inside] = -1
-    return values
+    if data.size == 0:
+        return np.full(len(positions), -1, dtype=np.int16)
+    values = data[np.minimum(positions, data.size - 1)].astype(np.int16)
+    return np.where(positions < ends, values, np.int16(-1))

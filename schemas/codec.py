@@ -19,6 +19,7 @@ from __future__ import annotations
 import functools
 import io
 import json
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -144,8 +145,8 @@ def _decode_well_formed(bodies: pa.LargeBinaryArray) -> DecodeResult:
     if len(bodies) == 0:
         return DecodeResult(pl.DataFrame(schema=FRAME_SCHEMA), [], [])
     frame = _read_as_container(bodies)
-    # Re-encoding must give back every body exactly: anything the columnar reader got
-    # wrong (bad UTF-8, a boolean byte of 5, a non-minimal varint, ...) shows up here.
+    # Re-encoding must give back every body exactly, so that nothing the columnar reader
+    # reads differently from the spec (a non-minimal varint, say) passes unnoticed.
     if frame is not None and encode_bodies(frame).equals(bodies):
         return DecodeResult(frame, list(range(len(bodies))), [])
     return _decode_each(bodies)
@@ -165,6 +166,7 @@ def _read_as_container(bodies: pa.LargeBinaryArray) -> pl.DataFrame | None:
 
 
 def _decode_each(bodies: pa.LargeBinaryArray) -> DecodeResult:
+    """Decode body by body with fastavro, the slow but exact path."""
     records: list[dict[str, Any]] = []
     positions: list[int] = []
     failures: list[tuple[int, str]] = []
@@ -194,11 +196,9 @@ def _decode_one(body: bytes) -> dict[str, Any] | str:
 def _failure_reason(body: bytes) -> str:
     """Explain why a body `well_formed` rejected is bad, in fastavro's words when it has some."""
     outcome = _decode_one(body)
-    return (
-        outcome
-        if isinstance(outcome, str)
-        else "malformed body (union index or varint out of range)"
-    )
+    # fastavro tolerates what the spec forbids: booleans other than 0/1, negative union
+    # indexes, varints over 10 bytes.
+    return outcome if isinstance(outcome, str) else "malformed body (boolean, union or varint)"
 
 
 def _remapped(
@@ -228,24 +228,27 @@ class EventCodec(Protocol):
         ...
 
 
-class _HeaderCodec:
+class _HeaderCodec(ABC):
     """A fixed-size header naming the writer schema, then the Avro body."""
 
     marker: bytes
     header_size: int
 
+    @abstractmethod
     def _header(self) -> bytes:
-        raise NotImplementedError
+        """Return the header to put before every body."""
 
+    @abstractmethod
     def _accepts(self, header: bytes) -> bool:
-        raise NotImplementedError
+        """Tell whether `header` (which starts with `marker`) names our schema."""
 
     def encode(self, frame: pl.DataFrame) -> list[bytes]:
         """Return one message value per row of `frame`."""
         header = pa.scalar(self._header(), type=pa.large_binary())
         separator = pa.scalar(b"", type=pa.large_binary())
         values = pc.binary_join_element_wise(header, encode_bodies(frame), separator)
-        return values.to_pylist()  # type: ignore[no-any-return]
+        encoded: list[bytes] = values.to_pylist()
+        return encoded
 
     def decode(self, values: Sequence[bytes | None]) -> DecodeResult:
         """Decode message values; failures carry a `FailureReason` code."""
@@ -312,9 +315,8 @@ class RegistryCodec(_HeaderCodec):
     def _accepts(self, header: bytes) -> bool:
         schema_id = int.from_bytes(header[1:], "big")
         if schema_id not in self._accepted:
-            self._accepted[schema_id] = _registered_canonical_form(self.client, schema_id) == (
-                canonical_form()
-            )
+            registered = _registered_canonical_form(self.client, schema_id)
+            self._accepted[schema_id] = registered == canonical_form()
         return self._accepted[schema_id]
 
 
@@ -334,24 +336,26 @@ def _registry_client(url: str) -> Any:
 
 
 def _register(client: Any, subject: str) -> int:
-    from confluent_kafka.schema_registry import Schema
+    import httpx
+    from confluent_kafka.schema_registry import Schema, SchemaRegistryError
 
     try:
         return int(client.register_schema(subject, Schema(schema_text(), "AVRO")))
-    except Exception as exc:  # the client raises its own errors, httpx's and ValueError
+    except (SchemaRegistryError, httpx.HTTPError) as exc:
         raise SchemaError(f"cannot register the UsageEvent schema under {subject!r}") from exc
 
 
 def _registered_canonical_form(client: Any, schema_id: int) -> str | None:
     """Return the canonical form of registered schema `schema_id`; None if absent or not Avro."""
+    import httpx
     from confluent_kafka.schema_registry import SchemaRegistryError
 
     try:
         schema = client.get_schema(schema_id)
-    except SchemaRegistryError as exc:
-        if exc.http_status_code == 404:
+    except (SchemaRegistryError, httpx.HTTPError) as exc:
+        if isinstance(exc, SchemaRegistryError) and exc.http_status_code == 404:
             return None
-        raise SchemaError(f"cannot look up schema id {schema_id}") from exc
+        raise SchemaError(f"cannot look up schema id {schema_id} in the registry") from exc
     if schema.schema_type not in (None, "AVRO"):
         return None
     try:

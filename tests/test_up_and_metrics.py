@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
+import signal
 import urllib.request
 from pathlib import Path
 
@@ -12,7 +14,7 @@ import pytest
 from meterpipe.broker import free_port
 from meterpipe.sample_data import SampleSpec, write_sample_file
 from tests.groundtruth import as_comparable, expected_totals
-from tests.processes import all_final, start_cli, stop, totals, wait_for
+from tests.processes import all_final, start_cli, stop, totals, uploads, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -48,7 +50,7 @@ def test_inbox_file_is_ingested_and_metrics_match_the_run(
         shutil.copy(source, inbox / "october.csv.part")
         (inbox / "october.csv.part").rename(inbox / "october.csv")
         (upload,) = wait_for(lambda: all_final(env, 1), 180, "upload Done")
-        wait_for(lambda: (inbox / "done" / "october.csv").exists(), 30, "file moved to done/")
+        wait_for((inbox / "done" / "october.csv").exists, 30, "file moved to done/")
         metrics = _scrape(port)
     finally:
         stop(process)
@@ -65,3 +67,30 @@ def test_inbox_file_is_ingested_and_metrics_match_the_run(
     assert metrics['meterpipe_uploads{status="Done"}'] == 1
     assert metrics["meterpipe_batch_duration_seconds_count"] >= 1
     assert (inbox / ".hidden.csv").exists()
+
+
+def test_embedded_broker_restart_loses_nothing(
+    pipeline_env: dict[str, str], tmp_path: Path
+) -> None:
+    """The broker dies with the upload unfinished: it is restarted and the upload re-published."""
+    env = {k: v for k, v in pipeline_env.items() if k != "METERPIPE_BOOTSTRAP_SERVERS"}
+    inbox, data = Path(env["METERPIPE_INBOX"]), Path(env["METERPIPE_DATA_DIR"])
+    inbox.mkdir()
+    source = tmp_path / "big.csv"
+    write_sample_file(source, SampleSpec(rows=100_000, seed=31, accounts=300))
+    process = start_cli(env, tmp_path / "up.log", "up")
+    try:
+        pid_file = data / "broker.pid"
+        wait_for(pid_file.exists, 60, "embedded broker pid file")
+        first_broker = int(pid_file.read_text())
+        shutil.copy(source, inbox / "big.csv")
+        wait_for(
+            lambda: any(u["status"] == "Processing" for u in uploads(env)), 60, "upload claimed"
+        )
+        os.kill(first_broker, signal.SIGKILL)
+        (upload,) = wait_for(lambda: all_final(env, 1), 240, "upload Done after broker restart")
+        assert int(pid_file.read_text()) != first_broker
+    finally:
+        stop(process)
+    assert upload["status"] == "Done"
+    assert as_comparable(totals(env)) == expected_totals(source)

@@ -64,31 +64,81 @@ UUIDS = st.uuids().map(str)
 DECIMALS = st.from_regex(DECIMAL_PATTERN, fullmatch=True)
 
 
-@st.composite
-def offsets(draw: st.DrawFn, *, nasty: bool) -> str:
-    """Z or +-hh:mm; `nasty` ones may also be out of range, lower case, bare or missing."""
-    out = 1 if nasty else 0
-    hours, minutes = draw(st.integers(0, 23 + out)), draw(st.integers(0, 59 + out))
-    choices = ["Z", f"+{hours:02d}:{minutes:02d}", f"-{hours:02d}:{minutes:02d}"]
-    return draw(st.sampled_from(choices + (["z", "", f"+{hours:02d}{minutes:02d}"] * out)))
+def hh_mm(hours: int, minutes: int) -> str:
+    return f"{hours:02d}:{minutes:02d}"
+
+
+# An eventDate is built from parts; a near miss spoils one part, often by a single step.
+GOOD_DATE_PARTS: dict[str, st.SearchStrategy[str]] = {
+    "date": st.dates(date(1, 1, 1), date(9999, 12, 31)).map(
+        lambda day: f"{day.year:04d}-{day:%m-%d}"
+    ),
+    "separator": st.just("T"),
+    "clock": st.times().map(lambda moment: f"{moment:%H:%M:%S}"),
+    "fraction": st.one_of(st.just(""), st.from_regex(r"\.[0-9]{1,9}", fullmatch=True)),
+    "offset": st.one_of(
+        st.just("Z"),
+        st.builds(
+            lambda sign, hours, minutes: sign + hh_mm(hours, minutes),
+            st.sampled_from("+-"),
+            st.integers(0, 23),
+            st.integers(0, 59),
+        ),
+    ),
+}
+NEAR_MISS_DATE_PARTS: dict[str, list[str]] = {
+    "date": [
+        "0000-01-01",
+        "0001-01-01",
+        "9999-12-31",
+        "2000-02-29",
+        "2024-02-29",
+        "2100-02-29",
+        "1900-02-29",
+        "2025-02-29",
+        "2026-02-30",
+        "2026-04-31",
+        "2026-06-30",
+        "2026-01-31",
+        "2026-13-01",
+        "2026-00-10",
+        "2026-01-00",
+        "2026-01-32",
+        "26-01-01",
+        "2026-1-01",
+        "02026-01-01",
+        "٢٠٢٦-01-01",
+        "2026/01/01",
+    ],
+    "separator": ["t", " ", "", "TT"],
+    "clock": ["24:00:00", "23:60:00", "23:59:60", "23:59:59", "00:00", "0:00:00", "00:00:00"],
+    "fraction": [".", "." + "1" * 10, ",5", ".٥", ".123456789"],
+    "offset": [
+        "z",
+        "",
+        "+24:00",
+        "-24:00",
+        "+05:60",
+        "+23:59",
+        "-00:00",
+        "+0530",
+        "+05",
+        "+5:30",
+        "UTC",
+        "Z\n",
+        "Z ",
+    ],
+}
 
 
 @st.composite
 def event_dates(draw: st.DrawFn, *, nasty: bool = False) -> str:
-    """RFC 3339 date-times; `nasty` ones also take each part from just outside its range."""
-    out = 1 if nasty else 0  # how far past its range a nasty part may go
-    year = draw(st.sampled_from([1, 99, 1900, 2000, 2024, 2025, 2100, 9999, *[0] * out]))
-    month = draw(st.integers(1 - out, 12 + out))
-    day = draw(st.integers(1 - out, 32 if nasty else 28))
-    hour, minute, second = (draw(st.integers(0, top + out)) for top in (23, 59, 59))
-    year_digits = draw(st.sampled_from([4, 2])) if nasty else 4
-    separator = draw(st.sampled_from("Tt")) if nasty else "T"
-    digits = draw(st.integers(0, 9 + out))
-    fraction = "." + "7" * digits if digits else ""
-    return (
-        f"{year:0{year_digits}d}-{month:02d}-{day:02d}{separator}"
-        f"{hour:02d}:{minute:02d}:{second:02d}{fraction}{draw(offsets(nasty=nasty))}"
-    )
+    """RFC 3339 date-times; a `nasty` one has one part swapped for a near miss."""
+    parts = {name: draw(strategy) for name, strategy in GOOD_DATE_PARTS.items()}
+    if nasty:
+        name = draw(st.sampled_from(sorted(NEAR_MISS_DATE_PARTS)))
+        parts[name] = draw(st.sampled_from(NEAR_MISS_DATE_PARTS[name]))
+    return "{date}{separator}{clock}{fraction}{offset}".format(**parts)
 
 
 GOOD: dict[str, st.SearchStrategy[str | None]] = {

@@ -1,0 +1,392 @@
+"""Tests of schemas.codec: byte-exact Avro bodies, fingerprints, batch decoding and framings.
+
+Ground truth never comes from the code under test: bodies are checked against fastavro's
+schemaless writer and reader (on a schema parsed here from the .avsc file), fingerprints
+against the Avro project's published test vectors and fastavro.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import random
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, cast
+
+import fastavro
+import polars as pl
+import pytest
+from confluent_kafka.schema_registry import Schema
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from meterpipe.errors import SchemaError
+from schemas.codec import (
+    FIELD_NAMES,
+    FRAME_SCHEMA,
+    SINGLE_OBJECT_HEADER,
+    RegistryCodec,
+    SingleObjectCodec,
+    canonical_form,
+    crc64_avro,
+    decode_bodies,
+    encode_bodies,
+    make_codec,
+)
+
+AVSC = json.loads((Path(__file__).parents[2] / "schemas" / "usage_event.avsc").read_text())
+SCHEMA = fastavro.parse_schema(AVSC)
+FEW = settings(max_examples=200, deadline=None, database=None)
+
+Record = dict[str, Any]
+
+
+def avro_body(record: Record) -> bytes:
+    """The reference encoding of `record`."""
+    out = io.BytesIO()
+    fastavro.schemaless_writer(out, SCHEMA, record)
+    return out.getvalue()
+
+
+def avro_read(body: bytes) -> Record | None:
+    """The reference decoding of `body`; None unless it is exactly one record."""
+    stream = io.BytesIO(body)
+    try:
+        record = cast(Record, fastavro.schemaless_reader(stream, SCHEMA, None))
+    except (EOFError, ValueError, IndexError):
+        return None
+    return record if stream.tell() == len(body) else None
+
+
+def frame_of(records: list[Record]) -> pl.DataFrame:
+    return pl.DataFrame(records, schema=FRAME_SCHEMA)
+
+
+def event(n: int, **changes: object) -> Record:
+    """A realistic event, different for each `n`."""
+    record: Record = {
+        "accountId": str(uuid.UUID(int=n + 1)),
+        "developerId": str(uuid.UUID(int=10**20 + n)),
+        "pricingUnit": "API_CALL" if n % 3 else None,
+        "customUnit": None if n % 3 else "seats",
+        "quantity": f"{n}.{n % 1000:03d}",
+        "unitPrice": "0.25" if n % 2 else None,
+        "description": "Überstunden ☕" if n % 4 else None,
+        "currency": "EUR" if n % 2 else None,
+        "eventDate": f"2026-07-{n % 28 + 1:02d}T19:20:30+01:00",
+        "eventId": str(uuid.uuid5(uuid.NAMESPACE_URL, str(n))),
+        "billable": n % 5 != 0,
+        "uploadRef": f"upload-{n // 100}",
+        "rowNumber": n + 2,
+        "eventIdAssigned": n % 7 == 0,
+    }
+    return {**record, **changes}
+
+
+EVENTS = [event(n) for n in range(9)]
+
+# Strings > 8192 bytes need multi-byte length varints; repeating a short unit keeps
+# hypothesis' data small while still covering any code point.
+LONG_TEXT = st.builds(
+    lambda unit, times: unit * times, st.text(min_size=1, max_size=3), st.integers(8193, 9000)
+)
+VALUES: dict[str, st.SearchStrategy[Any]] = {
+    "string": st.one_of(st.text(), LONG_TEXT),
+    "boolean": st.booleans(),
+    "long": st.one_of(
+        st.sampled_from([0, 1, 63, 64, 8191, 8192, 2**62]),
+        st.integers(0, 2**62),
+        st.integers(-(2**63), 2**63 - 1),
+    ),
+}
+
+
+def field_values(avro_type: str | list[str]) -> st.SearchStrategy[Any]:
+    if isinstance(avro_type, list):
+        return st.one_of(st.none(), VALUES[avro_type[1]])
+    return VALUES[avro_type]
+
+
+RECORDS = st.fixed_dictionaries({f["name"]: field_values(f["type"]) for f in AVSC["fields"]})
+
+
+def test_field_names_and_frame_dtypes_follow_the_schema_file() -> None:
+    assert [f["name"] for f in AVSC["fields"]] == list(FIELD_NAMES) == FRAME_SCHEMA.names()
+    assert FRAME_SCHEMA["customUnit"] == pl.String
+    assert FRAME_SCHEMA["billable"] == pl.Boolean
+    assert FRAME_SCHEMA["rowNumber"] == pl.Int64
+
+
+@FEW
+@given(st.lists(RECORDS, max_size=6))
+def test_bodies_are_byte_identical_to_fastavro(records: list[Record]) -> None:
+    assert encode_bodies(frame_of(records)).to_pylist() == [avro_body(r) for r in records]
+
+
+@settings(max_examples=100, deadline=None, database=None)
+@given(st.lists(RECORDS, max_size=6))
+def test_decoding_reference_bodies_gives_the_records_back(records: list[Record]) -> None:
+    result = decode_bodies([avro_body(r) for r in records])
+    assert result.frame.to_dicts() == records
+    assert result.frame.schema == FRAME_SCHEMA
+    assert result.positions == list(range(len(records)))
+    assert result.failures == []
+
+
+@pytest.mark.parametrize(
+    "spoil",
+    [
+        pytest.param(lambda f: f.drop("eventId"), id="missing column"),
+        pytest.param(lambda f: f.with_columns(pl.col("billable").cast(pl.String)), id="dtype"),
+        pytest.param(lambda f: f.with_columns(accountId=pl.lit(None, pl.String)), id="null"),
+    ],
+)
+def test_frames_that_do_not_fit_the_schema_are_refused(
+    spoil: Callable[[pl.DataFrame], pl.DataFrame],
+) -> None:
+    with pytest.raises(SchemaError):
+        encode_bodies(spoil(frame_of(EVENTS)))
+
+
+# Published in the Avro project's share/test/data/schema-tests.txt, as Java signed longs.
+@pytest.mark.parametrize(
+    ("canonical", "fingerprint"),
+    [
+        ('"null"', 7195948357588979594),
+        ('"boolean"', -6970731678124411036),
+        ('"int"', 8247732601305521295),
+        ('"long"', -3434872931120570953),
+        ('{"name":"foo","type":"fixed","size":15}', 1756455273707447556),
+    ],
+)
+def test_crc64_avro_matches_the_spec_test_vectors(canonical: str, fingerprint: int) -> None:
+    assert crc64_avro(canonical.encode()) == fingerprint % 2**64
+
+
+def test_single_object_header_is_the_marker_then_the_little_endian_fingerprint() -> None:
+    canonical = fastavro.schema.to_parsing_canonical_form(SCHEMA)
+    # fastavro gives the bytes in the order the spec (and Java) put them on the wire.
+    on_the_wire = bytes.fromhex(fastavro.schema.fingerprint(canonical, "CRC-64-AVRO"))
+    fingerprint = crc64_avro(canonical.encode())
+    assert canonical_form() == canonical
+    assert b"\xc3\x01" + on_the_wire == SINGLE_OBJECT_HEADER
+    assert on_the_wire == fingerprint.to_bytes(8, "little") != fingerprint.to_bytes(8, "big")
+
+
+@pytest.mark.parametrize("make", [SingleObjectCodec, lambda: RegistryCodec(mock_url(), "s")])
+def test_codecs_round_trip_and_frame_fastavro_bodies(make: Callable[[], Any]) -> None:
+    codec = make()
+    values = codec.encode(frame_of(EVENTS))
+    size = 10 if isinstance(codec, SingleObjectCodec) else 5
+    assert [v[size:] for v in values] == [avro_body(r) for r in EVENTS]
+    assert len({v[:size] for v in values}) == 1
+    result = codec.decode(values)
+    assert result.frame.to_dicts() == EVENTS
+    assert (result.positions, result.failures) == (list(range(len(EVENTS))), [])
+
+
+@pytest.mark.parametrize("make", [SingleObjectCodec, lambda: RegistryCodec(mock_url(), "s")])
+def test_codecs_handle_empty_batches(make: Callable[[], Any]) -> None:
+    codec = make()
+    assert codec.encode(frame_of([])) == []
+    result = codec.decode([])
+    assert result.frame.schema == FRAME_SCHEMA
+    assert (result.frame.height, result.positions, result.failures) == (0, [], [])
+
+
+def test_empty_batches_of_bodies() -> None:
+    assert len(encode_bodies(frame_of([]))) == 0
+    result = decode_bodies([])
+    assert (result.frame.schema, result.positions, result.failures) == (FRAME_SCHEMA, [], [])
+
+
+def test_single_object_decode_names_each_bad_message() -> None:
+    other_schema = b"\xc3\x01" + bytes(8)
+    good = SingleObjectCodec().encode(frame_of(EVENTS[:3]))
+    values: list[bytes | None] = [
+        good[0],
+        None,
+        b"",
+        SINGLE_OBJECT_HEADER[:6],
+        b'{"accountId": "x"}',
+        other_schema + avro_body(EVENTS[1]),
+        good[1][:-2],
+        good[2],
+    ]
+    result = SingleObjectCodec().decode(values)
+    assert result.failures == [
+        (1, "not_avro"),
+        (2, "not_avro"),
+        (3, "not_avro"),
+        (4, "not_avro"),
+        (5, "unknown_schema"),
+        (6, "undecodable"),
+    ]
+    assert result.positions == [0, 7]
+    assert result.frame.to_dicts() == [EVENTS[0], EVENTS[2]]
+
+
+def first_union_at(body: bytes) -> int:
+    """Offset of pricingUnit's union index: after two length-prefixed strings."""
+    return 1 + body[0] // 2 + 1 + body[1 + body[0] // 2] // 2
+
+
+def with_byte(body: bytes, offset: int, value: int) -> bytes:
+    return body[:offset] + bytes([value]) + body[offset + 1 :]
+
+
+# How a body can be corrupt, and a word its failure reason must contain.
+CORRUPTIONS: dict[str, tuple[Callable[[bytes], bytes], str]] = {
+    "truncated": (lambda body: body[:-1], "truncated"),
+    "trailing byte": (lambda body: body + b"\x00", "1 unexpected bytes"),
+    "random bytes": (lambda body: random.Random(7).randbytes(40), "body"),
+    "union index 2": (lambda body: with_byte(body, first_union_at(body), 4), "IndexError"),
+    "boolean byte 2": (lambda body: with_byte(body, len(body) - 1, 2), "malformed"),
+    "bad utf-8": (lambda body: body.replace(b"2026-", b"2026\xff"), "UnicodeDecodeError"),
+    "empty": (lambda body: b"", "truncated"),
+}
+
+
+@pytest.mark.parametrize(("corrupt", "reason"), CORRUPTIONS.values(), ids=CORRUPTIONS.keys())
+def test_a_corrupt_body_in_a_batch_fails_alone(
+    corrupt: Callable[[bytes], bytes], reason: str
+) -> None:
+    bodies = [avro_body(r) for r in EVENTS]
+    bodies[4] = corrupt(bodies[4])
+    assert bodies[4] != avro_body(EVENTS[4])
+    result = decode_bodies(bodies)
+    assert [index for index, _ in result.failures] == [4]
+    assert reason in result.failures[0][1]
+    assert result.positions == [0, 1, 2, 3, 5, 6, 7, 8]
+    assert result.frame.to_dicts() == EVENTS[:4] + EVENTS[5:]
+
+
+def mutations(body: bytes) -> st.SearchStrategy[bytes]:
+    """Ways a body can go wrong: cut, extended, overwritten, replaced."""
+    return st.one_of(
+        st.integers(0, len(body) - 1).map(lambda k: body[:k]),
+        st.binary(min_size=1, max_size=3).map(lambda extra: body + extra),
+        st.tuples(st.integers(0, len(body) - 1), st.integers(0, 255)).map(
+            lambda spot: body[: spot[0]] + bytes([spot[1]]) + body[spot[0] + 1 :]
+        ),
+        st.binary(max_size=64),
+    )
+
+
+@settings(max_examples=150, deadline=None, database=None)
+@given(st.lists(RECORDS, min_size=1, max_size=6), st.data())
+def test_decoding_never_accepts_more_than_fastavro(
+    records: list[Record], data: st.DataObject
+) -> None:
+    bodies = [avro_body(r) for r in records]
+    spoiled = data.draw(st.sets(st.integers(0, len(bodies) - 1), min_size=1))
+    for index in spoiled:
+        bodies[index] = data.draw(mutations(bodies[index]))
+    result = decode_bodies(bodies)
+    decoded = dict(zip(result.positions, result.frame.to_dicts(), strict=True))
+    assert all(decoded[i] == avro_read(bodies[i]) for i in decoded)
+    assert set(range(len(records))) - spoiled <= set(decoded)
+    assert sorted([*decoded, *(index for index, _ in result.failures)]) == list(range(len(bodies)))
+
+
+def test_the_columnar_reader_only_sees_well_formed_bodies(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    read_avro = pl.read_avro
+    records_seen: list[int] = []
+
+    def spy(source: io.BytesIO, *args: Any, **kwargs: Any) -> pl.DataFrame:
+        records_seen.append(len(list(fastavro.reader(io.BytesIO(source.getvalue())))))
+        return read_avro(source, *args, **kwargs)
+
+    monkeypatch.setattr(pl, "read_avro", spy)
+    bodies = [avro_body(r) for r in EVENTS]
+    bodies[2] = b"\x90\x4e" + bodies[2][2:]  # accountId claims 5000 bytes
+    assert EVENTS[3]["pricingUnit"] is None
+    bodies[3] = with_byte(bodies[3], first_union_at(bodies[3]), 4)  # the rest still parses
+    bodies[5] = bodies[5][:-1]
+    bodies[6] = bodies[6] + b"\x00"
+    result = decode_bodies(bodies)
+    assert records_seen == [len(EVENTS) - 4]
+    assert [index for index, _ in result.failures] == [2, 3, 5, 6]
+
+
+def test_decoding_survives_a_failing_columnar_reader(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*args: object, **kwargs: object) -> pl.DataFrame:
+        raise pl.exceptions.ComputeError("refused")
+
+    monkeypatch.setattr(pl, "read_avro", refuse)
+    result = decode_bodies([avro_body(r) for r in EVENTS])
+    assert (result.frame.to_dicts(), result.failures) == (EVENTS, [])
+
+
+def test_decoding_distrusts_a_columnar_reader_that_misreads(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    read_avro = pl.read_avro
+
+    def misread(*args: Any, **kwargs: Any) -> pl.DataFrame:
+        return read_avro(*args, **kwargs).with_columns(quantity=pl.lit("0"))
+
+    monkeypatch.setattr(pl, "read_avro", misread)
+    result = decode_bodies([avro_body(r) for r in EVENTS])
+    assert (result.frame.to_dicts(), result.failures) == (EVENTS, [])
+
+
+def mock_url() -> str:
+    """A registry of its own for each test: mock:// registries live as long as the process."""
+    return f"mock://{uuid.uuid4().hex}"
+
+
+def test_registry_codec_registers_the_schema_and_puts_its_id_big_endian() -> None:
+    codec = RegistryCodec(mock_url(), "usage-value")
+    value = codec.encode(frame_of(EVENTS[:1]))[0]
+    registered = codec.client.get_latest_version("usage-value")
+    assert value[:5] == b"\x00" + registered.schema_id.to_bytes(4, "big")
+    assert json.loads(registered.schema.schema_str) == AVSC
+
+
+def test_registry_codecs_on_one_url_share_the_registry() -> None:
+    url = mock_url()
+    values = RegistryCodec(url, "producer-subject").encode(frame_of(EVENTS))
+    result = RegistryCodec(url, "consumer-subject").decode(values)
+    assert (result.frame.to_dicts(), result.failures) == (EVENTS, [])
+
+
+def test_registry_decode_accepts_only_ids_of_the_same_canonical_form() -> None:
+    codec = RegistryCodec(mock_url(), "usage-value")
+    same = {k: v for k, v in AVSC.items() if k != "doc"}
+    other = {**same, "fields": AVSC["fields"][:-1]}
+    same_id = codec.client.register_schema("a", Schema(json.dumps(same, indent=1), "AVRO"))
+    other_id = codec.client.register_schema("b", Schema(json.dumps(other), "AVRO"))
+    body = avro_body(EVENTS[0])
+    framed = [b"\x00" + i.to_bytes(4, "big") + body for i in (same_id, other_id, 999)]
+    result = codec.decode([*framed, None, b"\x00\x00", b"\x01" + framed[0][1:]])
+    assert result.failures == [
+        (1, "unknown_schema"),
+        (2, "unknown_schema"),
+        (3, "not_avro"),
+        (4, "not_avro"),
+        (5, "not_avro"),
+    ]
+    assert (result.positions, result.frame.to_dicts()) == ([0], [EVENTS[0]])
+
+
+def test_registry_decode_reports_undecodable_bodies() -> None:
+    codec = RegistryCodec(mock_url(), "usage-value")
+    values = codec.encode(frame_of(EVENTS[:3]))
+    values[1] = values[1][:-1]
+    result = codec.decode(values)
+    assert result.failures == [(1, "undecodable")]
+    assert result.frame.to_dicts() == [EVENTS[0], EVENTS[2]]
+
+
+def test_make_codec_uses_the_registry_only_when_configured() -> None:
+    # Unreachable: constructing must not touch the network.
+    codec = make_codec("http://127.0.0.1:1", "usage-value")
+    assert isinstance(codec, RegistryCodec)
+    assert (codec.url, codec.subject) == ("http://127.0.0.1:1", "usage-value")
+    assert isinstance(make_codec(None, "usage-value"), SingleObjectCodec)
+    assert isinstance(make_codec("", "usage-value"), SingleObjectCodec)

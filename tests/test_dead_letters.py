@@ -1,0 +1,74 @@
+"""Poison messages go to the dead-letter topic with their reason; the stream goes on."""
+
+from __future__ import annotations
+
+import struct
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from confluent_kafka import Consumer, Producer
+
+from meterpipe.sample_data import SampleSpec, write_sample_file
+from tests.groundtruth import as_comparable, expected_totals
+from tests.processes import all_final, run_cli, start_cli, stop, totals, wait_for
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def consumer(pipeline_env: dict[str, str], tmp_path: Path) -> Iterator[None]:
+    """One `meterpipe consume` process for the test's topic and group."""
+    process = start_cli(pipeline_env, tmp_path / "consumer.log", "consume")
+    yield
+    stop(process)
+
+
+def _text(value: str | bytes | None) -> str:
+    return value.decode() if isinstance(value, bytes) else value or ""
+
+
+def _dead_letters(env: dict[str, str], count: int) -> list[dict[str, str]]:
+    reader = Consumer({
+        "bootstrap.servers": env["METERPIPE_BOOTSTRAP_SERVERS"],
+        "group.id": f"dlq-reader-{uuid.uuid4().hex[:8]}",
+        "auto.offset.reset": "earliest",
+        "session.timeout.ms": 6000,
+    })  # fmt: skip
+    reader.subscribe([env["METERPIPE_DLQ_TOPIC"]])
+    found: list[dict[str, str]] = []
+
+    def enough() -> bool:
+        for message in reader.consume(100, 1.0):
+            if message.error() is None:
+                headers = message.headers() or []
+                assert isinstance(headers, list)
+                found.append({key: _text(value) for key, value in headers})
+        return len(found) >= count
+
+    try:
+        wait_for(enough, 120, f"{count} dead letters")
+    finally:
+        reader.close()
+    return found
+
+
+@pytest.mark.usefixtures("consumer")
+def test_poison_messages_are_dead_lettered_and_good_events_still_count(
+    pipeline_env: dict[str, str], tmp_path: Path
+) -> None:
+    poison = Producer({"bootstrap.servers": pipeline_env["METERPIPE_BOOTSTRAP_SERVERS"]})
+    topic = pipeline_env["METERPIPE_TOPIC"]
+    poison.produce(topic, b"plain text, not Avro at all", b"random")
+    poison.produce(topic, b"\xc3\x01" + struct.pack("<q", 12345) + b"\x00", b"fingerprint")
+    poison.flush(30)
+    path = tmp_path / "good.csv"
+    write_sample_file(path, SampleSpec(rows=1_000, seed=9, accounts=10))
+    run_cli(pipeline_env, "publish", str(path))
+    wait_for(lambda: all_final(pipeline_env, 1), 120, "upload Done")
+    assert as_comparable(totals(pipeline_env)) == expected_totals(path)
+    letters = _dead_letters(pipeline_env, 2)
+    reasons = {letter["meterpipe.reason"] for letter in letters}
+    assert reasons == {"not_avro", "unknown_schema"}
+    assert all(letter["meterpipe.source.topic"] == topic for letter in letters)
