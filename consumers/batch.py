@@ -11,10 +11,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 import polars as pl
-from schemas.codec import EventCodec
-from schemas.validation import RowError, utc_day, validate_frame
 
 from consumers.dead_letters import DeadLetter
+from schemas.codec import EventCodec
+from schemas.validation import RowError, utc_day, validate_frame
 
 __all__ = ["PreparedBatch", "RawBatch", "prepare_batch"]
 

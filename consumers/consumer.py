@@ -15,17 +15,17 @@ import time
 
 import polars as pl
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Message, TopicPartition
-from schemas.codec import EventCodec
 
 from consumers.batch import PreparedBatch, RawBatch, prepare_batch
 from consumers.dead_letters import dead_letter_headers
 from consumers.store import BatchOutcome, BatchStats, SqliteStore, StoredOffset
 from meterpipe.errors import StaleBatchError, StoreError
-from meterpipe.kafka_config import consumer_config, producer_config
+from meterpipe.kafka_config import consumer_config, producer_config, with_logger
 from meterpipe.metrics import PipelineMetrics
 from meterpipe.settings import Settings
 from meterpipe.topics import log_identity
 from producers.publisher import EventPublisher
+from schemas.codec import EventCodec
 
 __all__ = ["UsageConsumer"]
 
@@ -74,7 +74,7 @@ class UsageConsumer:
         """Consume batches until `stop` is set, then leave the group cleanly."""
         kafka = self._settings.kafka
         config = consumer_config(kafka, self._bootstrap, kafka.consumer_group)
-        consumer = Consumer({**config, "stats_cb": self._on_stats})
+        consumer = Consumer({**with_logger(config), "stats_cb": self._on_stats})
         consumer.subscribe(
             [self._topic], on_assign=self._on_assign, on_revoke=self._on_revoke,
             on_lost=self._on_revoke,

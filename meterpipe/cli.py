@@ -163,8 +163,9 @@ def publish(
     with (
         _source(file, reference, description, settings) as request,
         upload_publisher(settings, bootstrap, metrics) as uploads,
+        _progress_bar(request.path) as progress,
     ):
-        ref = uploads.publish(request)
+        ref = uploads.publish(request, progress)
     store = open_store(settings.store)
     upload = store.find_upload(ref)
     store.close()
@@ -172,6 +173,20 @@ def publish(
     _print_uploads([upload.to_json()], as_json)
     if upload.status == "Error":
         sys.exit(1)
+
+
+@contextmanager
+def _progress_bar(path: Path) -> Iterator[Callable[[int], None] | None]:
+    """A progress bar on a terminal (checking, then publishing); nothing when piped."""
+    if not sys.stderr.isatty():
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import Progress
+
+    with Progress(console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task(f"publishing {path.name}", total=2 * path.stat().st_size)
+        yield lambda done: bar.update(task, completed=done)
 
 
 @contextmanager
@@ -203,7 +218,7 @@ def _source(
 def consume(bootstrap_servers: str | None, data_dir: Path | None, metrics_port: int | None) -> None:
     """Run one consumer-group member until SIGTERM/SIGINT.
 
-    Example: METERPIPE_BOOTSTRAP_SERVERS=127.0.0.1:19092 meterpipe consume
+    Example: meterpipe consume --bootstrap-servers 127.0.0.1:19092
     """
     settings = load_settings(
         bootstrap_servers=bootstrap_servers, data_dir=data_dir, metrics_port=metrics_port

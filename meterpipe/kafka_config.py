@@ -6,11 +6,20 @@ each role then adds what it needs. Callers get a fresh dict each time and may ch
 
 from __future__ import annotations
 
+import logging
+from typing import Any
+
 from meterpipe.settings import KafkaSettings
 
-__all__ = ["admin_config", "consumer_config", "producer_config"]
+__all__ = ["ClientConfig", "admin_config", "consumer_config", "producer_config", "with_logger"]
 
 ClientConfig = dict[str, str | int | float | bool]
+KAFKA_LOG = logging.getLogger("librdkafka")
+
+
+def with_logger(config: ClientConfig) -> dict[str, Any]:
+    """librdkafka's own log lines through Python logging instead of raw stderr."""
+    return {**config, "logger": KAFKA_LOG}
 
 
 def _connection(kafka: KafkaSettings, bootstrap: str) -> ClientConfig:

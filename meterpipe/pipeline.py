@@ -105,10 +105,14 @@ class Pipeline:
         consumer_stop, consumer = self._start_consumer(bootstrap)
         try:
             while not stop.wait(SUPERVISE_EVERY_S):
-                if self._broker is not None and not self._broker.is_running():
+                broker_died = self._broker is not None and not self._broker.is_running()
+                if broker_died or not consumer.is_alive():
                     consumer_stop.set()
                     consumer.join()
-                    self._recover_broker()
+                    if broker_died:
+                        self._recover_broker()
+                    else:
+                        log.error("consumer stopped unexpectedly; starting a new one")
                     consumer_stop, consumer = self._start_consumer(bootstrap)
         finally:
             consumer_stop.set()

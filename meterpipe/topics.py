@@ -13,7 +13,7 @@ from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
 from meterpipe.errors import BrokerError
-from meterpipe.kafka_config import admin_config
+from meterpipe.kafka_config import admin_config, with_logger
 from meterpipe.settings import KafkaSettings
 
 __all__ = ["ensure_topics", "log_identity"]
@@ -23,7 +23,7 @@ ADMIN_TIMEOUT_S = 30.0
 
 def ensure_topics(kafka: KafkaSettings, bootstrap: str) -> None:
     """Create the event and dead-letter topics if they do not exist yet."""
-    admin = AdminClient(admin_config(kafka, bootstrap))
+    admin = AdminClient(with_logger(admin_config(kafka, bootstrap)))
     existing = admin.list_topics(timeout=ADMIN_TIMEOUT_S).topics
     configs = {"retention.ms": str(kafka.topic_retention_ms), "cleanup.policy": "delete"}
     missing = [
@@ -43,7 +43,7 @@ def ensure_topics(kafka: KafkaSettings, bootstrap: str) -> None:
 
 def log_identity(kafka: KafkaSettings, bootstrap: str, topic: str) -> str:
     """`<cluster id>/<topic id>`: changes whenever the topic's log is a different one."""
-    admin = AdminClient(admin_config(kafka, bootstrap))
+    admin = AdminClient(with_logger(admin_config(kafka, bootstrap)))
     try:
         cluster = admin.describe_cluster(request_timeout=ADMIN_TIMEOUT_S).result(
             timeout=ADMIN_TIMEOUT_S

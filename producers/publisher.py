@@ -12,7 +12,7 @@ from types import TracebackType
 from confluent_kafka import KafkaError, Message, Producer
 
 from meterpipe.errors import PublishError
-from meterpipe.kafka_config import ClientConfig
+from meterpipe.kafka_config import ClientConfig, with_logger
 
 __all__ = ["EventPublisher"]
 
@@ -33,7 +33,7 @@ class EventPublisher:
     def _client(self) -> Producer:
         if self._producer is None:
             callbacks = {"error_cb": self._on_error, "on_delivery": self._on_delivery}
-            self._producer = Producer({**self._config, **callbacks})
+            self._producer = Producer({**with_logger(self._config), **callbacks})
         return self._producer
 
     def _fail(self, reason: str) -> None:

@@ -110,6 +110,10 @@ class InboxWatcher:
         except MeterpipeError as exc:
             log.error("upload %s (%s) not published yet, will retry: %s", reference, name, exc)
             self._retry_at = time.monotonic() + RETRY_AFTER_S
+        except Exception:
+            # A bug or an OS error on one file must not stop the watcher for all the others.
+            log.exception("upload %s (%s) failed unexpectedly, will retry", reference, name)
+            self._retry_at = time.monotonic() + RETRY_AFTER_S
 
     def resume_claimed(self) -> None:
         """Publish again every claimed file whose upload is not final (idempotent)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,7 +11,16 @@ import pytest
 
 from meterpipe.sample_data import SampleSpec, write_sample_file
 from tests.groundtruth import as_comparable, expected_totals
-from tests.processes import all_final, run_cli, start_cli, stop, totals, uploads, wait_for
+from tests.processes import (
+    METERPIPE,
+    all_final,
+    run_cli,
+    start_cli,
+    stop,
+    totals,
+    uploads,
+    wait_for,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -84,4 +94,23 @@ def test_sigkilled_consumer_restarts_to_identical_totals(
     finally:
         stop(second)
     assert upload["accepted"] + upload["duplicates"] == 100_000
+    assert as_comparable(totals(pipeline_env)) == expected_totals(path)
+
+
+@pytest.mark.usefixtures("consumer")
+def test_stdin_upload_keyed_by_reference_is_idempotent(
+    pipeline_env: dict[str, str], tmp_path: Path
+) -> None:
+    """Streamed twice under one reference: one upload, counted once."""
+    path = _sample(tmp_path, 3_000, seed=41)
+    for _ in range(2):
+        with path.open("rb") as stdin:
+            done = subprocess.run(
+                [*METERPIPE, "publish", "-", "--reference", "stream-1"],
+                stdin=stdin, env=pipeline_env, capture_output=True, timeout=300, check=False,
+            )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+    (upload,) = wait_for(lambda: all_final(pipeline_env, 1), 120, "upload Done")
+    assert upload["reference"] == "stream-1"
+    assert upload["name"] == "stdin"
     assert as_comparable(totals(pipeline_env)) == expected_totals(path)

@@ -1,0 +1,46 @@
+"""Settings precedence: explicit values > env vars > TOML file > defaults."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from meterpipe.kafka_config import consumer_config, producer_config
+from meterpipe.settings import load_settings
+
+
+def test_precedence_and_component_routing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = tmp_path / "meterpipe.toml"
+    config.write_text('topic = "from-file"\npartitions = 12\ninbox = "file-inbox"\n')
+    monkeypatch.setenv("METERPIPE_CONFIG", str(config))
+    monkeypatch.setenv("METERPIPE_PARTITIONS", "3")
+    settings = load_settings(inbox=tmp_path / "cli-inbox")
+    assert settings.kafka.topic == "from-file"
+    assert settings.kafka.partitions == 3
+    assert settings.watch.inbox == tmp_path / "cli-inbox"
+    assert settings.store.data_dir == Path("data")
+
+
+def test_unknown_override_is_refused() -> None:
+    with pytest.raises(TypeError, match="unknown settings: nope"):
+        load_settings(nope=1)
+
+
+def test_secrets_reach_librdkafka_but_are_never_printed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("METERPIPE_SECURITY_PROTOCOL", "SASL_SSL")
+    monkeypatch.setenv("METERPIPE_SASL_MECHANISM", "SCRAM-SHA-512")
+    monkeypatch.setenv("METERPIPE_SASL_PASSWORD", "hunter2")
+    settings = load_settings()
+    assert "hunter2" not in repr(settings)
+    config = producer_config(settings.kafka, "broker:9092")
+    assert config["sasl.password"] == "hunter2"
+    assert config["security.protocol"] == "SASL_SSL"
+    assert config["enable.idempotence"] is True
+
+
+def test_client_overrides_win(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("METERPIPE_CLIENT_OVERRIDES", '{"fetch.queue.backoff.ms": "50"}')
+    config = consumer_config(load_settings().kafka, "broker:9092", "group")
+    assert config["fetch.queue.backoff.ms"] == "50"
+    assert config["enable.auto.commit"] is False
