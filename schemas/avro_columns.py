@@ -56,6 +56,7 @@ def encode_records(frame: pl.DataFrame, schema: Mapping[str, Any]) -> pa.LargeBi
 
     `frame` has one column per field, named like the field: pl.String for strings,
     pl.Boolean for booleans, pl.Int64 for longs; nulls only in ``["null", T]`` fields.
+    Other columns are ignored. Raises SchemaError if a column is missing or does not fit.
     """
     pieces: list[pa.Array] = []
     for field in schema["fields"]:
@@ -143,8 +144,7 @@ def _encode_column(column: pl.Series, kind: str, nullable: bool) -> list[pa.Arra
 
 def _zigzag(values: npt.NDArray[np.int64]) -> _UInt64s:
     """Map signed to unsigned so small magnitudes get short varints: 0, -1, 1, -2 -> 0, 1, 2, 3."""
-    unsigned = values.astype(np.int64).view(np.uint64)
-    return (unsigned << np.uint64(1)) ^ (values >> np.int64(63)).view(np.uint64)
+    return (values.view(np.uint64) << np.uint64(1)) ^ (values >> np.int64(63)).view(np.uint64)
 
 
 def _varint_array(values: _UInt64s, valid: _Bools | None = None) -> pa.LargeBinaryArray:

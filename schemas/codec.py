@@ -115,7 +115,11 @@ SINGLE_OBJECT_HEADER = b"\xc3\x01" + crc64_avro(canonical_form().encode()).to_by
 
 @dataclass(frozen=True)
 class DecodeResult:
-    """Decoded events in input order, where each came from, and what could not be decoded."""
+    """Decoded events in input order, where each came from, and what could not be decoded.
+
+    `frame` has the columns of `FRAME_SCHEMA`; row i came from input `positions[i]`.
+    `failures` lists (input index, reason) for every other input, in input order.
+    """
 
     frame: pl.DataFrame
     positions: list[int]

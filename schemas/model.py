@@ -325,8 +325,11 @@ def explain_row(cells: Mapping[str, str | None], row: int) -> list[RowError]:
 
 
 def _by_column(errors: list[ErrorDetails]) -> list[tuple[str, ErrorDetails]]:
-    """Pair each error with its column; the unit rule, checked on customUnit, reports on
-    pricingUnit, the unit a file is expected to fill."""
+    """Pair each error with its column.
+
+    The unit rule is checked on customUnit but reported on pricingUnit, the unit a file is
+    expected to fill.
+    """
     return [
         ("pricingUnit" if error["type"] == "unit_required" else str(error["loc"][0]), error)
         for error in errors

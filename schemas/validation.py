@@ -188,7 +188,7 @@ def _is_real_instant(text: pl.Expr) -> pl.Expr:
     year, month, day = _number(text, 0, 4), _number(text, 5, 2), _number(text, 8, 2)
     real_day = (year >= 1) & month.is_between(1, 12) & day.is_between(1, _month_days(year, month))
     clock = (_number(text, 11, 2) <= 23) & (_number(text, 14, 2) <= 59)
-    offset = (_number(text, -5, 2) <= 24) & (_number(text, -2, 2) <= 59)
+    offset = (_number(text, -5, 2) <= 23) & (_number(text, -2, 2) <= 59)
     return real_day & clock & (_number(text, 17, 2) <= 59) & (text.str.ends_with("Z") | offset)
 
 

@@ -7,6 +7,7 @@ totals exactly-once across crashes. WAL mode lets the CLI read while consumers w
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import time
 from collections.abc import Iterator, Sequence
@@ -27,6 +28,7 @@ from meterpipe.errors import StaleBatchError, StoreError
 __all__ = ["SqliteStore"]
 
 BUSY_TIMEOUT_S = 60.0
+CACHE_KIB = 256 * 1024  # page cache per connection: keeps the dedupe index's hot pages
 PROVENANCE_SCHEMA = {"uploadRef": pl.String, "rowNumber": pl.Int64}
 PROVENANCE = list(PROVENANCE_SCHEMA)
 OUTCOMES = ("accepted", "duplicates", "dead_lettered")
@@ -49,10 +51,10 @@ class SqliteStore(UploadQueries):
             # WAL + NORMAL survives any process crash; a power cut may lose the last batches,
             # but their offsets are lost with them, so they are simply consumed again.
             connection.execute("PRAGMA synchronous=NORMAL")
+            connection.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
             connection.create_function("dec_add", 2, add_decimal_strings, deterministic=True)
             store = cls(connection, retention_days)
             store._migrate()
-            store._create_scratch_tables()
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open store {path}: {exc}") from exc
         return store
@@ -81,13 +83,6 @@ class SqliteStore(UploadQueries):
                     for statement in filter(str.strip, script.split(";")):
                         db.execute(statement)
                     db.execute("INSERT INTO schema_version VALUES (?)", (version,))
-
-    def _create_scratch_tables(self) -> None:
-        self._db.execute("CREATE TEMP TABLE batch_ids (event_id TEXT PRIMARY KEY)")
-        self._db.execute(
-            "CREATE TEMP TABLE batch_rows (upload_ref TEXT, row_number INTEGER,"
-            " PRIMARY KEY (upload_ref, row_number))"
-        )
 
     # ---- consumer side -------------------------------------------------------------
 
@@ -133,21 +128,18 @@ class SqliteStore(UploadQueries):
         self, db: sqlite3.Connection, outcome: BatchOutcome
     ) -> tuple[pl.DataFrame, pl.DataFrame]:
         """Which of the batch's eventIds and provenances the store already knows."""
-        db.execute("DELETE FROM batch_ids")
-        db.execute("DELETE FROM batch_rows")
-        db.executemany(
-            "INSERT OR IGNORE INTO batch_ids VALUES (?)",
-            ((event_id,) for event_id in outcome.events["eventId"]),
-        )
+        # One JSON array per question keeps the per-event work in SQLite's C code.
+        event_ids = json.dumps(outcome.events["eventId"].to_list())
         provenance = pl.concat([_provenance(outcome.events), _provenance(outcome.dead_lettered)])
-        db.executemany("INSERT OR IGNORE INTO batch_rows VALUES (?, ?)", provenance.iter_rows())
         known = db.execute(
-            "SELECT s.event_id, s.upload_ref, s.row_number FROM batch_ids b"
-            " JOIN seen_events s ON s.event_id = b.event_id"
+            "SELECT DISTINCT s.event_id, s.upload_ref, s.row_number FROM json_each(?) j"
+            " JOIN seen_events s ON s.event_id = j.value",
+            (event_ids,),
         ).fetchall()
         settled = db.execute(
-            "SELECT r.upload_ref, r.row_number FROM batch_rows b"
-            " JOIN settled_rows r USING (upload_ref, row_number)"
+            "SELECT DISTINCT r.upload_ref, r.row_number FROM json_each(?) j"
+            " JOIN settled_rows r ON r.upload_ref = j.value ->> 0 AND r.row_number = j.value ->> 1",
+            (json.dumps(provenance.rows()),),
         ).fetchall()
         known_schema = {"eventId": pl.String, **PROVENANCE_SCHEMA}
         return (

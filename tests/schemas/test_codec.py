@@ -233,6 +233,12 @@ def first_union_at(body: bytes) -> int:
     return 1 + body[0] // 2 + 1 + body[1 + body[0] // 2] // 2
 
 
+def avro_long(value: int) -> bytes:
+    out = io.BytesIO()
+    fastavro.schemaless_writer(out, "long", value)
+    return out.getvalue()
+
+
 def with_byte(body: bytes, offset: int, value: int) -> bytes:
     return body[:offset] + bytes([value]) + body[offset + 1 :]
 
@@ -246,6 +252,8 @@ CORRUPTIONS: dict[str, tuple[Callable[[bytes], bytes], str]] = {
     "boolean byte 2": (lambda body: with_byte(body, len(body) - 1, 2), "malformed"),
     "bad utf-8": (lambda body: body.replace(b"2026-", b"2026\xff"), "UnicodeDecodeError"),
     "empty": (lambda body: b"", "truncated"),
+    # Offsets past 2**63 must not wrap around to valid-looking positions.
+    "absurd length": (lambda body: avro_long(2**63 - 20) + body[1:], "truncated"),
 }
 
 

@@ -35,7 +35,7 @@ VALID: dict[str, str | None] = {
     "billable": "true",
 }
 
-# The record an UsageEvent must dump to: Avro's own field names and types.
+# The record a UsageEvent must dump to: Avro's own field names and types.
 RECORD: dict[str, object] = {
     **VALID,
     "quantity": "007.50",
