@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from meterpipe.broker import EmbeddedBroker
+from tests.processes import start_cli, stop
 
 
 @pytest.fixture(scope="session")
@@ -36,3 +37,11 @@ def pipeline_env(broker: EmbeddedBroker, tmp_path: Path) -> dict[str, str]:
         "METERPIPE_METRICS_PORT": "0",
         "PYTHONUNBUFFERED": "1",
     }
+
+
+@pytest.fixture
+def consumer(pipeline_env: dict[str, str], tmp_path: Path) -> Iterator[None]:
+    """One `meterpipe consume` process for the test's topic and group."""
+    process = start_cli(pipeline_env, tmp_path / "consumer.log", "consume")
+    yield
+    stop(process)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import struct
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -12,17 +11,9 @@ from confluent_kafka import Consumer, Producer
 
 from meterpipe.sample_data import SampleSpec, write_sample_file
 from tests.groundtruth import as_comparable, expected_totals
-from tests.processes import all_final, run_cli, start_cli, stop, totals, wait_for
+from tests.processes import all_final, run_cli, totals, wait_for
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def consumer(pipeline_env: dict[str, str], tmp_path: Path) -> Iterator[None]:
-    """One `meterpipe consume` process for the test's topic and group."""
-    process = start_cli(pipeline_env, tmp_path / "consumer.log", "consume")
-    yield
-    stop(process)
 
 
 def _text(value: str | bytes | None) -> str:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import signal
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,14 +22,6 @@ from tests.processes import (
 )
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def consumer(pipeline_env: dict[str, str], tmp_path: Path) -> Iterator[None]:
-    """One `meterpipe consume` process for the test's topic and group."""
-    process = start_cli(pipeline_env, tmp_path / "consumer.log", "consume")
-    yield
-    stop(process)
 
 
 def _sample(tmp_path: Path, rows: int, seed: int = 7) -> Path:

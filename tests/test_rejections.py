@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -11,19 +10,11 @@ import pytest
 
 from meterpipe.sample_data import HEADER, SampleSpec, write_sample_file
 from tests.groundtruth import as_comparable, expected_totals
-from tests.processes import all_final, run_cli, start_cli, stop, totals, wait_for
+from tests.processes import all_final, run_cli, totals, wait_for
 
 pytestmark = pytest.mark.slow
 ACCOUNT = "0f8fad5b-d9cb-469f-a165-70867728950e"
 DEVELOPER = "7c9e6679-7425-40de-944b-e07fc1f90ae7"
-
-
-@pytest.fixture
-def consumer(pipeline_env: dict[str, str], tmp_path: Path) -> Iterator[None]:
-    """One `meterpipe consume` process for the test's topic and group."""
-    process = start_cli(pipeline_env, tmp_path / "consumer.log", "consume")
-    yield
-    stop(process)
 
 
 def _row(quantity: str = "1.5", event_date: str = "2026-10-01T10:00:00Z", **cells: str) -> str:

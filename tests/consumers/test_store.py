@@ -80,3 +80,25 @@ def test_replayed_batch_is_all_redelivery(store: SqliteStore) -> None:
     upload = store.find_upload("u1")
     assert upload is not None
     assert (upload.accepted, upload.duplicates) == (1, 1)
+
+
+def test_totals_filter_by_period_account_and_unit(store: SqliteStore) -> None:
+    rows = [
+        ("a", 2, "1", True, "acct-1", "UNIT", dt.date(2026, 9, 30)),
+        ("b", 3, "2", True, "acct-1", "UNIT", dt.date(2026, 10, 1)),
+        ("c", 4, "4", False, "acct-2", "OTHER", dt.date(2026, 10, 31)),
+    ]
+    events = _events(*(row[:4] for row in rows)).with_columns(
+        pl.Series("accountId", [row[4] for row in rows]),
+        pl.Series("pricingUnit", [row[5] for row in rows]),
+        pl.Series("day", [row[6] for row in rows]),
+    )
+    store.apply_batch(_batch(events, None, 3))
+
+    def quantities(account: str | None, unit: str | None, period: str | None) -> list[str]:
+        return [t.quantity for t in summarize_totals(store.total_rows(account, unit, period))]
+
+    assert quantities(None, None, "2026-10") == ["2", "4"]
+    assert quantities(None, None, "2026-09") == ["1"]
+    assert quantities("ACCT-1", None, None) == ["3"]
+    assert quantities(None, "OTHER", None) == ["4"]

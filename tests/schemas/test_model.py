@@ -16,24 +16,11 @@ from fastavro.validation import validate
 from pydantic import ValidationError
 
 from schemas.model import ExactDecimal, UsageEvent, UsageRow, explain_row
+from tests.rows import ACCOUNT, DEVELOPER, VALID_CELLS
 
 AVSC = Path(__file__).parents[2] / "schemas" / "usage_event.avsc"
 
-ACCOUNT = "123e4567-e89b-12d3-a456-426614174000"
-DEVELOPER = "9a8b7c6d-5e4f-4a3b-9c2d-1e0f9a8b7c6d"
-VALID: dict[str, str | None] = {
-    "accountId": ACCOUNT,
-    "developerId": DEVELOPER,
-    "pricingUnit": "API_CALL",
-    "customUnit": None,
-    "quantity": "12.500",
-    "unitPrice": "0.25",
-    "description": "calls",
-    "currency": "USD",
-    "eventDate": "2026-07-16T19:20:30+01:00",
-    "eventId": "evt-1",
-    "billable": "true",
-}
+VALID = VALID_CELLS
 
 # The record a UsageEvent must dump to: Avro's own field names and types.
 RECORD: dict[str, object] = {

@@ -14,23 +14,11 @@ from pydantic import ValidationError
 from schemas.currencies import CURRENCIES
 from schemas.model import COLUMNS, DECIMAL_PATTERN, UsageRow
 from schemas.validation import RowError, utc_day, validate_frame
+from tests.rows import ACCOUNT, VALID_CELLS
 
 Cells = dict[str, str | None]
 
-ACCOUNT = "123e4567-e89b-12d3-a456-426614174000"
-VALID: Cells = {
-    "accountId": ACCOUNT,
-    "developerId": "9a8b7c6d-5e4f-4a3b-9c2d-1e0f9a8b7c6d",
-    "pricingUnit": "API_CALL",
-    "customUnit": None,
-    "quantity": "12.500",
-    "unitPrice": "0.25",
-    "description": "calls",
-    "currency": "USD",
-    "eventDate": "2026-07-16T19:20:30+01:00",
-    "eventId": "evt-1",
-    "billable": "true",
-}
+VALID: Cells = VALID_CELLS
 
 
 def frame_of(rows: Sequence[Cells], first_row: int = 2) -> pl.DataFrame:
