@@ -330,3 +330,46 @@ def _print_table(columns: list[str], rows: list[list[Any]]) -> None:
     for row in rows:
         table.add_row(*["" if value is None else str(value) for value in row])
     Console().print(table)
+
+
+@main.command()
+@click.option("--rows", type=int, default=1_000_000, show_default=True, help="Rows to generate.")
+@click.option("--work-dir", type=click.Path(path_type=Path), default=None,
+              help="Where files and stores go (default: a temporary dir).")  # fmt: skip
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@kafka_options
+@friendly_errors
+def bench(rows: int, work_dir: Path | None, as_json: bool, bootstrap_servers: str | None) -> None:
+    """Measure every phase against the transport ceiling and check the totals.
+
+    Example: meterpipe bench --rows 1000000 --json
+    """
+    from meterpipe.bench import run_bench
+
+    settings = load_settings(bootstrap_servers=bootstrap_servers)
+    with _work_dir(work_dir) as work:
+        report = run_bench(settings, rows, work, lambda step: click.echo(f"... {step}", err=True))
+    if as_json:
+        click.echo(json.dumps(report.to_json(), indent=2))
+    else:
+        columns = ["phase", "events", "seconds", "events/s", "peak RSS MB", "of ceiling"]
+        _print_table(columns, [
+            [p.name, p.events, p.seconds, p.events_per_s, p.peak_rss_mb,
+             f"{p.of_ceiling:.0%}" if p.of_ceiling is not None else ""]
+            for p in report.phases
+        ])  # fmt: skip
+        verdict = "match" if report.totals_match else "DO NOT MATCH"
+        click.echo(
+            f"{report.rows:,} rows ({report.file_mb:.0f} MB): totals {verdict} the ground truth"
+        )
+    if not report.totals_match:
+        sys.exit(1)
+
+
+@contextmanager
+def _work_dir(work_dir: Path | None) -> Iterator[Path]:
+    if work_dir is not None:
+        yield work_dir
+        return
+    with tempfile.TemporaryDirectory(prefix="meterpipe-bench-") as temporary:
+        yield Path(temporary)

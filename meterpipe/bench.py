@@ -1,0 +1,237 @@
+"""`meterpipe bench`: throughput of every phase, against the transport ceiling, checked.
+
+Each phase runs the real CLI in a child process (so its peak RSS is its own) against one
+broker: the embedded one unless a cluster is configured. Every run uses fresh topics,
+groups and directories, and the consumed totals must equal the ground truth computed
+straight from the generated file, so a fast but wrong pipeline cannot pass.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from consumers.store import open_store
+from consumers.store.reports import summarize_totals
+from meterpipe.bench_transport import consume_ceiling, produce_ceiling
+from meterpipe.bench_truth import comparable, csv_totals
+from meterpipe.broker import EmbeddedBroker
+from meterpipe.errors import MeterpipeError
+from meterpipe.sample_data import SampleSpec, write_sample_file
+from meterpipe.settings import KafkaSettings, Settings, StoreSettings
+from meterpipe.topics import ensure_topics
+
+__all__ = ["BenchReport", "Phase", "run_bench"]
+
+PHASE_TIMEOUT_S = 900.0
+
+
+@dataclass(frozen=True)
+class Phase:
+    """One measured phase."""
+
+    name: str
+    events: int
+    seconds: float
+    events_per_s: float
+    peak_rss_mb: float | None
+    of_ceiling: float | None
+
+
+@dataclass(frozen=True)
+class BenchReport:
+    """Everything `meterpipe bench` prints."""
+
+    rows: int
+    file_mb: float
+    phases: list[Phase]
+    totals_match: bool
+
+    def to_json(self) -> dict[str, Any]:
+        """The stable `--json` shape."""
+        return {
+            "rows": self.rows,
+            "fileMB": round(self.file_mb, 1),
+            "totalsMatchGroundTruth": self.totals_match,
+            "phases": [asdict(phase) for phase in self.phases],
+        }
+
+
+@contextlib.contextmanager
+def _bootstrap(settings: Settings) -> Iterator[str]:
+    if settings.kafka.bootstrap_servers:
+        yield settings.kafka.bootstrap_servers
+        return
+    with EmbeddedBroker() as broker:
+        yield broker.bootstrap_servers
+
+
+def _env(bootstrap: str, work: Path, tag: str) -> dict[str, str]:
+    """A child's environment: its own topics, group and directories."""
+    return {
+        **os.environ,
+        "METERPIPE_BOOTSTRAP_SERVERS": bootstrap,
+        "METERPIPE_TOPIC": f"bench-{tag}",
+        "METERPIPE_DLQ_TOPIC": f"bench-{tag}-dlq",
+        "METERPIPE_CONSUMER_GROUP": f"bench-{tag}",
+        "METERPIPE_DATA_DIR": str(work / tag / "data"),
+        "METERPIPE_INBOX": str(work / tag / "inbox"),
+        "METERPIPE_MIN_FILE_AGE_S": "0",
+        "METERPIPE_POLL_INTERVAL_S": "0.05",
+        "METERPIPE_METRICS_PORT": "0",
+    }
+
+
+def _start(env: dict[str, str], log: Path, *args: str) -> subprocess.Popen[bytes]:
+    with log.open("ab") as handle:
+        return subprocess.Popen(
+            [sys.executable, "-m", "meterpipe", "--log-level", "WARNING", *args],
+            env=env, stdout=handle, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+
+
+def _reap(process: subprocess.Popen[bytes], stop: bool = True) -> float:
+    """Wait for a child (asking it to stop first if `stop`); return its peak RSS in MB."""
+    if stop:
+        process.send_signal(signal.SIGTERM)
+    _, status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(status)
+    return usage.ru_maxrss / 1024  # Linux reports KiB
+
+
+def _progress(data_dir: Path, nth: int) -> tuple[int, str | None]:
+    """(events processed, status) of the `nth` upload of a data dir, read-only."""
+    path = StoreSettings(data_dir=data_dir).sqlite_path
+    if not path.exists():
+        return 0, None
+    with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)) as db:
+        row = db.execute(
+            "SELECT accepted + duplicates + dead_lettered, status FROM uploads"
+            " ORDER BY uploaded_at LIMIT 1 OFFSET ?",
+            (nth - 1,),
+        ).fetchone()
+    return (int(row[0]), str(row[1])) if row else (0, None)
+
+
+def _wait_done(data_dir: Path, process: subprocess.Popen[bytes], nth: int = 1) -> tuple[float, int]:
+    """Poll until the `nth` upload is final; return (first-progress time, events then)."""
+    deadline = time.monotonic() + PHASE_TIMEOUT_S
+    first: tuple[float, int] | None = None
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise MeterpipeError(f"benchmark child exited early ({process.returncode})")
+        done, status = _progress(data_dir, nth)
+        if done and first is None:
+            first = (time.perf_counter(), done)
+        if status in ("Done", "Error"):
+            return first or (time.perf_counter(), 0)
+        time.sleep(0.05)
+    raise MeterpipeError("benchmark phase timed out")
+
+
+def _phase(
+    name: str, events: int, seconds: float, rss: float | None, ceiling: float | None
+) -> Phase:
+    rate = events / seconds if seconds > 0 else 0.0
+    share = round(rate / ceiling, 3) if ceiling else None
+    return Phase(name, events, round(seconds, 3), round(rate), rss and round(rss, 1), share)
+
+
+def _store_totals(data_dir: Path) -> list[dict[str, Any]]:
+    store = open_store(StoreSettings(data_dir=data_dir))
+    try:
+        rows = summarize_totals(store.total_rows(None, None, None))
+    finally:
+        store.close()
+    return comparable([row.to_json() for row in rows])
+
+
+def run_bench(settings: Settings, rows: int, work: Path, say: Callable[[str], None]) -> BenchReport:
+    """Generate a file, measure every phase, check the totals; `say` reports progress."""
+    work.mkdir(parents=True, exist_ok=True)
+    source = work / f"usage-{rows}.csv"
+    say(f"generating {rows:,} rows")
+    write_sample_file(source, SampleSpec(rows=rows))
+    say("computing the ground truth")
+    truth = csv_totals(source)
+    with _bootstrap(settings) as bootstrap:
+        phases = _Bench(bootstrap, source, rows, work, say).measure(settings.kafka)
+    matches = truth == _store_totals(work / "pipe" / "data")
+    return BenchReport(rows, source.stat().st_size / 1e6, phases, matches)
+
+
+@dataclass(frozen=True)
+class _Bench:
+    """One benchmark run's fixed inputs."""
+
+    bootstrap: str
+    source: Path
+    rows: int
+    work: Path
+    say: Callable[[str], None]
+
+    def measure(self, kafka: KafkaSettings) -> list[Phase]:
+        """Every phase, in order: ceiling, publish, consume, end to end."""
+        self.say("transport ceiling")
+        ceiling_kafka = kafka.model_copy(update={"topic": f"bench-ceiling-{uuid.uuid4().hex[:8]}"})
+        ensure_topics(ceiling_kafka, self.bootstrap)
+        message_bytes = max(64, self.source.stat().st_size // max(self.rows, 1))
+        produce = produce_ceiling(ceiling_kafka, self.bootstrap, self.rows, message_bytes)
+        consume = consume_ceiling(ceiling_kafka, self.bootstrap, self.rows)
+        return [
+            _phase("ceiling: produce", self.rows, self.rows / produce, None, None),
+            _phase("ceiling: consume", self.rows, self.rows / consume, None, None),
+            *self._publish_then_consume(produce, consume),
+            self._end_to_end(min(produce, consume)),
+        ]
+
+    def _publish_then_consume(self, produce: float, consume: float) -> list[Phase]:
+        env = _env(self.bootstrap, self.work, "pipe")
+        self.say("publish")
+        started = time.perf_counter()
+        publisher = _start(env, self.work / "publish.log", "publish", str(self.source))
+        publish_rss = _reap(publisher, stop=False)
+        publish_s = time.perf_counter() - started
+        if publisher.returncode != 0:
+            raise MeterpipeError(f"publish failed, see {self.work / 'publish.log'}")
+        self.say("consume (SQLite)")
+        consumer = _start(env, self.work / "consume.log", "consume")
+        first_at, first_done = _wait_done(Path(env["METERPIPE_DATA_DIR"]), consumer)
+        consume_s = time.perf_counter() - first_at
+        consume_rss = _reap(consumer)
+        return [
+            _phase("publish", self.rows, publish_s, publish_rss, produce),
+            _phase("consume (SQLite)", self.rows - first_done, consume_s, consume_rss, consume),
+        ]
+
+    def _end_to_end(self, ceiling: float) -> Phase:
+        self.say("end to end (up: file dropped -> Done)")
+        env = _env(self.bootstrap, self.work, "e2e")
+        inbox, data_dir = Path(env["METERPIPE_INBOX"]), Path(env["METERPIPE_DATA_DIR"])
+        inbox.mkdir(parents=True)
+        process = _start(env, self.work / "up.log", "up")
+        try:
+            warmup = self.work / "warmup.csv"
+            write_sample_file(warmup, SampleSpec(rows=10, seed=99, accounts=2))
+            shutil.copy(warmup, inbox / "warmup.csv")
+            _wait_done(data_dir, process)  # the consumer has joined its group
+            staged = inbox / ".bench.csv"
+            shutil.copy(self.source, staged)
+            started = time.perf_counter()
+            staged.rename(inbox / "bench.csv")
+            _wait_done(data_dir, process, nth=2)
+            seconds = time.perf_counter() - started
+        finally:
+            rss = _reap(process)
+        return _phase("end to end", self.rows, seconds, rss, ceiling)
