@@ -1,47 +1,62 @@
-"""Per-batch usage totals, summed as exact decimals with polars.
+"""Per-batch usage totals, summed exactly with polars, in integer units.
 
 Totals are kept per (account, pricingUnit, customUnit, UTC day) so that any calendar
 month can be answered later. A missing unit is the empty string in the key, because
 SQL primary keys treat NULLs as all different.
+
+Quantities are summed as integers of 10^-12 units (the validation rule allows at most
+12 decimals), so no sum ever rounds. A store adds such a sum to its running total in
+two 64-bit halves, `hi * 10^18 + lo`, which plain SQL integer arithmetic does exactly
+without a decimal type or a callback into Python.
 """
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import polars as pl
 
-__all__ = ["DECIMAL_SCALE", "TOTAL_KEYS", "aggregate", "quantity_type"]
+from consumers.decimals import EXACT
 
-# Quantities have at most 12 decimals (the validation rule); 38 digits leave 26 for the
-# integer part, so a batch of 20-integer-digit quantities cannot overflow.
+__all__ = ["DECIMAL_SCALE", "HALF", "TOTAL_KEYS", "aggregate", "from_halves"]
+
 DECIMAL_SCALE = 12
+HALF = 10**18
 TOTAL_KEYS = ["accountId", "pricingUnit", "customUnit", "day"]
 
 
-def quantity_type() -> pl.Decimal:
-    """The exact decimal type totals are summed in."""
-    return pl.Decimal(38, DECIMAL_SCALE)
+def _units(column: str) -> pl.Expr:
+    """A validated decimal string as an exact Int128 count of 10^-12 units."""
+    return pl.col(column).str.to_decimal(scale=DECIMAL_SCALE).to_physical()
+
+
+def _halves(total: pl.Expr, name: str) -> list[pl.Expr]:
+    return [
+        (total // HALF).cast(pl.Int64).alias(f"{name}Hi"),
+        (total % HALF).cast(pl.Int64).alias(f"{name}Lo"),
+    ]
 
 
 def aggregate(accepted: pl.DataFrame) -> pl.DataFrame:
-    """Sum accepted events into one row per total key, quantities as decimal strings."""
-    quantity = pl.col("quantity").str.to_decimal(scale=DECIMAL_SCALE)
-    zero = pl.lit(0).cast(quantity_type())
-    billable = pl.when(pl.col("billable")).then(quantity).otherwise(zero)
+    """One row per total key: events, and quantity and billable quantity as (hi, lo)."""
+    units = _units("quantity")
+    billable = pl.when(pl.col("billable")).then(units).otherwise(pl.lit(0, pl.Int128))
     return (
-        accepted.with_columns(
-            pl.col("pricingUnit").fill_null(""),
-            pl.col("customUnit").fill_null(""),
-        )
+        accepted.with_columns(pl.col("pricingUnit", "customUnit").fill_null(""))
         .group_by(TOTAL_KEYS)
-        .agg(
-            pl.len().alias("events"),
-            quantity.sum().alias("quantity"),
-            billable.sum().alias("billableQuantity"),
-        )
-        .with_columns(
+        .agg(pl.len().alias("events"), units.sum().alias("q"), billable.sum().alias("b"))
+        .select(
+            *TOTAL_KEYS[:3],
             pl.col("day").cast(pl.String),
-            pl.col("quantity").cast(pl.String),
-            pl.col("billableQuantity").cast(pl.String),
+            "events",
+            *_halves(pl.col("q"), "quantity"),
+            *_halves(pl.col("b"), "billableQuantity"),
         )
         .sort(TOTAL_KEYS)
     )
+
+
+def from_halves(hi: int, lo: int) -> Decimal:
+    """The exact decimal a stored (hi, lo) pair stands for."""
+    # scaleb rounds to its context's precision: the default 28 digits would not do.
+    return Decimal(hi * HALF + lo).scaleb(-DECIMAL_SCALE, context=EXACT)

@@ -55,7 +55,11 @@ def upload_publisher(
     store = open_store(settings.store)
     publisher = EventPublisher(producer_config(settings.kafka, bootstrap), settings.kafka.topic)
     try:
-        yield UploadPublisher(settings.upload, store, publisher, codec_for(settings), metrics)
+        spool_dir = settings.store.data_dir / "spool"
+        codec = codec_for(settings)
+        yield UploadPublisher(
+            settings.upload, store, publisher, codec, metrics, spool_dir=spool_dir
+        )
     finally:
         publisher.close()
         store.close()

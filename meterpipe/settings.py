@@ -117,7 +117,7 @@ class UploadSettings(_ComponentSettings):
 class ConsumerSettings(_ComponentSettings):
     """How events are consumed and committed."""
 
-    batch_max_events: int = Field(default=20_000, ge=1)
+    batch_max_events: int = Field(default=50_000, ge=1)
     batch_wait_s: float = Field(default=0.5, gt=0)
 
 

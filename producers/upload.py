@@ -1,8 +1,8 @@
 """Publishing one upload: check the whole file, then send its events, then say so.
 
-The file is read twice. The first pass hashes it (the upload key behind assigned
-eventIds) and validates every row, so that in strict mode a bad row anywhere keeps the
-whole file out. The second pass validates again chunk by chunk, assigns missing
+The first pass reads the file once: it hashes it (the upload key behind assigned
+eventIds), validates every row, and spools the valid rows to disk; in strict mode a bad
+row anywhere keeps the whole file out. The second pass reads the spool, assigns missing
 eventIds, encodes each chunk in one go and hands it to the producer. Memory is bounded
 by the chunk size, whatever the file size.
 """
@@ -24,6 +24,7 @@ from producers.csv_chunks import CsvChunkReader
 from producers.event_ids import assign_event_ids
 from producers.ledger import UploadLedger
 from producers.publisher import EventPublisher
+from producers.spool import RowSpool
 from schemas.codec import FIELD_NAMES, EventCodec
 from schemas.validation import RowError, validate_frame
 
@@ -33,7 +34,7 @@ TEMPLATE_COLUMNS = (
     "accountId", "developerId", "pricingUnit", "customUnit", "quantity", "unitPrice",
     "description", "currency", "eventDate", "eventId", "billable",
 )  # fmt: skip
-# Called with bytes done out of twice the file size (the file is read twice).
+# Called with work done out of twice the file size (checking, then sending).
 Progress = Callable[[int], None]
 
 
@@ -69,8 +70,10 @@ class _Scan:
         )
 
 
-def _scan(path: Path, settings: UploadSettings, progress: Progress | None) -> _Scan:
-    """First pass: hash, count and validate every row, keeping at most the capped errors."""
+def _scan(
+    path: Path, settings: UploadSettings, spool: RowSpool, progress: Progress | None
+) -> _Scan:
+    """First pass: hash, count, validate and spool every row; keep the capped errors."""
     scan = _Scan()
     with path.open("rb") as stream:
         reader = CsvChunkReader(stream, TEMPLATE_COLUMNS, settings.chunk_bytes)
@@ -80,10 +83,19 @@ def _scan(path: Path, settings: UploadSettings, progress: Progress | None) -> _S
             scan.records += chunk.frame.height + len(chunk.malformed)
             scan.invalid_rows += result.invalid_rows + len(chunk.malformed)
             scan.errors += (chunk.malformed + result.errors)[:room]
+            if result.valid.height:
+                spool.append(result.valid)
             if progress:
                 progress(reader.bytes_read)
         scan.sha256 = reader.sha256
     return scan
+
+
+def _sending_progress(progress: Progress | None, size: int, rows: int) -> Progress | None:
+    """Second-pass progress: events sent, scaled into the second half of the bar."""
+    if progress is None:
+        return None
+    return lambda sent: progress(size + size * sent // max(rows, 1))
 
 
 def _events(valid: pl.DataFrame, reference: str, upload_key: str) -> pl.DataFrame:
@@ -121,8 +133,11 @@ class UploadPublisher:
         publisher: EventPublisher,
         codec: EventCodec,
         metrics: PipelineMetrics,
+        *,
+        spool_dir: Path,
     ) -> None:
         self._settings = settings
+        self._spool_dir = spool_dir
         self._ledger = ledger
         self._publisher = publisher
         self._codec = codec
@@ -130,11 +145,18 @@ class UploadPublisher:
 
     def publish(self, request: UploadRequest, progress: Progress | None = None) -> str:
         """Publish one upload and return its reference; an unreadable file ends in Error."""
+        with RowSpool(self._spool_dir / f"{uuid.uuid4().hex}.arrow") as spool:
+            try:
+                scan = _scan(request.path, self._settings, spool, progress)
+            except FileRejectedError as exc:
+                return self._reject_unreadable(request, exc)
+            return self._publish_scanned(request, scan, spool, progress)
+
+    def _publish_scanned(
+        self, request: UploadRequest, scan: _Scan, spool: RowSpool, progress: Progress | None
+    ) -> str:
+        """Record the scan; unless strict mode refuses the file, send the spooled rows."""
         ledger, metrics = self._ledger, self._metrics
-        try:
-            scan = _scan(request.path, self._settings, progress)
-        except FileRejectedError as exc:
-            return self._reject_unreadable(request, exc)
         upload = _begin(ledger, request, request.upload_key or scan.sha256)
         if upload.status != "Processing":
             return upload.reference
@@ -144,27 +166,26 @@ class UploadPublisher:
         if scan.invalid_rows and not self._settings.skip_invalid:
             ledger.reject_upload(upload.reference, scan.summary())
             return upload.reference
-        published, assigned = self._send(request.path, upload, progress)
+        sending = _sending_progress(progress, request.path.stat().st_size, scan.records)
+        published, assigned = self._send(spool, upload, sending)
         self._publisher.flush()
         metrics.events_published.inc(published)
         metrics.event_ids_assigned.inc(assigned)
         ledger.mark_published(upload.reference, scan.summary(published, assigned))
         return upload.reference
 
-    def _send(self, path: Path, upload: UploadRecord, progress: Progress | None) -> tuple[int, int]:
-        """Second pass: encode and queue the valid rows; return (events sent, ids assigned)."""
+    def _send(
+        self, spool: RowSpool, upload: UploadRecord, progress: Progress | None
+    ) -> tuple[int, int]:
+        """Second pass: encode and queue the spooled rows; return (events sent, ids assigned)."""
         published = assigned = 0
-        size = path.stat().st_size
-        with path.open("rb") as stream:
-            reader = CsvChunkReader(stream, TEMPLATE_COLUMNS, self._settings.chunk_bytes)
-            for chunk in reader:
-                valid = validate_frame(chunk.frame, max_errors=0).valid
-                events = _events(valid, upload.reference, upload.upload_key)
-                self._publisher.send(events["eventId"].to_list(), self._codec.encode(events))
-                published += events.height
-                assigned += int(events["eventIdAssigned"].sum())
-                if progress:
-                    progress(size + reader.bytes_read)
+        for valid in spool.frames():
+            events = _events(valid, upload.reference, upload.upload_key)
+            self._publisher.send(events["eventId"].to_list(), self._codec.encode(events))
+            published += events.height
+            assigned += int(events["eventIdAssigned"].sum())
+            if progress:
+                progress(published)
         return published, assigned
 
     def restart_producer(self) -> None:

@@ -31,12 +31,13 @@ SQLITE_MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX uploads_status ON uploads (status, uploaded_at);
     CREATE TABLE seen_events (
-        event_id TEXT PRIMARY KEY,
+        id_hash INTEGER NOT NULL,
+        event_id TEXT NOT NULL,
         upload_ref TEXT,
         row_number INTEGER,
         seen_at INTEGER NOT NULL
-    ) WITHOUT ROWID;
-    CREATE INDEX seen_events_age ON seen_events (seen_at);
+    );
+    CREATE INDEX seen_events_hash ON seen_events (id_hash);
     CREATE TABLE settled_rows (
         upload_ref TEXT NOT NULL,
         row_number INTEGER NOT NULL,
@@ -49,8 +50,10 @@ SQLITE_MIGRATIONS: tuple[str, ...] = (
         custom_unit TEXT NOT NULL,
         day TEXT NOT NULL,
         events INTEGER NOT NULL,
-        quantity TEXT NOT NULL,
-        billable_quantity TEXT NOT NULL,
+        quantity_hi INTEGER NOT NULL,
+        quantity_lo INTEGER NOT NULL,
+        billable_hi INTEGER NOT NULL,
+        billable_lo INTEGER NOT NULL,
         PRIMARY KEY (account_id, pricing_unit, custom_unit, day)
     ) WITHOUT ROWID;
     CREATE TABLE offsets (

@@ -17,9 +17,9 @@ from typing import Any
 
 import polars as pl
 
-from consumers.aggregate import aggregate
-from consumers.decimals import add_decimal_strings
+from consumers.aggregate import HALF, aggregate
 from consumers.dedupe import Classified, classify
+from consumers.event_hash import event_id_hashes
 from consumers.store.migrations import SQLITE_MIGRATIONS
 from consumers.store.queries import UploadQueries
 from consumers.store.records import BatchOutcome, BatchStats, StoredOffset
@@ -52,7 +52,6 @@ class SqliteStore(UploadQueries):
             # but their offsets are lost with them, so they are simply consumed again.
             connection.execute("PRAGMA synchronous=NORMAL")
             connection.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
-            connection.create_function("dec_add", 2, add_decimal_strings, deterministic=True)
             store = cls(connection, retention_days)
             store._migrate()
         except sqlite3.Error as exc:
@@ -129,12 +128,13 @@ class SqliteStore(UploadQueries):
     ) -> tuple[pl.DataFrame, pl.DataFrame]:
         """Which of the batch's eventIds and provenances the store already knows."""
         # One JSON array per question keeps the per-event work in SQLite's C code.
-        event_ids = json.dumps(outcome.events["eventId"].to_list())
+        # The hash only narrows the search; classify() matches the full eventId.
+        hashes = json.dumps(event_id_hashes(outcome.events["eventId"]).unique().to_list())
         provenance = pl.concat([_provenance(outcome.events), _provenance(outcome.dead_lettered)])
         known = db.execute(
-            "SELECT DISTINCT s.event_id, s.upload_ref, s.row_number FROM json_each(?) j"
-            " JOIN seen_events s ON s.event_id = j.value",
-            (event_ids,),
+            "SELECT s.event_id, s.upload_ref, s.row_number FROM json_each(?) j"
+            " JOIN seen_events s ON s.id_hash = j.value",
+            (hashes,),
         ).fetchall()
         settled = db.execute(
             "SELECT DISTINCT r.upload_ref, r.row_number FROM json_each(?) j"
@@ -149,9 +149,12 @@ class SqliteStore(UploadQueries):
 
     def _record_outcomes(self, db: sqlite3.Connection, classified: Classified) -> None:
         now = int(time.time())
+        accepted = classified.accepted.select("eventId", *PROVENANCE)
+        # Inserting in hash order keeps the index writes local.
+        accepted = accepted.with_columns(event_id_hashes(accepted["eventId"])).sort("idHash")
         db.executemany(
-            "INSERT INTO seen_events VALUES (?, ?, ?, ?)",
-            ((*row, now) for row in classified.accepted.select("eventId", *PROVENANCE).iter_rows()),
+            "INSERT INTO seen_events VALUES (?, ?, ?, ?, ?)",
+            ((*row, now) for row in accepted.select("idHash", "eventId", *PROVENANCE).iter_rows()),
         )
         for frame, outcome in (
             (classified.duplicates, "duplicate"),
@@ -163,12 +166,17 @@ class SqliteStore(UploadQueries):
             )
 
     def _add_totals(self, db: sqlite3.Connection, deltas: pl.DataFrame) -> None:
+        """Add each delta to its running total: exact integer halves, carrying lo into hi."""
         db.executemany(
-            "INSERT INTO totals VALUES (?, ?, ?, ?, ?, ?, ?)"
+            "INSERT INTO totals VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
             " ON CONFLICT (account_id, pricing_unit, custom_unit, day) DO UPDATE SET"
             " events = events + excluded.events,"
-            " quantity = dec_add(quantity, excluded.quantity),"
-            " billable_quantity = dec_add(billable_quantity, excluded.billable_quantity)",
+            f" quantity_hi = quantity_hi + excluded.quantity_hi"
+            f"   + (quantity_lo + excluded.quantity_lo) / {HALF},"
+            f" quantity_lo = (quantity_lo + excluded.quantity_lo) % {HALF},"
+            f" billable_hi = billable_hi + excluded.billable_hi"
+            f"   + (billable_lo + excluded.billable_lo) / {HALF},"
+            f" billable_lo = (billable_lo + excluded.billable_lo) % {HALF}",
             deltas.iter_rows(),
         )
 
@@ -216,7 +224,8 @@ class SqliteStore(UploadQueries):
             params.append(period)
         where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
         return self._db.execute(
-            "SELECT account_id, pricing_unit, custom_unit, events, quantity, billable_quantity"
+            "SELECT account_id, pricing_unit, custom_unit, events,"
+            " quantity_hi, quantity_lo, billable_hi, billable_lo"
             f" FROM totals{where} ORDER BY account_id, pricing_unit, custom_unit",
             params,
         ).fetchall()
