@@ -15,6 +15,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -93,21 +94,39 @@ def _env(bootstrap: str, work: Path, tag: str) -> dict[str, str]:
     }
 
 
-def _start(env: dict[str, str], log: Path, *args: str) -> subprocess.Popen[bytes]:
-    with log.open("ab") as handle:
-        return subprocess.Popen(
-            [sys.executable, "-m", "meterpipe", "--log-level", "WARNING", *args],
-            env=env, stdout=handle, stderr=subprocess.STDOUT,
-        )  # fmt: skip
+class _Child:
+    """A meterpipe child process and the high-water mark of its resident memory.
 
+    `ru_maxrss` from wait4 cannot be used: Linux keeps the parent's high-water mark across
+    fork and exec, so every child would report the benchmark's own size. VmHWM in /proc
+    belongs to the new program; it is sampled until the child exits.
+    """
 
-def _reap(process: subprocess.Popen[bytes], stop: bool = True) -> float:
-    """Wait for a child (asking it to stop first if `stop`); return its peak RSS in MB."""
-    if stop:
-        process.send_signal(signal.SIGTERM)
-    _, status, usage = os.wait4(process.pid, 0)
-    process.returncode = os.waitstatus_to_exitcode(status)
-    return usage.ru_maxrss / 1024  # Linux reports KiB
+    def __init__(self, env: dict[str, str], log: Path, *args: str) -> None:
+        with log.open("ab") as handle:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "meterpipe", "--log-level", "WARNING", *args],
+                env=env, stdout=handle, stderr=subprocess.STDOUT,
+            )  # fmt: skip
+        self._peak_kib = 0
+        self._sampler = threading.Thread(target=self._sample, daemon=True)
+        self._sampler.start()
+
+    def _sample(self) -> None:
+        status = Path(f"/proc/{self.process.pid}/status")
+        while self.process.poll() is None:
+            with contextlib.suppress(OSError, ValueError, StopIteration):
+                line = next(x for x in status.read_text().splitlines() if x.startswith("VmHWM"))
+                self._peak_kib = max(self._peak_kib, int(line.split()[1]))
+            time.sleep(0.05)
+
+    def finish(self, stop: bool = True) -> float:
+        """Wait for the child (asking it to stop first if `stop`); return its peak RSS in MB."""
+        if stop:
+            self.process.send_signal(signal.SIGTERM)
+        self.process.wait(timeout=PHASE_TIMEOUT_S)
+        self._sampler.join()
+        return self._peak_kib / 1024
 
 
 def _progress(data_dir: Path, nth: int) -> tuple[int, str | None]:
@@ -124,13 +143,13 @@ def _progress(data_dir: Path, nth: int) -> tuple[int, str | None]:
     return (int(row[0]), str(row[1])) if row else (0, None)
 
 
-def _wait_done(data_dir: Path, process: subprocess.Popen[bytes], nth: int = 1) -> tuple[float, int]:
+def _wait_done(data_dir: Path, child: _Child, nth: int = 1) -> tuple[float, int]:
     """Poll until the `nth` upload is final; return (first-progress time, events then)."""
     deadline = time.monotonic() + PHASE_TIMEOUT_S
     first: tuple[float, int] | None = None
     while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise MeterpipeError(f"benchmark child exited early ({process.returncode})")
+        if child.process.poll() is not None:
+            raise MeterpipeError(f"benchmark child exited early ({child.process.returncode})")
         done, status = _progress(data_dir, nth)
         if done and first is None:
             first = (time.perf_counter(), done)
@@ -200,16 +219,16 @@ class _Bench:
         env = _env(self.bootstrap, self.work, "pipe")
         self.say("publish")
         started = time.perf_counter()
-        publisher = _start(env, self.work / "publish.log", "publish", str(self.source))
-        publish_rss = _reap(publisher, stop=False)
+        publisher = _Child(env, self.work / "publish.log", "publish", str(self.source))
+        publish_rss = publisher.finish(stop=False)
         publish_s = time.perf_counter() - started
-        if publisher.returncode != 0:
+        if publisher.process.returncode != 0:
             raise MeterpipeError(f"publish failed, see {self.work / 'publish.log'}")
         self.say("consume (SQLite)")
-        consumer = _start(env, self.work / "consume.log", "consume")
+        consumer = _Child(env, self.work / "consume.log", "consume")
         first_at, first_done = _wait_done(Path(env["METERPIPE_DATA_DIR"]), consumer)
         consume_s = time.perf_counter() - first_at
-        consume_rss = _reap(consumer)
+        consume_rss = consumer.finish()
         return [
             _phase("publish", self.rows, publish_s, publish_rss, produce),
             _phase("consume (SQLite)", self.rows - first_done, consume_s, consume_rss, consume),
@@ -220,7 +239,7 @@ class _Bench:
         env = _env(self.bootstrap, self.work, "e2e")
         inbox, data_dir = Path(env["METERPIPE_INBOX"]), Path(env["METERPIPE_DATA_DIR"])
         inbox.mkdir(parents=True)
-        process = _start(env, self.work / "up.log", "up")
+        process = _Child(env, self.work / "up.log", "up")
         try:
             warmup = self.work / "warmup.csv"
             write_sample_file(warmup, SampleSpec(rows=10, seed=99, accounts=2))
@@ -233,5 +252,5 @@ class _Bench:
             _wait_done(data_dir, process, nth=2)
             seconds = time.perf_counter() - started
         finally:
-            rss = _reap(process)
+            rss = process.finish()
         return _phase("end to end", self.rows, seconds, rss, ceiling)
