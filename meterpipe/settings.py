@@ -110,6 +110,9 @@ class UploadSettings(_ComponentSettings):
     """How files are read, validated and published."""
 
     chunk_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
+    file_format: Literal["appdirect", "solvimon"] | None = Field(
+        default=None, description="Force a file format; unset detects it from the header."
+    )
     max_report_errors: int = Field(default=1000, ge=1)
     skip_invalid: bool = False
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -21,9 +21,12 @@ import polars as pl
 from meterpipe.errors import FileRejectedError
 from schemas.validation import RowError
 
-__all__ = ["CsvChunk", "CsvChunkReader"]
+__all__ = ["CsvChunk", "CsvChunkReader", "HeaderCheck"]
 
 BOM = b"\xef\xbb\xbf"
+# Given the header's names, returns the columns in canonical order or raises
+# FileRejectedError: the reader knows CSV, its caller knows formats.
+HeaderCheck = Callable[[list[str]], tuple[str, ...]]
 ROW_NUMBER = "rowNumber"
 
 
@@ -56,22 +59,6 @@ def _first_record_end(buffer: bytes) -> int:
     return 0
 
 
-def _check_header(names: list[str], columns: tuple[str, ...]) -> None:
-    """Exact template names in any order; anything else rejects the file, naming the column."""
-    missing = [name for name in columns if name not in names]
-    unknown = [name for name in names if name not in columns]
-    repeated = sorted({name for name in names if names.count(name) > 1})
-    problems = []
-    if missing:
-        problems.append(f"missing column(s): {', '.join(missing)}")
-    if unknown:
-        problems.append(f"unknown column(s): {', '.join(map(repr, unknown))}")
-    if repeated:
-        problems.append(f"repeated column(s): {', '.join(repeated)}")
-    if problems:
-        raise FileRejectedError("bad_header", "header rejected: " + "; ".join(problems))
-
-
 def _decode(data: bytes, offset: int) -> str:
     try:
         return data.decode("utf-8")
@@ -84,9 +71,10 @@ def _decode(data: bytes, offset: int) -> str:
 class CsvChunkReader:
     """Iterates a CSV byte stream as `CsvChunk`s; `sha256` is the digest of all bytes read."""
 
-    def __init__(self, stream: BinaryIO, columns: tuple[str, ...], chunk_bytes: int) -> None:
+    def __init__(self, stream: BinaryIO, accept_header: HeaderCheck, chunk_bytes: int) -> None:
         self._stream = stream
-        self._columns = columns
+        self._accept_header = accept_header
+        self._columns: tuple[str, ...] = ()
         self._chunk_bytes = chunk_bytes
         self._digest = hashlib.sha256()
         self._offset = 0
@@ -138,7 +126,7 @@ class CsvChunkReader:
         text = _decode(header_bytes, skipped)
         self._header = next(csv.reader(io.StringIO(text, newline="")))
         self._offset = skipped + len(header_bytes)
-        _check_header(self._header, self._columns)
+        self._columns = self._accept_header(self._header)
         return rest
 
     def _parse(self, data: bytes) -> CsvChunk:

@@ -14,26 +14,20 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import polars as pl
-
 from consumers.store.records import UploadRecord, UploadSummary
 from meterpipe.errors import ConfigError, FileRejectedError
 from meterpipe.metrics import PipelineMetrics
 from meterpipe.settings import UploadSettings
 from producers.csv_chunks import CsvChunkReader
-from producers.event_ids import assign_event_ids
+from producers.formats import APPDIRECT, FormatChooser, RowFormat
 from producers.ledger import UploadLedger
 from producers.publisher import EventPublisher
 from producers.spool import RowSpool
-from schemas.codec import FIELD_NAMES, EventCodec
-from schemas.validation import RowError, validate_frame
+from schemas.codec import EventCodec
+from schemas.validation import RowError
 
-__all__ = ["TEMPLATE_COLUMNS", "UploadPublisher", "UploadRequest"]
+__all__ = ["UploadPublisher", "UploadRequest"]
 
-TEMPLATE_COLUMNS = (
-    "accountId", "developerId", "pricingUnit", "customUnit", "quantity", "unitPrice",
-    "description", "currency", "eventDate", "eventId", "billable",
-)  # fmt: skip
 # Called with work done out of twice the file size (checking, then sending).
 Progress = Callable[[int], None]
 
@@ -53,6 +47,7 @@ class UploadRequest:
 class _Scan:
     """What the first pass found."""
 
+    row_format: RowFormat = APPDIRECT
     sha256: str = ""
     records: int = 0
     invalid_rows: int = 0
@@ -75,11 +70,13 @@ def _scan(
 ) -> _Scan:
     """First pass: hash, count, validate and spool every row; keep the capped errors."""
     scan = _Scan()
+    chooser = FormatChooser([APPDIRECT], settings.file_format)
     with path.open("rb") as stream:
-        reader = CsvChunkReader(stream, TEMPLATE_COLUMNS, settings.chunk_bytes)
+        reader = CsvChunkReader(stream, chooser, settings.chunk_bytes)
         for chunk in reader:
+            scan.row_format = chooser.chosen or APPDIRECT
             room = max(settings.max_report_errors - len(scan.errors), 0)
-            result = validate_frame(chunk.frame, max_errors=room)
+            result = scan.row_format.validate(chunk.frame, room)
             scan.records += chunk.frame.height + len(chunk.malformed)
             scan.invalid_rows += result.invalid_rows + len(chunk.malformed)
             scan.errors += (chunk.malformed + result.errors)[:room]
@@ -96,12 +93,6 @@ def _sending_progress(progress: Progress | None, size: int, rows: int) -> Progre
     if progress is None:
         return None
     return lambda sent: progress(size + size * sent // max(rows, 1))
-
-
-def _events(valid: pl.DataFrame, reference: str, upload_key: str) -> pl.DataFrame:
-    """Valid rows as Avro-shaped events: provenance added, missing eventIds assigned."""
-    with_ids = assign_event_ids(valid, upload_key)
-    return with_ids.with_columns(pl.lit(reference).alias("uploadRef")).select(FIELD_NAMES)
 
 
 def _begin(ledger: UploadLedger, request: UploadRequest, key: str) -> UploadRecord:
@@ -167,7 +158,7 @@ class UploadPublisher:
             ledger.reject_upload(upload.reference, scan.summary())
             return upload.reference
         sending = _sending_progress(progress, request.path.stat().st_size, scan.records)
-        published, assigned = self._send(spool, upload, sending)
+        published, assigned = self._send(spool, upload, scan.row_format, sending)
         self._publisher.flush()
         metrics.events_published.inc(published)
         metrics.event_ids_assigned.inc(assigned)
@@ -175,12 +166,16 @@ class UploadPublisher:
         return upload.reference
 
     def _send(
-        self, spool: RowSpool, upload: UploadRecord, progress: Progress | None
+        self,
+        spool: RowSpool,
+        upload: UploadRecord,
+        row_format: RowFormat,
+        progress: Progress | None,
     ) -> tuple[int, int]:
         """Second pass: encode and queue the spooled rows; return (events sent, ids assigned)."""
         published = assigned = 0
         for valid in spool.frames():
-            events = _events(valid, upload.reference, upload.upload_key)
+            events = row_format.to_events(valid, upload)
             self._publisher.send(events["eventId"].to_list(), self._codec.encode(events))
             published += events.height
             assigned += int(events["eventIdAssigned"].sum())

@@ -68,6 +68,8 @@ def test_sigkilled_consumer_restarts_to_identical_totals(
     """Killed mid-stream, a new consumer resumes from the store's offsets: exact totals."""
     path = _sample(tmp_path, 100_000, seed=23)
     log = tmp_path / "consumer.log"
+    # Small batches make the stream long enough to be caught (and killed) in the middle.
+    pipeline_env = {**pipeline_env, "METERPIPE_BATCH_MAX_EVENTS": "2000"}
     first = start_cli(pipeline_env, log, "consume")
     try:
         run_cli(pipeline_env, "publish", str(path))

@@ -11,12 +11,20 @@ import pytest
 
 from meterpipe.errors import FileRejectedError
 from producers.csv_chunks import CsvChunkReader
+from producers.formats import header_problems
 
 COLUMNS = ("a", "b", "c")
 
 
+def _accept(header: list[str]) -> tuple[str, ...]:
+    problems = header_problems(header, COLUMNS)
+    if problems:
+        raise FileRejectedError("bad_header", "header rejected: " + "; ".join(problems))
+    return COLUMNS
+
+
 def _read(data: bytes, chunk_bytes: int = 1024) -> tuple[pl.DataFrame, list[tuple[int, str]]]:
-    reader = CsvChunkReader(io.BytesIO(data), COLUMNS, chunk_bytes)
+    reader = CsvChunkReader(io.BytesIO(data), _accept, chunk_bytes)
     chunks = list(reader)
     frame = pl.concat([chunk.frame for chunk in chunks])
     return frame, [(e.row, e.reason) for chunk in chunks for e in chunk.malformed]
@@ -75,7 +83,7 @@ def test_sha256_covers_every_byte() -> None:
     import hashlib
 
     data = b"a,b,c\n" + b"1,2,3\n" * 5000
-    reader = CsvChunkReader(io.BytesIO(data), COLUMNS, 1024)
+    reader = CsvChunkReader(io.BytesIO(data), _accept, 1024)
     for _ in reader:
         pass
     assert reader.sha256 == hashlib.sha256(data).hexdigest()
