@@ -113,6 +113,9 @@ class UploadSettings(_ComponentSettings):
     file_format: Literal["appdirect", "solvimon"] | None = Field(
         default=None, description="Force a file format; unset detects it from the header."
     )
+    meters: Path | None = Field(
+        default=None, description="TOML file naming the Solvimon meter value/property columns."
+    )
     max_report_errors: int = Field(default=1000, ge=1)
     skip_invalid: bool = False
 
@@ -128,8 +131,17 @@ class WatchSettings(_ComponentSettings):
     """The watched inbox."""
 
     inbox: Path = Path("inbox")
+    processing_dir: Path = Field(
+        default=Path("processing"), description="Claimed files; relative paths are in the inbox."
+    )
+    done_dir: Path = Field(default=Path("done"), description="Files whose upload is Done.")
+    error_dir: Path = Field(default=Path("error"), description="Files whose upload is in Error.")
     poll_interval_s: float = Field(default=0.5, gt=0)
     min_file_age_s: float = Field(default=2.0, ge=0)
+
+    def lifecycle_dir(self, folder: Path) -> Path:
+        """A lifecycle folder: absolute as given, or inside the inbox."""
+        return folder if folder.is_absolute() else self.inbox / folder
 
 
 class MetricsSettings(_ComponentSettings):

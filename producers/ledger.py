@@ -18,6 +18,12 @@ class UploadLedger(Protocol):
     def create_upload(self, upload: UploadRecord) -> None:
         """Record a new upload in status Processing."""
 
+    def find_ingested(self, upload_key: str, other_than: str) -> UploadRecord | None:
+        """An earlier upload of the same bytes that was not rejected."""
+
+    def mark_duplicate(self, reference: str, of: str, records: int) -> None:
+        """End an upload as a duplicate of `of`, ingesting nothing."""
+
     def reject_upload(self, reference: str, summary: UploadSummary) -> None:
         """End an upload in Error with nothing ingested."""
 

@@ -34,13 +34,18 @@ Progress = Callable[[int], None]
 
 @dataclass(frozen=True)
 class UploadRequest:
-    """One file to publish; `upload_key` overrides the SHA-256 (streams use their reference)."""
+    """One file to publish.
+
+    `upload_key` overrides the SHA-256 (streams use their reference); `force` publishes
+    bytes that were already ingested by another upload (dedupe still counts nothing twice).
+    """
 
     path: Path
     name: str
     reference: str | None = None
     description: str | None = None
     upload_key: str | None = None
+    force: bool = False
 
 
 @dataclass
@@ -146,24 +151,35 @@ class UploadPublisher:
     def _publish_scanned(
         self, request: UploadRequest, scan: _Scan, spool: RowSpool, progress: Progress | None
     ) -> str:
-        """Record the scan; unless strict mode refuses the file, send the spooled rows."""
-        ledger, metrics = self._ledger, self._metrics
-        upload = _begin(ledger, request, request.upload_key or scan.sha256)
-        if upload.status != "Processing":
-            return upload.reference
-        metrics.rows_read.inc(scan.records)
-        for error in scan.errors:
-            metrics.rows_invalid.labels(error.reason).inc()
-        if scan.invalid_rows and not self._settings.skip_invalid:
-            ledger.reject_upload(upload.reference, scan.summary())
-            return upload.reference
-        sending = _sending_progress(progress, request.path.stat().st_size, scan.records)
-        published, assigned = self._send(spool, upload, scan.row_format, sending)
-        self._publisher.flush()
-        metrics.events_published.inc(published)
-        metrics.event_ids_assigned.inc(assigned)
-        ledger.mark_published(upload.reference, scan.summary(published, assigned))
+        """Record the scan; unless the file is refused or already ingested, send its rows."""
+        upload = _begin(self._ledger, request, request.upload_key or scan.sha256)
+        if upload.status == "Processing" and not self._settled_without_sending(
+            request, upload, scan
+        ):
+            sending = _sending_progress(progress, request.path.stat().st_size, scan.records)
+            published, assigned = self._send(spool, upload, scan.row_format, sending)
+            self._publisher.flush()
+            self._metrics.events_published.inc(published)
+            self._metrics.event_ids_assigned.inc(assigned)
+            self._ledger.mark_published(upload.reference, scan.summary(published, assigned))
         return upload.reference
+
+    def _settled_without_sending(
+        self, request: UploadRequest, upload: UploadRecord, scan: _Scan
+    ) -> bool:
+        """End the upload now if its bytes were ingested before, or strict mode refuses it."""
+        if not request.force:
+            earlier = self._ledger.find_ingested(upload.upload_key, upload.reference)
+            if earlier is not None:
+                self._ledger.mark_duplicate(upload.reference, earlier.reference, scan.records)
+                return True
+        self._metrics.rows_read.inc(scan.records)
+        for error in scan.errors:
+            self._metrics.rows_invalid.labels(error.reason).inc()
+        if scan.invalid_rows and not self._settings.skip_invalid:
+            self._ledger.reject_upload(upload.reference, scan.summary())
+            return True
+        return False
 
     def _send(
         self,

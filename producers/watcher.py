@@ -3,8 +3,10 @@
 A file is taken only once it is complete: hidden and partial names (`.x`, `*.part`,
 `*.tmp`, `*.crdownload`) are ignored, and its size and mtime must have stayed the same
 for `min_file_age_s`. It is claimed by an atomic rename into `processing/` under its
-upload reference, so a restart knows which upload each claimed file belongs to and
-publishes it again until it is final; then it moves to `done/` or `error/`.
+upload reference (two watchers on one inbox never both take a file), so a restart knows
+which upload each claimed file belongs to and publishes it again until it is final; then
+it moves to `done/` or `error/`, the latter with an error report beside it. Folder names
+are settings.
 """
 
 from __future__ import annotations
@@ -14,10 +16,12 @@ import threading
 import time
 import uuid
 from pathlib import Path
+from typing import Literal
 
 from meterpipe.errors import MeterpipeError
 from meterpipe.settings import WatchSettings
 from producers.ledger import UploadLedger
+from producers.reports import write_error_reports
 from producers.upload import UploadPublisher, UploadRequest
 
 __all__ = ["InboxWatcher", "is_candidate_name"]
@@ -53,9 +57,15 @@ class InboxWatcher:
         self._seen: dict[Path, tuple[int, int, float]] = {}
         self._retry_at: float | None = None
 
-    def folder(self, name: str) -> Path:
-        """One of the lifecycle folders inside the inbox, created on demand."""
-        path = self._inbox / name
+    def folder(self, which: Literal["processing", "done", "error"]) -> Path:
+        """One of the lifecycle folders, created on demand."""
+        settings = self._settings
+        configured = {
+            "processing": settings.processing_dir,
+            "done": settings.done_dir,
+            "error": settings.error_dir,
+        }[which]
+        path = settings.lifecycle_dir(configured)
         path.mkdir(parents=True, exist_ok=True)
         return path
 
@@ -73,7 +83,9 @@ class InboxWatcher:
             elif self._retry_at is not None and time.monotonic() >= self._retry_at:
                 self.resume_claimed()
             for path in self.complete_files():
-                self._publish(self._claim(path))
+                claimed = self._claim(path)
+                if claimed is not None:
+                    self._publish(claimed)
             self.file_finished()
             stop.wait(self._settings.poll_interval_s)
 
@@ -94,11 +106,15 @@ class InboxWatcher:
         self._seen = current
         return ready
 
-    def _claim(self, path: Path) -> Path:
+    def _claim(self, path: Path) -> Path | None:
+        """Take the file by an atomic rename; None if another watcher was faster."""
         reference = f"u-{uuid.uuid4().hex[:16]}"
         claimed = self.folder("processing") / f"{reference}{SEPARATOR}{path.name}"
-        path.rename(claimed)
         self._seen.pop(path, None)
+        try:
+            path.rename(claimed)
+        except FileNotFoundError:
+            return None
         return claimed
 
     def _publish(self, claimed: Path) -> None:
@@ -129,6 +145,9 @@ class InboxWatcher:
         for claimed in sorted(self.folder("processing").iterdir()):
             reference, _, name = claimed.name.partition(SEPARATOR)
             upload = self._ledger.find_upload(reference)
-            if upload is not None and upload.status != "Processing":
-                target = self.folder("done" if upload.status == "Done" else "error")
-                claimed.rename(_unique(target / name))
+            if upload is None or upload.status == "Processing":
+                continue
+            target = self.folder("done" if upload.status == "Done" else "error")
+            claimed.rename(_unique(target / name))
+            if upload.status == "Error":
+                write_error_reports(target, name, upload)

@@ -50,15 +50,18 @@ def test_totals_equal_ground_truth_for_100k_rows(
 
 @pytest.mark.usefixtures("consumer")
 def test_same_file_twice_changes_nothing(pipeline_env: dict[str, str], tmp_path: Path) -> None:
-    """The second upload's events are all duplicates: totals stay those of one copy."""
+    """The same bytes again are a duplicate upload; forced, dedupe still counts nothing twice."""
     path = _sample(tmp_path, 5_000, seed=11)
     run_cli(pipeline_env, "publish", str(path))
-    wait_for(lambda: all_final(pipeline_env, 1), 120, "first upload Done")
+    (first,) = wait_for(lambda: all_final(pipeline_env, 1), 120, "first upload Done")
     run_cli(pipeline_env, "publish", str(path))
-    second, first = wait_for(lambda: all_final(pipeline_env, 2), 120, "second upload Done")
-    assert first["status"] == second["status"] == "Done"
-    assert second["accepted"] == 0
-    assert second["duplicates"] == 5_000
+    second, _ = wait_for(lambda: all_final(pipeline_env, 2), 120, "second upload Done")
+    assert second["duplicateOf"] == first["reference"]
+    assert (second["status"], second["accepted"], second["records"]) == ("Done", 0, 5_000)
+    run_cli(pipeline_env, "publish", str(path), "--force")
+    forced, _, _ = wait_for(lambda: all_final(pipeline_env, 3), 120, "forced upload Done")
+    assert forced["duplicateOf"] is None
+    assert (forced["status"], forced["accepted"], forced["duplicates"]) == ("Done", 0, 5_000)
     assert as_comparable(totals(pipeline_env)) == expected_totals(path)
 
 

@@ -27,9 +27,11 @@ SQLITE_MIGRATIONS: tuple[str, ...] = (
         finished_at TEXT,
         errors TEXT NOT NULL DEFAULT '[]',
         error_total INTEGER NOT NULL DEFAULT 0,
-        source_path TEXT
+        source_path TEXT,
+        duplicate_of TEXT
     );
     CREATE INDEX uploads_status ON uploads (status, uploaded_at);
+    CREATE INDEX uploads_key ON uploads (upload_key);
     CREATE TABLE seen_events (
         id_hash INTEGER NOT NULL,
         event_id TEXT NOT NULL,

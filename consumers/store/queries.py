@@ -17,19 +17,19 @@ __all__ = ["UploadQueries"]
 UPLOAD_COLUMNS = (
     "reference, name, description, upload_key, status, records, expected, accepted,"
     " duplicates, dead_lettered, rejected_rows, assigned_ids, uploaded_at, finished_at,"
-    " errors, error_total, source_path"
+    " errors, error_total, source_path, duplicate_of"
 )
 
 
 def _record(row: tuple[Any, ...]) -> UploadRecord:
     (ref, name, desc, key, status, records, expected, accepted, dups, dead, rejected,
-     assigned, uploaded, finished, errors, error_total, source) = row  # fmt: skip
+     assigned, uploaded, finished, errors, error_total, source, duplicate_of) = row  # fmt: skip
     return UploadRecord(
         reference=ref, name=name, description=desc, upload_key=key, status=status,
         records=records, expected=expected, accepted=accepted, duplicates=dups,
         dead_lettered=dead, rejected_rows=rejected, assigned_ids=assigned,
         uploaded_at=uploaded, finished_at=finished, errors=json.loads(errors),
-        error_total=error_total, source_path=source,
+        error_total=error_total, source_path=source, duplicate_of=duplicate_of,
     )  # fmt: skip
 
 
@@ -42,13 +42,14 @@ class UploadQueries:
     def create_upload(self, upload: UploadRecord) -> None:
         """Record a new upload in status Processing."""
         self._db.execute(
-            f"INSERT INTO uploads ({UPLOAD_COLUMNS}) VALUES ({', '.join('?' * 17)})",
+            f"INSERT INTO uploads ({UPLOAD_COLUMNS}) VALUES ({', '.join('?' * 18)})",
             (
                 upload.reference, upload.name, upload.description, upload.upload_key,
                 upload.status, upload.records, upload.expected, upload.accepted,
                 upload.duplicates, upload.dead_lettered, upload.rejected_rows,
                 upload.assigned_ids, upload.uploaded_at, upload.finished_at,
                 upload.errors_json(), upload.error_total, upload.source_path,
+                upload.duplicate_of,
             ),
         )  # fmt: skip
 
@@ -67,6 +68,23 @@ class UploadQueries:
             params,
         ).fetchall()
         return [_record(row) for row in rows]
+
+    def find_ingested(self, upload_key: str, other_than: str) -> UploadRecord | None:
+        """The earliest other upload of the same bytes that was (or is being) ingested."""
+        row = self._db.execute(
+            f"SELECT {UPLOAD_COLUMNS} FROM uploads WHERE upload_key = ? AND reference != ?"
+            " AND status != 'Error' AND duplicate_of IS NULL ORDER BY uploaded_at LIMIT 1",
+            (upload_key, other_than),
+        ).fetchone()
+        return _record(row) if row else None
+
+    def mark_duplicate(self, reference: str, of: str, records: int) -> None:
+        """The same bytes were ingested before as `of`: Done, nothing ingested."""
+        self._db.execute(
+            "UPDATE uploads SET status = 'Done', duplicate_of = ?, records = ?, expected = 0,"
+            " duplicates = ?, finished_at = ? WHERE reference = ?",
+            (of, records, records, utc_now(), reference),
+        )
 
     def status_counts(self) -> dict[str, int]:
         """How many uploads are in each status."""

@@ -49,6 +49,7 @@ class UploadRecord:
     errors: list[dict[str, Any]] = field(default_factory=list)
     error_total: int = 0
     source_path: str | None = None
+    duplicate_of: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The stable JSON object of `meterpipe uploads --json`."""
@@ -65,6 +66,7 @@ class UploadRecord:
             "uploadedAt": self.uploaded_at,
             "finishedAt": self.finished_at,
             "errorCount": self.error_total,
+            "duplicateOf": self.duplicate_of,
             "errors": self.errors,
         }
 

@@ -1,0 +1,59 @@
+"""`meterpipe bench`: the benchmark command (the work is in meterpipe.bench)."""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import click
+
+from meterpipe.cli_options import friendly_errors, kafka_options, print_table
+from meterpipe.settings import load_settings
+
+__all__ = ["bench"]
+
+COLUMNS = ["phase", "events", "seconds", "events/s", "peak RSS MB", "of ceiling"]
+
+
+@click.command()
+@click.option("--rows", type=int, default=1_000_000, show_default=True, help="Rows to generate.")
+@click.option("--work-dir", type=click.Path(path_type=Path), default=None,
+              help="Where files and stores go (default: a temporary dir).")  # fmt: skip
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@kafka_options
+@friendly_errors
+def bench(rows: int, work_dir: Path | None, as_json: bool, bootstrap_servers: str | None) -> None:
+    """Measure every phase against the transport ceiling and check the totals.
+
+    Example: meterpipe bench --rows 1000000 --json
+    """
+    from meterpipe.bench import run_bench
+
+    settings = load_settings(bootstrap_servers=bootstrap_servers)
+    with _work_dir(work_dir) as work:
+        report = run_bench(settings, rows, work, lambda step: click.echo(f"... {step}", err=True))
+    if as_json:
+        click.echo(json.dumps(report.to_json(), indent=2))
+    else:
+        print_table(COLUMNS, [
+            [p.name, p.events, p.seconds, p.events_per_s, p.peak_rss_mb,
+             f"{p.of_ceiling:.0%}" if p.of_ceiling is not None else ""]
+            for p in report.phases
+        ])  # fmt: skip
+        verdict = "match" if report.totals_match else "DO NOT MATCH"
+        click.echo(f"{report.rows:,} rows ({report.file_mb:.0f} MB): totals {verdict} ground truth")
+    if not report.totals_match:
+        sys.exit(1)
+
+
+@contextmanager
+def _work_dir(work_dir: Path | None) -> Iterator[Path]:
+    if work_dir is not None:
+        yield work_dir
+        return
+    with tempfile.TemporaryDirectory(prefix="meterpipe-bench-") as temporary:
+        yield Path(temporary)

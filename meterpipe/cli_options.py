@@ -1,0 +1,82 @@
+"""Options and helpers shared by every `meterpipe` command.
+
+Env vars act as option defaults and are shown in `--help`; meterpipe errors become a short
+red message and exit code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from meterpipe.errors import MeterpipeError
+
+__all__ = [
+    "friendly_errors",
+    "kafka_options",
+    "metrics_options",
+    "option",
+    "print_table",
+    "store_options",
+]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def option(name: str, env: str, help_text: str, **kwargs: Any) -> Callable[[F], F]:
+    """A click option whose default comes from env var `env`, shown in --help."""
+    return click.option(name, envvar=env, show_envvar=True, help=help_text, **kwargs)
+
+
+def store_options(command: F) -> F:
+    """--data-dir, shared by every command that reads or writes the store."""
+    return option(
+        "--data-dir", "METERPIPE_DATA_DIR", "Directory of the embedded store.",
+        type=click.Path(path_type=Path), default=None,
+    )(command)  # fmt: skip
+
+
+def kafka_options(command: F) -> F:
+    """--bootstrap-servers, shared by every command that talks to Kafka."""
+    return option(
+        "--bootstrap-servers", "METERPIPE_BOOTSTRAP_SERVERS",
+        "Kafka bootstrap servers (host:port,...).", default=None,
+    )(command)  # fmt: skip
+
+
+def metrics_options(command: F) -> F:
+    """--metrics-port, for long-running processes."""
+    return option(
+        "--metrics-port", "METERPIPE_METRICS_PORT",
+        "Port of the Prometheus /metrics endpoint (0 picks a free one).", type=int, default=None,
+    )(command)  # fmt: skip
+
+
+def friendly_errors(command: F) -> F:
+    """Turn meterpipe errors into a short red message and exit code 2, no traceback."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except MeterpipeError as exc:
+            click.secho(f"error: {exc}", fg="red", err=True)
+            sys.exit(2)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def print_table(columns: list[str], rows: list[list[Any]]) -> None:
+    """A table on the terminal (rich), for the human-readable form of list commands."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(*columns)
+    for row in rows:
+        table.add_row(*["" if value is None else str(value) for value in row])
+    Console().print(table)

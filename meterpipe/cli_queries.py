@@ -1,0 +1,122 @@
+"""Read-only commands: what happened to uploads, and the totals they produced."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from consumers.store import UploadStatus, open_store
+from consumers.store.reports import summarize_totals
+from meterpipe.cli_options import friendly_errors, print_table, store_options
+from meterpipe.errors import MeterpipeError
+from meterpipe.settings import load_settings
+
+__all__ = ["print_uploads", "totals", "uploads"]
+
+UPLOAD_COLUMNS = ["reference", "name", "status", "records", "accepted", "rejected", "duplicates"]
+TOTAL_COLUMNS = ["accountId", "pricingUnit", "customUnit", "events", "quantity", "billableQuantity"]
+SHOWN_ERRORS = 20
+
+
+@click.group(invoke_without_command=True)
+@click.option("--status", type=click.Choice(["Processing", "Error", "Done"]), default=None)
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
+@store_options
+@click.pass_context
+@friendly_errors
+def uploads(
+    ctx: click.Context, status: UploadStatus | None, as_json: bool, data_dir: Path | None
+) -> None:
+    """List uploads, newest first (or `uploads show REF` for one).
+
+    Example: meterpipe uploads --status Error --json
+    """
+    if ctx.invoked_subcommand is not None:
+        ctx.obj = data_dir
+        return
+    store = open_store(load_settings(data_dir=data_dir).store)
+    try:
+        records = store.list_uploads(status)
+    finally:
+        store.close()
+    print_uploads([record.to_json() for record in records], as_json)
+
+
+@uploads.command()
+@click.argument("reference")
+@click.option("--json", "as_json", is_flag=True, help="Print the upload as a JSON object.")
+@click.pass_obj
+@friendly_errors
+def show(data_dir: Path | None, reference: str, as_json: bool) -> None:
+    """One upload with all its recorded errors.
+
+    Example: meterpipe uploads show u-3f2a9c0d1e2b4a5c --json
+    """
+    store = open_store(load_settings(data_dir=data_dir).store)
+    try:
+        upload = store.find_upload(reference)
+    finally:
+        store.close()
+    if upload is None:
+        raise MeterpipeError(f"no upload with reference {reference!r}")
+    if as_json:
+        click.echo(json.dumps(upload.to_json(), indent=2))
+        return
+    for key, value in upload.to_json().items():
+        if key != "errors":
+            click.echo(f"{key:>16}: {value}")
+    _print_errors(upload.to_json(), limit=None)
+
+
+def print_uploads(rows: list[dict[str, Any]], as_json: bool) -> None:
+    """Uploads as the stable JSON array, or a table with the first errors of each."""
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    print_table(UPLOAD_COLUMNS, [[row[c] for c in UPLOAD_COLUMNS] for row in rows])
+    for row in rows:
+        _print_errors(row, limit=SHOWN_ERRORS)
+
+
+def _print_errors(row: dict[str, Any], limit: int | None) -> None:
+    for error in row["errors"][:limit]:
+        click.echo(
+            f"  {row['reference']} row {error['row']} {error['column']}={error['value']!r}:"
+            f" {error['reason']} ({error['message']})"
+        )
+
+
+@click.command()
+@click.option("--account", help="Only this accountId.")
+@click.option("--unit", help="Only this pricingUnit or customUnit.")
+@click.option("--period", help="Only this UTC calendar month, YYYY-MM.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
+@store_options
+@friendly_errors
+def totals(
+    account: str | None, unit: str | None, period: str | None, as_json: bool,
+    data_dir: Path | None,
+) -> None:  # fmt: skip
+    """Usage totals per account and unit, exact decimals.
+
+    Example: meterpipe totals --period 2026-10 --json
+    """
+    if period is not None and not _is_period(period):
+        raise click.BadParameter("expected YYYY-MM", param_hint="--period")
+    store = open_store(load_settings(data_dir=data_dir).store)
+    try:
+        rows = summarize_totals(store.total_rows(account, unit, period))
+    finally:
+        store.close()
+    if as_json:
+        click.echo(json.dumps([row.to_json() for row in rows], indent=2))
+        return
+    print_table(TOTAL_COLUMNS, [[row.to_json()[c] for c in TOTAL_COLUMNS] for row in rows])
+
+
+def _is_period(text: str) -> bool:
+    year, _, month = text.partition("-")
+    return len(year) == 4 and year.isdigit() and month.isdigit() and 1 <= int(month) <= 12
