@@ -26,6 +26,7 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 test: lint typecheck
+	bash deploy/install-tools.sh
 	$(BIN)/pytest -q
 
 bench: $(STAMP)

@@ -13,8 +13,9 @@ from dataclasses import dataclass, replace
 import polars as pl
 
 from consumers.dead_letters import DeadLetter
+from meterpipe.periods import PeriodCalendar, apply_period_rules
 from schemas.codec import EventCodec
-from schemas.validation import RowError, utc_day, validate_frame
+from schemas.validation import RowError, utc_day, validate_events
 
 __all__ = ["PreparedBatch", "RawBatch", "prepare_batch"]
 
@@ -76,8 +77,12 @@ def _invalid_letters(
     return letters
 
 
-def prepare_batch(raw: RawBatch, codec: EventCodec) -> PreparedBatch:
-    """Decode, validate and date a batch; everything that fails becomes a dead letter."""
+def prepare_batch(raw: RawBatch, codec: EventCodec, calendar: PeriodCalendar) -> PreparedBatch:
+    """Decode, validate and date a batch; everything that fails becomes a dead letter.
+
+    The billing-period rules run again here: an event published before its period was
+    closed, but consumed after, is refused like a late row in a file.
+    """
     decoded = codec.decode(raw.values)
     letters = [_letter(raw, index, reason, reason) for index, reason in decoded.failures]
     # Validation names rows by `rowNumber`; here a row is its place in the batch.
@@ -85,9 +90,10 @@ def prepare_batch(raw: RawBatch, codec: EventCodec) -> PreparedBatch:
         pl.Series(INDEX, decoded.positions, dtype=pl.Int64),
         pl.Series("rowNumber", decoded.positions, dtype=pl.Int64),
     )
-    result = validate_frame(indexed, max_errors=indexed.height)
-    invalid = indexed.join(result.valid.select(INDEX), on=INDEX, how="anti")
-    letters += _invalid_letters(raw, invalid, result.errors)
-    events = result.valid.drop("rowNumber").rename({SOURCE_ROW: "rowNumber"})
+    result = validate_events(indexed, max_errors=indexed.height)
+    valid, _, late_errors = apply_period_rules(result.valid, calendar)
+    invalid = indexed.join(valid.select(INDEX), on=INDEX, how="anti")
+    letters += _invalid_letters(raw, invalid, result.errors + late_errors)
+    events = valid.drop("rowNumber").rename({SOURCE_ROW: "rowNumber"})
     events = events.with_columns(utc_day(pl.col("eventDate")).alias("day"))
     return PreparedBatch(events=events, dead_letters=letters)

@@ -12,6 +12,7 @@ import json
 import logging
 import threading
 import time
+from datetime import UTC, datetime
 
 import polars as pl
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Message, TopicPartition
@@ -119,7 +120,8 @@ class UsageConsumer:
         if not raw.values:
             return
         started = time.perf_counter()
-        prepared = prepare_batch(raw, self._codec)
+        calendar = self._settings.periods.calendar(self._store.period_states(), datetime.now(UTC))
+        prepared = prepare_batch(raw, self._codec, calendar)
         self._send_dead_letters(prepared)
         try:
             stats = self._commit(raw, prepared)

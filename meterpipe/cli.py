@@ -30,7 +30,9 @@ from meterpipe.cli_options import (
     option,
     store_options,
 )
+from meterpipe.cli_periods import periods
 from meterpipe.cli_queries import print_uploads, totals, uploads
+from meterpipe.cli_template import template
 from meterpipe.metrics import PipelineMetrics, serve_metrics
 from meterpipe.pipeline import (
     Pipeline,
@@ -134,7 +136,7 @@ def publish(
     force: bool, file_format: str | None, meters: Path | None, as_json: bool,
     bootstrap_servers: str | None, data_dir: Path | None,
 ) -> None:  # fmt: skip
-    """Publish one AppDirect CSV file (or - for stdin) as events; exit 1 if it was rejected.
+    """Publish one usage file (or - for stdin) as events; exit 1 if it was rejected.
 
     Example: meterpipe publish usage.csv --reference 2026-10-acme
     """
@@ -238,5 +240,5 @@ def up(
         Pipeline(settings, metrics).run(stop)
 
 
-for _command in (uploads, totals, bench):
+for _command in (uploads, totals, periods, template, bench):
     main.add_command(_command)

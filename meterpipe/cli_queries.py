@@ -11,6 +11,7 @@ import click
 from consumers.store import UploadStatus, open_store
 from consumers.store.reports import summarize_totals
 from meterpipe.cli_options import friendly_errors, print_table, store_options
+from meterpipe.cli_periods import checked_period, period_state
 from meterpipe.errors import MeterpipeError
 from meterpipe.settings import load_settings
 
@@ -104,9 +105,9 @@ def totals(
 
     Example: meterpipe totals --period 2026-10 --json
     """
-    if period is not None and not _is_period(period):
-        raise click.BadParameter("expected YYYY-MM", param_hint="--period")
-    store = open_store(load_settings(data_dir=data_dir).store)
+    period = checked_period(period) if period is not None else None
+    settings = load_settings(data_dir=data_dir)
+    store = open_store(settings.store)
     try:
         rows = summarize_totals(store.total_rows(account, unit, period))
     finally:
@@ -114,9 +115,6 @@ def totals(
     if as_json:
         click.echo(json.dumps([row.to_json() for row in rows], indent=2))
         return
+    if period is not None:
+        click.echo(f"period {period}: {period_state(settings, period)}")
     print_table(TOTAL_COLUMNS, [[row.to_json()[c] for c in TOTAL_COLUMNS] for row in rows])
-
-
-def _is_period(text: str) -> bool:
-    year, _, month = text.partition("-")
-    return len(year) == 4 and year.isdigit() and month.isdigit() and 1 <= int(month) <= 12

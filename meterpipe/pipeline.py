@@ -58,8 +58,9 @@ def upload_publisher(
         spool_dir = settings.store.data_dir / "spool"
         codec = codec_for(settings)
         yield UploadPublisher(
-            settings.upload, store, publisher, codec, metrics, spool_dir=spool_dir
-        )
+            settings.upload, store, publisher, codec, metrics, spool_dir=spool_dir,
+            periods=settings.periods,
+        )  # fmt: skip
     finally:
         publisher.close()
         store.close()

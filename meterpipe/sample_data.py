@@ -66,7 +66,7 @@ def write_sample_file(path: Path, spec: SampleSpec) -> None:
                 "0.0125",
                 "metered usage",
                 "USD",
-                f"2026-{rng.randrange(9, 12):02d}-{rng.randrange(1, 29):02d}T"
+                f"2026-{rng.randrange(6, 9):02d}-{rng.randrange(1, 29):02d}T"
                 f"{rng.randrange(24):02d}:{rng.randrange(60):02d}:{rng.randrange(60):02d}"
                 f"{rng.choice(('Z', '+02:00', '-05:30'))}",
                 event_id,

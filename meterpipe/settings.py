@@ -8,6 +8,8 @@ flat namespace (env var `METERPIPE_<FIELD>` or key `<field>` in the TOML file na
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
@@ -19,10 +21,13 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from meterpipe.periods import PeriodCalendar
+
 __all__ = [
     "ConsumerSettings",
     "KafkaSettings",
     "MetricsSettings",
+    "PeriodSettings",
     "Settings",
     "StoreSettings",
     "UploadSettings",
@@ -144,6 +149,26 @@ class WatchSettings(_ComponentSettings):
         return folder if folder.is_absolute() else self.inbox / folder
 
 
+class PeriodSettings(_ComponentSettings):
+    """Billing periods (UTC calendar months) and late or early usage."""
+
+    auto_close_periods: bool = Field(
+        default=False, description="Close each period at its end plus the grace period."
+    )
+    period_grace_hours: float = Field(default=8.0, ge=0)
+    future_skew_hours: float = Field(default=24.0, ge=0)
+
+    def calendar(self, stored: Mapping[str, str], now: datetime) -> PeriodCalendar:
+        """The rules as they stand at `now`, with the states operators set."""
+        return PeriodCalendar(
+            stored=stored,  # type: ignore[arg-type]
+            now=now,
+            auto_close=self.auto_close_periods,
+            grace=timedelta(hours=self.period_grace_hours),
+            future_skew=timedelta(hours=self.future_skew_hours),
+        )
+
+
 class MetricsSettings(_ComponentSettings):
     """The Prometheus endpoint of every long-running process."""
 
@@ -161,6 +186,7 @@ class Settings(BaseModel):
     upload: UploadSettings
     consumer: ConsumerSettings
     watch: WatchSettings
+    periods: PeriodSettings
     metrics: MetricsSettings
 
 

@@ -14,12 +14,20 @@ from typing import Literal, Protocol
 import polars as pl
 
 from consumers.store.records import UploadRecord
-from meterpipe.errors import FileRejectedError
+from meterpipe.errors import ConfigError, FileRejectedError
+from meterpipe.settings import UploadSettings
 from producers.event_ids import assign_event_ids
 from schemas.codec import FIELD_NAMES
 from schemas.validation import ValidationResult, validate_frame
 
-__all__ = ["APPDIRECT", "AppDirectFormat", "FormatChooser", "FormatName", "RowFormat"]
+__all__ = [
+    "APPDIRECT",
+    "AppDirectFormat",
+    "FormatChooser",
+    "FormatName",
+    "RowFormat",
+    "available_formats",
+]
 
 FormatName = Literal["appdirect", "solvimon"]
 
@@ -60,13 +68,32 @@ class AppDirectFormat:
         return validate_frame(rows, max_errors=max_errors)
 
     def to_events(self, valid: pl.DataFrame, upload: UploadRecord) -> pl.DataFrame:
-        """Missing eventIds assigned, the upload reference added."""
+        """Missing eventIds assigned, the upload reference and the format added."""
         with_ids = assign_event_ids(valid, upload.upload_key)
-        reference = pl.lit(upload.reference).alias("uploadRef")
-        return with_ids.with_columns(reference).select(FIELD_NAMES)
+        return with_ids.with_columns(
+            pl.lit(upload.reference).alias("uploadRef"),
+            pl.lit(self.name).alias("sourceFormat"),
+            pl.lit(None, pl.String).alias("subscriptionRef"),
+            pl.lit(None, pl.String).alias("properties"),
+        ).select(FIELD_NAMES)
 
 
 APPDIRECT = AppDirectFormat()
+
+
+def available_formats(settings: UploadSettings) -> list[RowFormat]:
+    """The formats an upload may have: AppDirect always, Solvimon once meters are configured.
+
+    Call it once per upload: the Solvimon format remembers the Event references it has seen,
+    so each upload needs a fresh one. ConfigError if Solvimon is forced without meters.
+    """
+    from producers.solvimon import SolvimonFormat, load_meters  # it imports this module
+
+    if settings.meters is not None:
+        return [APPDIRECT, SolvimonFormat(load_meters(settings.meters))]
+    if settings.file_format == "solvimon":
+        raise ConfigError("the solvimon format needs its meters: --meters FILE or METERPIPE_METERS")
+    return [APPDIRECT]
 
 
 def header_problems(header: Sequence[str], columns: Sequence[str]) -> list[str]:

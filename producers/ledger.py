@@ -12,6 +12,9 @@ __all__ = ["UploadLedger"]
 class UploadLedger(Protocol):
     """The upload-record side of a store, as the publisher uses it."""
 
+    def period_states(self) -> dict[str, str]:
+        """Billing-period states set by operators, by `YYYY-MM`."""
+
     def find_upload(self, reference: str) -> UploadRecord | None:
         """One upload by reference."""
 

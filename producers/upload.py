@@ -12,14 +12,16 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 from consumers.store.records import UploadRecord, UploadSummary
 from meterpipe.errors import ConfigError, FileRejectedError
 from meterpipe.metrics import PipelineMetrics
-from meterpipe.settings import UploadSettings
+from meterpipe.periods import PeriodCalendar, apply_period_rules
+from meterpipe.settings import PeriodSettings, UploadSettings
 from producers.csv_chunks import CsvChunkReader
-from producers.formats import APPDIRECT, FormatChooser, RowFormat
+from producers.formats import APPDIRECT, FormatChooser, RowFormat, available_formats
 from producers.ledger import UploadLedger
 from producers.publisher import EventPublisher
 from producers.spool import RowSpool
@@ -71,22 +73,27 @@ class _Scan:
 
 
 def _scan(
-    path: Path, settings: UploadSettings, spool: RowSpool, progress: Progress | None
+    path: Path,
+    settings: UploadSettings,
+    calendar: PeriodCalendar,
+    spool: RowSpool,
+    progress: Progress | None,
 ) -> _Scan:
     """First pass: hash, count, validate and spool every row; keep the capped errors."""
     scan = _Scan()
-    chooser = FormatChooser([APPDIRECT], settings.file_format)
+    chooser = FormatChooser(available_formats(settings), settings.file_format)
     with path.open("rb") as stream:
         reader = CsvChunkReader(stream, chooser, settings.chunk_bytes)
         for chunk in reader:
             scan.row_format = chooser.chosen or APPDIRECT
             room = max(settings.max_report_errors - len(scan.errors), 0)
             result = scan.row_format.validate(chunk.frame, room)
+            valid, late, late_errors = apply_period_rules(result.valid, calendar)
             scan.records += chunk.frame.height + len(chunk.malformed)
-            scan.invalid_rows += result.invalid_rows + len(chunk.malformed)
-            scan.errors += (chunk.malformed + result.errors)[:room]
-            if result.valid.height:
-                spool.append(result.valid)
+            scan.invalid_rows += result.invalid_rows + late.height + len(chunk.malformed)
+            scan.errors += (chunk.malformed + result.errors + late_errors)[:room]
+            if valid.height:
+                spool.append(valid)
             if progress:
                 progress(reader.bytes_read)
         scan.sha256 = reader.sha256
@@ -131,8 +138,10 @@ class UploadPublisher:
         metrics: PipelineMetrics,
         *,
         spool_dir: Path,
+        periods: PeriodSettings,
     ) -> None:
         self._settings = settings
+        self._periods = periods
         self._spool_dir = spool_dir
         self._ledger = ledger
         self._publisher = publisher
@@ -143,7 +152,8 @@ class UploadPublisher:
         """Publish one upload and return its reference; an unreadable file ends in Error."""
         with RowSpool(self._spool_dir / f"{uuid.uuid4().hex}.arrow") as spool:
             try:
-                scan = _scan(request.path, self._settings, spool, progress)
+                calendar = self._periods.calendar(self._ledger.period_states(), datetime.now(UTC))
+                scan = _scan(request.path, self._settings, calendar, spool, progress)
             except FileRejectedError as exc:
                 return self._reject_unreadable(request, exc)
             return self._publish_scanned(request, scan, spool, progress)

@@ -1,5 +1,7 @@
 """The rules of a usage row, written once, as pydantic models.
 
+`UsageRow` holds the rules of an AppDirect row, `SolvimonEvent` those of an event made from
+a Solvimon row's meter value, and `UsageEvent` mirrors the published Avro record of either.
 Rows are checked in two places: one at a time here (error reports, consumers re-checking an
 event) and a whole frame at a time in `schemas.validation`, which must agree with this module
 row for row. So the rules live here: the regex patterns and length limits are constants the
@@ -21,6 +23,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Annotated, Final, Self, TypeVar
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -28,7 +31,6 @@ from pydantic import (
     PlainValidator,
     ValidationError,
     ValidationInfo,
-    field_validator,
 )
 from pydantic.alias_generators import to_camel
 from pydantic_core import ErrorDetails, PydanticCustomError
@@ -46,11 +48,21 @@ __all__ = [
     "DECIMAL_PATTERN",
     "DESCRIPTION_MAX_CHARS",
     "EVENT_ID_MAX_CHARS",
+    "REFERENCE_MAX_CHARS",
+    "SOLVIMON_EVENT_COLUMNS",
+    "SOURCE_FORMATS",
     "UNIT_MAX_CHARS",
     "UUID_PATTERN",
     "ExactDecimal",
+    "OptionalAmount",
+    "OptionalEventDate",
+    "OptionalReference",
+    "OptionalText",
+    "Reference",
+    "SolvimonEvent",
     "UsageEvent",
     "UsageRow",
+    "explain_event",
     "explain_row",
 ]
 
@@ -67,6 +79,16 @@ COLUMNS: Final = (
     "eventId",
     "billable",
 )
+# The fields a Solvimon event's rules govern; the others are null or provenance.
+SOLVIMON_EVENT_COLUMNS: Final = (
+    "accountId",
+    "pricingUnit",
+    "quantity",
+    "eventDate",
+    "eventId",
+    "billable",
+)
+SOURCE_FORMATS: Final = ("appdirect", "solvimon")
 
 UUID_PATTERN: Final = "[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 DECIMAL_PATTERN: Final = r"[0-9]{1,20}(?:\.[0-9]{1,12})?"
@@ -82,6 +104,7 @@ BOOLEAN_PATTERN: Final = "[Tt][Rr][Uu][Ee]|[Ff][Aa][Ll][Ss][Ee]"
 UNIT_MAX_CHARS: Final = 128
 DESCRIPTION_MAX_CHARS: Final = 1024
 EVENT_ID_MAX_CHARS: Final = 128
+REFERENCE_MAX_CHARS: Final = 128
 
 _UUID = re.compile(UUID_PATTERN)
 _DECIMAL = re.compile(DECIMAL_PATTERN)
@@ -213,6 +236,13 @@ def _is_real_instant(text: str) -> bool:
     return text.endswith("Z") or (int(text[-5:-3]) <= 23 and int(text[-2:]) <= 59)
 
 
+def _source_format(value: object) -> str:
+    """The name of a format whose rules meterpipe knows."""
+    if value in SOURCE_FORMATS:
+        return str(value)
+    raise PydanticCustomError("invalid_source_format", "must be appdirect or solvimon")
+
+
 def _boolean(value: object) -> bool:
     """true or false in any letter case; a bool (from a decoded event) as it is."""
     if isinstance(value, bool):
@@ -220,6 +250,18 @@ def _boolean(value: object) -> bool:
     if isinstance(value, str) and _BOOLEAN.fullmatch(value):
         return value.lower() == "true"
     raise PydanticCustomError("invalid_boolean", "must be true or false")
+
+
+def _require_a_unit(custom_unit: str | None, info: ValidationInfo) -> str | None:
+    """At least one of the units is given.
+
+    Checked on customUnit because pricingUnit has been validated by then; one that failed its
+    own check is missing from `info.data` and was given, so it does not count as absent.
+    """
+    pricing_unit_absent = "pricing_unit" in info.data and info.data["pricing_unit"] is None
+    if custom_unit is None and pricing_unit_absent:
+        raise PydanticCustomError("unit_required", "pricingUnit or customUnit is required")
+    return custom_unit
 
 
 def _decimal_text(value: ExactDecimal) -> str:
@@ -230,16 +272,35 @@ def _decimal_text(value: ExactDecimal) -> str:
 _AS_TEXT = PlainSerializer(_decimal_text, return_type=str, when_used="unless-none")
 
 # Plain validators for amounts: a before-validator's result would be re-made a plain Decimal.
+# The public cell types are shared with producers.solvimon, which explains Solvimon rows.
 _Amount = Annotated[ExactDecimal, PlainValidator(_required(_decimal)), _AS_TEXT]
-_OptionalAmount = Annotated[ExactDecimal | None, PlainValidator(_optional(_decimal)), _AS_TEXT]
+OptionalAmount = Annotated[ExactDecimal | None, PlainValidator(_optional(_decimal)), _AS_TEXT]
 _Uuid = Annotated[str, BeforeValidator(_required(_uuid))]
+_OptionalUuid = Annotated[str | None, BeforeValidator(_optional(_uuid))]
 _Unit = Annotated[str | None, BeforeValidator(_optional(_at_most(UNIT_MAX_CHARS)))]
-_Description = Annotated[str | None, BeforeValidator(_optional(_at_most(DESCRIPTION_MAX_CHARS)))]
+_CustomUnit = Annotated[_Unit, AfterValidator(_require_a_unit)]
+_RequiredUnit = Annotated[str, BeforeValidator(_required(_at_most(UNIT_MAX_CHARS)))]
+Reference = Annotated[str, BeforeValidator(_required(_at_most(REFERENCE_MAX_CHARS)))]
+OptionalReference = Annotated[str | None, BeforeValidator(_optional(_at_most(REFERENCE_MAX_CHARS)))]
+OptionalText = Annotated[str | None, BeforeValidator(_optional(_at_most(DESCRIPTION_MAX_CHARS)))]
 _Currency = Annotated[str | None, BeforeValidator(_optional(_currency))]
 _EventDate = Annotated[str, BeforeValidator(_required(_event_date))]
+OptionalEventDate = Annotated[str | None, BeforeValidator(_optional(_event_date))]
 _EventId = Annotated[str, BeforeValidator(_required(_at_most(EVENT_ID_MAX_CHARS)))]
 _OptionalEventId = Annotated[str | None, BeforeValidator(_optional(_at_most(EVENT_ID_MAX_CHARS)))]
 _Billable = Annotated[bool, BeforeValidator(_required(_boolean))]
+_SourceFormat = Annotated[str, BeforeValidator(_source_format)]
+
+# Shared by the record models; `frozen=True` is spelled in each, where mypy's plugin sees it.
+_RECORD_CONFIG = ConfigDict(
+    alias_generator=to_camel,
+    validate_by_name=True,
+    validate_by_alias=True,
+    serialize_by_alias=True,
+    strict=True,
+    extra="forbid",
+    validate_default=True,
+)
 
 
 class UsageRow(BaseModel):
@@ -251,41 +312,19 @@ class UsageRow(BaseModel):
     `ExactDecimal`s; eventDate stays the given text, and `event_datetime` parses it.
     """
 
-    model_config = ConfigDict(
-        alias_generator=to_camel,
-        validate_by_name=True,
-        validate_by_alias=True,
-        serialize_by_alias=True,
-        frozen=True,
-        strict=True,
-        extra="forbid",
-        validate_default=True,
-    )
+    model_config = ConfigDict(frozen=True, **_RECORD_CONFIG)
 
     account_id: _Uuid
     developer_id: _Uuid
     pricing_unit: _Unit = None
-    custom_unit: _Unit = None
+    custom_unit: _CustomUnit = None
     quantity: _Amount
-    unit_price: _OptionalAmount = None
-    description: _Description = None
+    unit_price: OptionalAmount = None
+    description: OptionalText = None
     currency: _Currency = None
     event_date: _EventDate
     event_id: _OptionalEventId = None
     billable: _Billable
-
-    @field_validator("custom_unit")
-    @classmethod
-    def require_a_unit(cls, custom_unit: str | None, info: ValidationInfo) -> str | None:
-        """At least one of the units is given.
-
-        Checked here because pricingUnit has been validated by now; one that failed its own
-        check is missing from `info.data` and was given, so it does not count as absent.
-        """
-        pricing_unit_absent = "pricing_unit" in info.data and info.data["pricing_unit"] is None
-        if custom_unit is None and pricing_unit_absent:
-            raise PydanticCustomError("unit_required", "pricingUnit or customUnit is required")
-        return custom_unit
 
     @property
     def event_datetime(self) -> datetime:
@@ -293,17 +332,51 @@ class UsageRow(BaseModel):
         return datetime.fromisoformat(self.event_date)
 
 
-class UsageEvent(UsageRow):
-    """A usage event as published: a row whose eventId is now certain, plus its provenance.
+class SolvimonEvent(BaseModel):
+    """An event made from one meter value of a Solvimon row, as consumers re-check it.
 
-    Field for field the record of schemas/usage_event.avsc, so `model_dump()` is the Avro
-    record (amounts as their exact text).
+    The customer reference is the account as given (not a UUID), the meter is the
+    pricingUnit; the other fields follow the AppDirect rules.
     """
 
+    model_config = ConfigDict(frozen=True, **_RECORD_CONFIG)
+
+    account_id: Reference
+    pricing_unit: _RequiredUnit
+    quantity: _Amount
+    event_date: _EventDate
     event_id: _EventId
+    billable: _Billable
+
+
+class UsageEvent(BaseModel):
+    """A usage event as published, from either format: its eventId is certain, its origin told.
+
+    Field for field the record of schemas/usage_event.avsc, so `model_dump()` is the Avro
+    record (amounts as their exact text). Only what holds for every format is checked here:
+    an account is any reference (AppDirect's UUIDs are references too) and developerId may
+    be null. `explain_event` applies the full rules of the event's sourceFormat.
+    """
+
+    model_config = ConfigDict(frozen=True, **_RECORD_CONFIG)
+
+    account_id: Reference
+    developer_id: _OptionalUuid = None
+    pricing_unit: _Unit = None
+    custom_unit: _CustomUnit = None
+    quantity: _Amount
+    unit_price: OptionalAmount = None
+    description: OptionalText = None
+    currency: _Currency = None
+    event_date: _EventDate
+    event_id: _EventId
+    billable: _Billable
     upload_ref: str | None = None
     row_number: int | None = None
     event_id_assigned: bool = False
+    source_format: _SourceFormat = "appdirect"
+    subscription_ref: OptionalReference = None
+    properties: str | None = None
 
 
 def explain_row(cells: Mapping[str, str | None], row: int) -> list[RowError]:
@@ -313,11 +386,32 @@ def explain_row(cells: Mapping[str, str | None], row: int) -> list[RowError]:
     names are ignored. An empty list means the row is valid. This is the authority for error
     messages: the vectorised validator calls it for the rows it rejects.
     """
+    return _explain(UsageRow, COLUMNS, cells, row)
+
+
+def explain_event(cells: Mapping[str, str | None], row: int) -> list[RowError]:
+    """Say why a decoded event is invalid, by the rules of its sourceFormat (see explain_row)."""
     from schemas.validation import RowError  # imported here: schemas.validation imports us
 
-    raw = {column: cells.get(column) for column in COLUMNS}
+    source_format = cells.get("sourceFormat")
+    if source_format == "solvimon":
+        return _explain(SolvimonEvent, SOLVIMON_EVENT_COLUMNS, cells, row)
     try:
-        UsageRow.model_validate(raw)
+        _source_format(source_format)
+    except PydanticCustomError as exc:
+        return [RowError(row, "sourceFormat", source_format, exc.type, exc.message())]
+    return _explain(UsageRow, COLUMNS, cells, row)
+
+
+def _explain(
+    model: type[BaseModel], columns: tuple[str, ...], cells: Mapping[str, str | None], row: int
+) -> list[RowError]:
+    """The RowErrors of `model` validating `columns` of `cells`, in column order."""
+    from schemas.validation import RowError  # imported here: schemas.validation imports us
+
+    raw = {column: cells.get(column) for column in columns}
+    try:
+        model.model_validate(raw)
     except ValidationError as exc:
         errors = exc.errors(include_url=False)
         return [RowError(row, col, raw[col], e["type"], e["msg"]) for col, e in _by_column(errors)]

@@ -5,10 +5,15 @@ millions of rows. Here the rules of `schemas.model`, with the very same patterns
 become polars expressions that judge a whole frame at once. Only the rows found invalid go
 through the pydantic model, which stays the authority for error messages; a differential
 test checks, row for row, that both agree on validity and on the normalised values.
+
+Files are checked by their format's rules (`validate_frame` for AppDirect rows); decoded
+events, which may come from any format, by the rules of their `sourceFormat`
+(`validate_events`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Final
 
@@ -23,12 +28,24 @@ from schemas.model import (
     DECIMAL_PATTERN,
     DESCRIPTION_MAX_CHARS,
     EVENT_ID_MAX_CHARS,
+    REFERENCE_MAX_CHARS,
     UNIT_MAX_CHARS,
     UUID_PATTERN,
+    explain_event,
     explain_row,
 )
 
-__all__ = ["ROW_NUMBER", "RowError", "ValidationResult", "utc_day", "validate_frame"]
+__all__ = [
+    "ROW_NUMBER",
+    "RowError",
+    "ValidationResult",
+    "breaks_event_date",
+    "breaks_pattern",
+    "too_long",
+    "utc_day",
+    "validate_events",
+    "validate_frame",
+]
 
 ROW_NUMBER: Final = "rowNumber"
 
@@ -37,6 +54,8 @@ _ACCEPTED_DTYPES: Final[dict[str, tuple[pl.DataType, ...]]] = {
     "billable": (pl.String(), pl.Boolean()),
     ROW_NUMBER: (pl.Int64(),),
 }
+_ACCEPTED_EVENT_DTYPES: Final = {**_ACCEPTED_DTYPES, "sourceFormat": (pl.String(),)}
+_ALL_ROWS: Final = pl.lit(True)
 
 
 @dataclass(frozen=True)
@@ -79,14 +98,66 @@ def validate_frame(frame: pl.DataFrame, *, max_errors: int = 1000) -> Validation
     empty cells as null, UUIDs in lower case, currencies in upper case and `billable` as
     pl.Boolean. Errors are in frame order, for the first `max_errors` invalid rows.
     """
-    if max_errors < 0:
-        raise ValueError(f"max_errors must be >= 0, not {max_errors}")
-    frame = _checked(frame)
+    frame = _checked(frame, _ACCEPTED_DTYPES, max_errors)
+    billable = frame.schema["billable"]
+    failing = pl.any_horizontal(_failures(billable))
+    return _split(frame, failing, _Explainer(explain_row, COLUMNS), max_errors)
+
+
+def validate_events(frame: pl.DataFrame, *, max_errors: int = 1000) -> ValidationResult:
+    """Like `validate_frame`, for decoded events: each by the rules of its sourceFormat.
+
+    `frame` also has `sourceFormat` (pl.String). AppDirect events follow `validate_frame`'s
+    rules; Solvimon events those of `schemas.model.SolvimonEvent`, and keep their account
+    as given; any other sourceFormat is invalid. Valid rows and errors stay in frame order.
+    """
+    frame = _checked(frame, _ACCEPTED_EVENT_DTYPES, max_errors)
+    billable = frame.schema["billable"]
+    source_format = pl.col("sourceFormat")
+    failing = (
+        pl.when(source_format == "appdirect")
+        .then(pl.any_horizontal(_failures(billable)))
+        .when(source_format == "solvimon")
+        .then(pl.any_horizontal(_solvimon_failures(billable)))
+        .otherwise(True)
+    )
+    explainer = _Explainer(explain_event, (*COLUMNS, "sourceFormat"))
+    return _split(frame, failing, explainer, max_errors, appdirect=source_format == "appdirect")
+
+
+@dataclass(frozen=True)
+class _Explainer:
+    """The model function that explains an invalid row, and the cells it reads."""
+
+    explain: Callable[[Mapping[str, str | None], int], list[RowError]]
+    columns: tuple[str, ...]
+
+    def __call__(self, invalid: pl.DataFrame) -> list[RowError]:
+        """The RowErrors of `invalid` rows, from the pydantic models, the authority for messages."""
+        cells = invalid.select(
+            pl.col(*self.columns).cast(pl.String), pl.col(ROW_NUMBER).fill_null(0)
+        )
+        return [
+            error
+            for record in cells.iter_rows(named=True)
+            for error in self.explain(record, record[ROW_NUMBER])
+        ]
+
+
+def _split(
+    frame: pl.DataFrame,
+    failing: pl.Expr,
+    explainer: _Explainer,
+    max_errors: int,
+    appdirect: pl.Expr = _ALL_ROWS,
+) -> ValidationResult:
+    """Split `frame` by `failing`, normalising the valid rows that follow AppDirect's rules."""
     cells = frame.with_columns(_empty_as_null(frame.schema))
-    invalid = cells.select(pl.any_horizontal(_failures(frame.schema["billable"]))).to_series()
+    invalid = cells.select(failing.fill_null(True)).to_series()
+    normalised = _normalised(frame.schema["billable"], appdirect)
     return ValidationResult(
-        valid=cells.filter(~invalid).with_columns(_normalised(frame.schema["billable"])),
-        errors=_explain(frame.filter(invalid).head(max_errors)),
+        valid=cells.filter(~invalid).with_columns(normalised),
+        errors=explainer(frame.filter(invalid).head(max_errors)),
         invalid_rows=int(invalid.sum()),
     )
 
@@ -103,18 +174,22 @@ def utc_day(event_date: pl.Expr) -> pl.Expr:
     return local_day + pl.duration(days=day_shift)
 
 
-def _checked(frame: pl.DataFrame) -> pl.DataFrame:
-    """`frame` with all-null columns given their type; ValueError for a missing or mistyped one."""
+def _checked(
+    frame: pl.DataFrame, accepted: Mapping[str, tuple[pl.DataType, ...]], max_errors: int
+) -> pl.DataFrame:
+    """`frame` with all-null columns typed; ValueError for a bad column or max_errors < 0."""
+    if max_errors < 0:
+        raise ValueError(f"max_errors must be >= 0, not {max_errors}")
     schema = frame.schema
     problems = [
         f"{name} is {schema.get(name, 'missing')}"
-        for name, dtypes in _ACCEPTED_DTYPES.items()
+        for name, dtypes in accepted.items()
         if schema.get(name) not in (*dtypes, pl.Null())
     ]
     if problems:
         raise ValueError("cannot validate this frame: " + "; ".join(problems))
-    untyped = [name for name in _ACCEPTED_DTYPES if schema[name] == pl.Null()]
-    return frame.with_columns(pl.col(name).cast(_ACCEPTED_DTYPES[name][0]) for name in untyped)
+    untyped = [name for name in accepted if schema[name] == pl.Null()]
+    return frame.with_columns(pl.col(name).cast(accepted[name][0]) for name in untyped)
 
 
 def _empty_as_null(schema: pl.Schema) -> list[pl.Expr]:
@@ -126,17 +201,29 @@ def _empty_as_null(schema: pl.Schema) -> list[pl.Expr]:
 def _failures(billable: pl.DataType) -> list[pl.Expr]:
     """One expression per rule of schemas.model, true (never null) where a row breaks it."""
     return [
-        _breaks_pattern("accountId", UUID_PATTERN, required=True),
-        _breaks_pattern("developerId", UUID_PATTERN, required=True),
-        _too_long("pricingUnit", UNIT_MAX_CHARS),
-        _too_long("customUnit", UNIT_MAX_CHARS),
+        breaks_pattern("accountId", UUID_PATTERN, required=True),
+        breaks_pattern("developerId", UUID_PATTERN, required=True),
+        too_long("pricingUnit", UNIT_MAX_CHARS),
+        too_long("customUnit", UNIT_MAX_CHARS),
         pl.col("pricingUnit").is_null() & pl.col("customUnit").is_null(),
-        _breaks_pattern("quantity", DECIMAL_PATTERN, required=True),
-        _breaks_pattern("unitPrice", DECIMAL_PATTERN, required=False),
-        _too_long("description", DESCRIPTION_MAX_CHARS),
+        breaks_pattern("quantity", DECIMAL_PATTERN, required=True),
+        breaks_pattern("unitPrice", DECIMAL_PATTERN, required=False),
+        too_long("description", DESCRIPTION_MAX_CHARS),
         _breaks_currency(),
-        _breaks_event_date(),
-        _too_long("eventId", EVENT_ID_MAX_CHARS),
+        breaks_event_date("eventDate", required=True),
+        too_long("eventId", EVENT_ID_MAX_CHARS),
+        _breaks_billable(billable),
+    ]
+
+
+def _solvimon_failures(billable: pl.DataType) -> list[pl.Expr]:
+    """One expression per rule of schemas.model.SolvimonEvent, true where a row breaks it."""
+    return [
+        pl.col("accountId").is_null() | too_long("accountId", REFERENCE_MAX_CHARS),
+        pl.col("pricingUnit").is_null() | too_long("pricingUnit", UNIT_MAX_CHARS),
+        breaks_pattern("quantity", DECIMAL_PATTERN, required=True),
+        breaks_event_date("eventDate", required=True),
+        pl.col("eventId").is_null() | too_long("eventId", EVENT_ID_MAX_CHARS),
         _breaks_billable(billable),
     ]
 
@@ -146,12 +233,12 @@ def _matches(column: str, pattern: str) -> pl.Expr:
     return pl.col(column).str.contains(f"^(?:{pattern})$")
 
 
-def _breaks_pattern(column: str, pattern: str, *, required: bool) -> pl.Expr:
+def breaks_pattern(column: str, pattern: str, *, required: bool) -> pl.Expr:
     """True where the cell does not match `pattern`; an empty cell breaks only a required one."""
     return _matches(column, pattern).not_().fill_null(required)
 
 
-def _too_long(column: str, max_chars: int) -> pl.Expr:
+def too_long(column: str, max_chars: int) -> pl.Expr:
     """True where the cell has more than `max_chars` characters."""
     return (pl.col(column).str.len_chars() > max_chars).fill_null(False)
 
@@ -162,17 +249,17 @@ def _breaks_currency() -> pl.Expr:
     return (_matches("currency", CURRENCY_PATTERN) & known).not_().fill_null(False)
 
 
-def _breaks_event_date() -> pl.Expr:
-    """True where eventDate is missing, malformed or not a real instant."""
-    real = _matches("eventDate", DATETIME_PATTERN) & _is_real_instant(pl.col("eventDate"))
-    return real.not_().fill_null(True)
+def breaks_event_date(column: str, *, required: bool) -> pl.Expr:
+    """True where a date-time is malformed or not a real instant; an empty cell as required."""
+    real = _matches(column, DATETIME_PATTERN) & _is_real_instant(pl.col(column))
+    return real.not_().fill_null(required)
 
 
 def _breaks_billable(dtype: pl.DataType) -> pl.Expr:
     """True where billable is missing or, as text, not true or false in some case."""
     if dtype == pl.Boolean():
         return pl.col("billable").is_null()
-    return _breaks_pattern("billable", BOOLEAN_PATTERN, required=True)
+    return breaks_pattern("billable", BOOLEAN_PATTERN, required=True)
 
 
 def _number(text: pl.Expr, start: int, length: int) -> pl.Expr:
@@ -211,22 +298,17 @@ def _offset_minutes(event_date: pl.Expr) -> pl.Expr:
     return pl.when(event_date.str.ends_with("Z")).then(0).otherwise(sign * minutes)
 
 
-def _normalised(billable: pl.DataType) -> list[pl.Expr]:
-    """Valid cells in canonical form: lower-case UUIDs, upper-case currency, boolean billable."""
+def _normalised(billable: pl.DataType, appdirect: pl.Expr) -> list[pl.Expr]:
+    """Valid cells in canonical form: lower-case UUIDs, upper-case currency, boolean billable.
+
+    UUIDs are lowered only where `appdirect` holds: other formats' accounts are references,
+    kept as given.
+    """
+    uuids = pl.col("accountId", "developerId")
     canonical = [
-        pl.col("accountId", "developerId").str.to_lowercase(),
+        pl.when(appdirect).then(uuids.str.to_lowercase()).otherwise(uuids),
         pl.col("currency").str.to_uppercase(),
     ]
     if billable == pl.String():
         canonical.append((pl.col("billable").str.to_lowercase() == "true").alias("billable"))
     return canonical
-
-
-def _explain(invalid: pl.DataFrame) -> list[RowError]:
-    """The RowErrors of `invalid` rows, from the pydantic model, the authority for messages."""
-    cells = invalid.select(pl.col(*COLUMNS).cast(pl.String), pl.col(ROW_NUMBER).fill_null(0))
-    return [
-        error
-        for record in cells.iter_rows(named=True)
-        for error in explain_row(record, record[ROW_NUMBER])
-    ]

@@ -111,3 +111,26 @@ def test_non_utf8_file_is_rejected_with_that_reason(
     upload = _publish_rejected(pipeline_env, path)
     (error,) = upload["errors"]
     assert error["reason"] == "not_utf8"
+
+
+@pytest.mark.usefixtures("consumer")
+def test_closed_period_rejects_late_usage_until_put_on_hold(
+    pipeline_env: dict[str, str], tmp_path: Path
+) -> None:
+    late = _write(
+        tmp_path / "late.csv",
+        _row(event_date="2026-09-30T23:00:00-02:00"),  # 2026-10-01T01:00Z: October
+        _row(event_date="2026-11-05T10:00:00Z", quantity="4"),
+    )
+    run_cli(pipeline_env, "periods", "close", "2026-10")
+    upload = _publish_rejected(pipeline_env, late)
+    assert [(e["row"], e["reason"]) for e in upload["errors"]] == [(2, "period_closed")]
+    run_cli(pipeline_env, "periods", "hold", "2026-10")
+    run_cli(pipeline_env, "publish", str(late))
+    wait_for(lambda: all_final(pipeline_env, 2), 120, "upload Done")
+    (total,) = totals(pipeline_env, "--period", "2026-10")
+    assert (total["events"], total["quantity"]) == (1, "1.5")
+    states = json.loads(run_cli(pipeline_env, "periods", "list", "--json").stdout)
+    assert {"period": "2026-10", "state": "hold"} in [
+        {k: row[k] for k in ("period", "state")} for row in states
+    ]

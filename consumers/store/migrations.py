@@ -66,4 +66,11 @@ SQLITE_MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (topic, partition)
     ) WITHOUT ROWID;
     """,
+    """
+    CREATE TABLE periods (
+        period TEXT PRIMARY KEY,
+        state TEXT NOT NULL,
+        changed_at TEXT NOT NULL
+    ) WITHOUT ROWID;
+    """,
 )

@@ -86,6 +86,25 @@ class UploadQueries:
             (of, records, records, utc_now(), reference),
         )
 
+    def period_states(self) -> dict[str, str]:
+        """Every state an operator set, by `YYYY-MM` period."""
+        return dict(self._db.execute("SELECT period, state FROM periods").fetchall())
+
+    def set_period_state(self, period: str, state: str) -> None:
+        """Record an operator's close, hold or reopen of a period."""
+        self._db.execute(
+            "INSERT INTO periods VALUES (?, ?, ?) ON CONFLICT (period)"
+            " DO UPDATE SET state = excluded.state, changed_at = excluded.changed_at",
+            (period, state, utc_now()),
+        )
+
+    def known_periods(self) -> list[str]:
+        """Periods with usage or with a state set, oldest first."""
+        rows = self._db.execute(
+            "SELECT DISTINCT substr(day, 1, 7) FROM totals UNION SELECT period FROM periods"
+        ).fetchall()
+        return sorted(row[0] for row in rows)
+
     def status_counts(self) -> dict[str, int]:
         """How many uploads are in each status."""
         rows = self._db.execute("SELECT status, count(*) FROM uploads GROUP BY status")

@@ -45,8 +45,23 @@ class SqliteStore(UploadQueries):
     def open(cls, path: Path, retention_days: int = 35) -> SqliteStore:
         """Open (creating and migrating if needed) the store file at `path`."""
         path.parent.mkdir(parents=True, exist_ok=True)
+        deadline = time.monotonic() + BUSY_TIMEOUT_S
+        while True:
+            try:
+                return cls._open_once(path, retention_days)
+            except sqlite3.OperationalError as exc:
+                # Switching a new file to WAL needs it to itself and reports "locked" at
+                # once, without waiting: several processes starting together retry here.
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise StoreError(f"cannot open store {path}: {exc}") from exc
+                time.sleep(0.05)
+            except sqlite3.Error as exc:
+                raise StoreError(f"cannot open store {path}: {exc}") from exc
+
+    @classmethod
+    def _open_once(cls, path: Path, retention_days: int) -> SqliteStore:
+        connection = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
         try:
-            connection = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
             connection.execute("PRAGMA journal_mode=WAL")
             # WAL + NORMAL survives any process crash; a power cut may lose the last batches,
             # but their offsets are lost with them, so they are simply consumed again.
@@ -54,8 +69,9 @@ class SqliteStore(UploadQueries):
             connection.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
             store = cls(connection, retention_days)
             store._migrate()
-        except sqlite3.Error as exc:
-            raise StoreError(f"cannot open store {path}: {exc}") from exc
+        except sqlite3.Error:
+            connection.close()
+            raise
         return store
 
     def close(self) -> None:
@@ -214,8 +230,9 @@ class SqliteStore(UploadQueries):
         """Raw per-day total rows matching the filters."""
         clauses, params = [], []
         if account:
-            clauses.append("account_id = ?")
-            params.append(account.lower())
+            # UUID accounts are stored lowercase; other references (Solvimon) as written.
+            clauses.append("account_id IN (?, ?)")
+            params += [account, account.lower()]
         if unit:
             clauses.append("(pricing_unit = ? OR custom_unit = ?)")
             params += [unit, unit]

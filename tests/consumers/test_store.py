@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import multiprocessing
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pytest
@@ -11,7 +13,7 @@ import pytest
 from consumers.store import BatchOutcome, SqliteStore, StoredOffset, UploadRecord
 from consumers.store.records import UploadSummary
 from consumers.store.reports import summarize_totals
-from meterpipe.errors import StaleBatchError
+from meterpipe.errors import StaleBatchError, StoreError
 
 TOPIC = "usage"
 
@@ -102,3 +104,35 @@ def test_totals_filter_by_period_account_and_unit(store: SqliteStore) -> None:
     assert quantities(None, None, "2026-09") == ["1"]
     assert quantities("ACCT-1", None, None) == ["3"]
     assert quantities(None, "OTHER", None) == ["4"]
+
+
+def _open_together(path: str, barrier: Any, outcomes: Any) -> None:
+    barrier.wait()
+    try:
+        SqliteStore.open(Path(path)).close()
+        outcomes.put("ok")
+    except StoreError as exc:
+        outcomes.put(str(exc))
+
+
+def test_processes_opening_a_new_store_at_once_all_succeed(tmp_path: Path) -> None:
+    """A fresh file switching to WAL reports "locked" at once; every opener must still get in.
+
+    The race is real but not certain in one try, so it is run ten times with eight processes
+    released together (before the fix, about one try in five lost a process).
+    """
+    context = multiprocessing.get_context("fork")
+    for trial in range(10):
+        path, barrier, outcomes = (
+            str(tmp_path / f"{trial}.sqlite3"),
+            context.Barrier(8),
+            context.Queue(),
+        )
+        workers = [
+            context.Process(target=_open_together, args=(path, barrier, outcomes)) for _ in range(8)
+        ]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join(timeout=120)
+        assert [outcomes.get(timeout=10) for _ in workers] == ["ok"] * 8

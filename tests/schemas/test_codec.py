@@ -81,6 +81,9 @@ def event(n: int, **changes: object) -> Record:
         "uploadRef": f"upload-{n // 100}",
         "rowNumber": n + 2,
         "eventIdAssigned": n % 7 == 0,
+        "sourceFormat": "solvimon" if n % 3 == 2 else "appdirect",
+        "subscriptionRef": f"sub-{n}" if n % 3 == 2 else None,
+        "properties": '{"region":"eu"}' if n % 3 == 2 else None,
     }
     return {**record, **changes}
 
@@ -229,8 +232,19 @@ def test_single_object_decode_names_each_bad_message() -> None:
 
 
 def first_union_at(body: bytes) -> int:
-    """Offset of pricingUnit's union index: after two length-prefixed strings."""
-    return 1 + body[0] // 2 + 1 + body[1 + body[0] // 2] // 2
+    """Offset of pricingUnit's union index: after accountId and a set developerId."""
+    developer = 1 + body[0] // 2
+    assert body[developer] == 2, "developerId is set"
+    return developer + 2 + body[developer + 1] // 2
+
+
+APPDIRECT_TAIL = b"\x12appdirect\x00\x00"  # sourceFormat, then null subscriptionRef, properties
+
+
+def boolean_at(body: bytes) -> int:
+    """Offset of eventIdAssigned in an AppDirect event's body: just before its tail."""
+    assert body.endswith(APPDIRECT_TAIL)
+    return len(body) - len(APPDIRECT_TAIL) - 1
 
 
 def avro_long(value: int) -> bytes:
@@ -249,7 +263,7 @@ CORRUPTIONS: dict[str, tuple[Callable[[bytes], bytes], str]] = {
     "trailing byte": (lambda body: body + b"\x00", "1 unexpected bytes"),
     "random bytes": (lambda body: random.Random(7).randbytes(40), "body"),
     "union index 2": (lambda body: with_byte(body, first_union_at(body), 4), "IndexError"),
-    "boolean byte 2": (lambda body: with_byte(body, len(body) - 1, 2), "malformed"),
+    "boolean byte 2": (lambda body: with_byte(body, boolean_at(body), 2), "malformed"),
     "bad utf-8": (lambda body: body.replace(b"2026-", b"2026\xff"), "UnicodeDecodeError"),
     "empty": (lambda body: b"", "truncated"),
     # Offsets past 2**63 must not wrap around to valid-looking positions.

@@ -15,7 +15,7 @@ import pytest
 from fastavro.validation import validate
 from pydantic import ValidationError
 
-from schemas.model import ExactDecimal, UsageEvent, UsageRow, explain_row
+from schemas.model import ExactDecimal, UsageEvent, UsageRow, explain_event, explain_row
 from tests.rows import ACCOUNT, DEVELOPER, VALID_CELLS
 
 AVSC = Path(__file__).parents[2] / "schemas" / "usage_event.avsc"
@@ -31,6 +31,9 @@ RECORD: dict[str, object] = {
     "uploadRef": "upload-1",
     "rowNumber": 2,
     "eventIdAssigned": False,
+    "sourceFormat": "appdirect",
+    "subscriptionRef": None,
+    "properties": None,
 }
 
 
@@ -322,3 +325,49 @@ def test_usage_event_field_matches_its_avro_field(avro: dict[str, typing.Any]) -
     assert field.is_required() == ("default" not in avro)
     if "default" in avro:
         assert field.default == avro["default"]
+
+
+# ---- Solvimon events, and events of either format ----
+
+SOLVIMON_RECORD: dict[str, object] = {
+    **RECORD,
+    "accountId": "Cust-ACME",
+    "developerId": None,
+    "pricingUnit": "api_calls",
+    "unitPrice": None,
+    "description": None,
+    "currency": None,
+    "sourceFormat": "solvimon",
+    "subscriptionRef": "sub-1",
+    "properties": '{"region":"eu"}',
+}
+
+
+def test_a_solvimon_event_round_trips_an_avro_record() -> None:
+    event = UsageEvent.model_validate(SOLVIMON_RECORD)
+    assert event.model_dump() == SOLVIMON_RECORD
+    schema = fastavro.parse_schema(json.loads(AVSC.read_text()))
+    assert validate(event.model_dump(), schema, raise_errors=True)
+
+
+def event_reasons(**changes: object) -> list[tuple[str, str]]:
+    cells = {k: None if v is None else str(v) for k, v in {**SOLVIMON_RECORD, **changes}.items()}
+    return [(error.column, error.reason) for error in explain_event(cells, row=2)]
+
+
+def test_explain_event_applies_the_rules_of_the_source_format() -> None:
+    assert event_reasons() == []
+    assert event_reasons(pricingUnit=None, quantity="1e3") == [
+        ("pricingUnit", "required"),
+        ("quantity", "invalid_decimal"),
+    ]
+    assert event_reasons(sourceFormat="appdirect") == [
+        ("accountId", "invalid_uuid"),
+        ("developerId", "required"),
+    ]
+    assert event_reasons(sourceFormat="csv") == [("sourceFormat", "invalid_source_format")]
+
+
+def test_explain_event_of_an_appdirect_event_is_explain_row() -> None:
+    cells = {**VALID, "quantity": "-1", "sourceFormat": "appdirect"}
+    assert explain_event(cells, row=4) == explain_row(cells, row=4)

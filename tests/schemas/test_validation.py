@@ -12,8 +12,14 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from schemas.currencies import CURRENCIES
-from schemas.model import COLUMNS, DECIMAL_PATTERN, UsageRow
-from schemas.validation import RowError, utc_day, validate_frame
+from schemas.model import (
+    COLUMNS,
+    DECIMAL_PATTERN,
+    SOLVIMON_EVENT_COLUMNS,
+    SolvimonEvent,
+    UsageRow,
+)
+from schemas.validation import RowError, utc_day, validate_events, validate_frame
 from tests.rows import ACCOUNT, VALID_CELLS
 
 Cells = dict[str, str | None]
@@ -326,3 +332,99 @@ def test_row_error_as_dict() -> None:
         "reason": "invalid_currency",
         "message": "m",
     }
+
+
+# ---- decoded events: each by the rules of its sourceFormat ----
+
+SOLVIMON: Cells = {
+    **dict.fromkeys(COLUMNS),
+    "accountId": "Cust-ACME",
+    "pricingUnit": "api_calls",
+    "quantity": "12.5",
+    "eventDate": "2026-10-01T08:15:00+02:00",
+    "eventId": "3b1d6a52-8c3e-5b8e-9a57-6d6574657270",
+    "billable": "true",
+}
+
+
+def events_of(rows: Sequence[Cells], formats: Sequence[str | None]) -> pl.DataFrame:
+    """Decoded events: the record's columns (rowNumber being the place in the batch)."""
+    return frame_of(rows).with_columns(pl.Series("sourceFormat", formats, dtype=pl.String))
+
+
+def test_events_follow_their_source_formats_rules_and_keep_their_order() -> None:
+    rows = [VALID, SOLVIMON, {**VALID, "accountId": ACCOUNT.upper()}, SOLVIMON, SOLVIMON, VALID]
+    formats = ["appdirect", "solvimon", "appdirect", "appdirect", "csv", None]
+    result = validate_events(events_of(rows, formats), max_errors=10)
+    assert result.valid["rowNumber"].to_list() == [2, 3, 4]
+    assert result.valid["accountId"].to_list() == [ACCOUNT, "Cust-ACME", ACCOUNT]
+    assert reasons(result.errors) == [
+        (5, "accountId", "invalid_uuid"),
+        (5, "developerId", "required"),
+        (6, "sourceFormat", "invalid_source_format"),
+        (7, "sourceFormat", "invalid_source_format"),
+    ]
+    assert result.errors[2].value == "csv"
+    assert result.invalid_rows == 3
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "reason"),
+    [
+        ("accountId", None, "required"),
+        ("accountId", "a" * 129, "too_long"),
+        ("pricingUnit", "", "required"),
+        ("pricingUnit", "é" * 129, "too_long"),
+        ("quantity", "-1", "invalid_decimal"),
+        ("eventDate", "2026-10-01", "invalid_datetime"),
+        ("eventId", None, "required"),
+        ("eventId", "e" * 129, "too_long"),
+        ("billable", "yes", "invalid_boolean"),
+    ],
+)
+def test_each_solvimon_event_rule_rejects_its_event(
+    column: str, value: str | None, reason: str
+) -> None:
+    frame = events_of([SOLVIMON, {**SOLVIMON, column: value}], ["solvimon"] * 2)
+    result = validate_events(frame, max_errors=10)
+    assert reasons(result.errors) == [(3, column, reason)]
+    assert result.valid["rowNumber"].to_list() == [2]
+
+
+def model_event(cells: Cells, source_format: str) -> dict[str, object] | None:
+    """The fields the format's model governs, normalised; None if the model refuses them."""
+    model: type[UsageRow | SolvimonEvent] = UsageRow
+    columns: Sequence[str] = COLUMNS
+    if source_format == "solvimon":
+        model, columns = SolvimonEvent, SOLVIMON_EVENT_COLUMNS
+    try:
+        return model.model_validate({c: cells[c] for c in columns}).model_dump()
+    except ValidationError:
+        return None
+
+
+@st.composite
+def mixed_events(draw: st.DrawFn) -> tuple[Cells, str]:
+    """An AppDirect row, or a Solvimon event (any text account, a unit that may be missing)."""
+    source_format = draw(st.sampled_from(["appdirect", "solvimon"]))
+    row = draw(rows())
+    if source_format == "solvimon":
+        row["accountId"] = draw(st.one_of(TEXT, st.sampled_from(["a" * 128, "a" * 129])))
+        row["pricingUnit"] = draw(st.one_of(EMPTY, spoiled("pricingUnit")))
+    return row, source_format
+
+
+@settings(max_examples=300, deadline=None, database=None)
+@given(st.lists(mixed_events(), min_size=1, max_size=25))
+def test_vectorised_event_validation_agrees_with_the_models(drawn: list[tuple[Cells, str]]) -> None:
+    cells = [row for row, _ in drawn]
+    formats = [source_format for _, source_format in drawn]
+    result = validate_events(events_of(cells, formats), max_errors=len(drawn))
+    valid = {row.pop("rowNumber"): row for row in result.valid.iter_rows(named=True)}
+    for number, (row, source_format) in enumerate(drawn, start=2):
+        expected = model_event(row, source_format)
+        got = valid.get(number)
+        assert (got is None) == (expected is None), (row, source_format)
+        if got is not None and expected is not None:
+            assert {k: got[k] for k in expected} == expected
+    assert {error.row for error in result.errors} == set(range(2, len(drawn) + 2)) - set(valid)

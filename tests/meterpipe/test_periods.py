@@ -1,0 +1,63 @@
+"""Billing-period states and the rules that refuse late and early usage."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import polars as pl
+import pytest
+
+from meterpipe.periods import PeriodCalendar, apply_period_rules, period_bounds
+
+NOW = datetime(2026, 11, 1, 5, 0, tzinfo=UTC)  # 5 h into November
+
+
+def test_period_bounds_cross_the_year() -> None:
+    assert period_bounds("2026-12") == (
+        datetime(2026, 12, 1, tzinfo=UTC),
+        datetime(2027, 1, 1, tzinfo=UTC),
+    )
+
+
+@pytest.mark.parametrize(
+    ("stored", "auto_close", "now", "expected"),
+    [
+        ({}, False, NOW, "grace"),
+        ({}, True, NOW, "grace"),
+        ({}, True, NOW + timedelta(hours=3), "closed"),
+        ({}, False, NOW + timedelta(days=30), "open"),
+        ({"2026-10": "hold"}, True, NOW + timedelta(days=30), "hold"),
+        ({"2026-10": "open"}, True, NOW + timedelta(days=30), "open"),
+        ({"2026-10": "closed"}, False, NOW, "closed"),
+        ({}, True, datetime(2026, 10, 31, 23, 0, tzinfo=UTC), "open"),
+    ],
+)
+def test_october_state(
+    stored: dict[str, str], auto_close: bool, now: datetime, expected: str
+) -> None:
+    calendar = PeriodCalendar(stored=stored, now=now, auto_close=auto_close)  # type: ignore[arg-type]
+    assert calendar.state("2026-10") == expected
+
+
+def test_closed_period_and_future_events_are_refused_by_their_utc_instant() -> None:
+    rows = pl.DataFrame(
+        {
+            "rowNumber": [2, 3, 4, 5, 6],
+            "eventDate": [
+                "2026-10-31T23:30:00Z",  # October: closed
+                "2026-11-01T00:30:00+02:00",  # 2026-10-31T22:30Z: October too
+                "2026-10-31T23:30:00-01:00",  # 2026-11-01T00:30Z: November, open
+                "2026-11-02T04:59:59Z",  # within the 24 h skew
+                "2026-11-02T05:00:01Z",  # beyond it
+            ],
+        }
+    )
+    calendar = PeriodCalendar(stored={"2026-10": "closed"}, now=NOW)
+    kept, refused, errors = apply_period_rules(rows, calendar)
+    assert kept["rowNumber"].to_list() == [4, 5]
+    assert refused["rowNumber"].to_list() == [2, 3, 6]
+    assert [(e.row, e.column, e.reason) for e in errors] == [
+        (2, "eventDate", "period_closed"),
+        (3, "eventDate", "period_closed"),
+        (6, "eventDate", "event_in_future"),
+    ]
