@@ -19,7 +19,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Message,
 
 from consumers.batch import PreparedBatch, RawBatch, prepare_batch
 from consumers.dead_letters import dead_letter_headers
-from consumers.store import BatchOutcome, BatchStats, SqliteStore, StoredOffset
+from consumers.store import BatchOutcome, BatchStats, StoredOffset, TotalsStore
 from meterpipe.errors import StaleBatchError, StoreError
 from meterpipe.kafka_config import consumer_config, producer_config, with_logger
 from meterpipe.metrics import PipelineMetrics
@@ -55,7 +55,7 @@ class UsageConsumer:
         self,
         settings: Settings,
         bootstrap: str,
-        store: SqliteStore,
+        store: TotalsStore,
         codec: EventCodec,
         metrics: PipelineMetrics,
     ) -> None:
@@ -100,12 +100,17 @@ class UsageConsumer:
             self._positions[tp.partition] = position
             same_log = position is not None and position.log_id == self._log_id
             tp.offset = position.next_offset if same_log and position else OFFSET_BEGINNING
-            log.info("assigned partition %d from offset %d", tp.partition, tp.offset)
+            log.info(
+                "assigned partition %d from offset %d", tp.partition, tp.offset,
+                extra={"partition": tp.partition, "offset": tp.offset},
+            )  # fmt: skip
         consumer.assign(partitions)
+        self._metrics.readiness.set("kafka: partitions assigned", True)
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         for tp in partitions:
             self._positions.pop(tp.partition, None)
+        self._metrics.readiness.set("kafka: partitions assigned", False)
 
     def _on_stats(self, stats_json: str) -> None:
         stats = json.loads(stats_json)
@@ -164,8 +169,10 @@ class UsageConsumer:
             except StaleBatchError:
                 raise
             except StoreError as exc:
+                self._metrics.readiness.set("store: reachable", False)
                 log.warning("store unavailable, retrying: %s", exc)
                 time.sleep(STORE_RETRY_S)
+        self._metrics.readiness.set("store: reachable", True)
         for partition, next_offset in raw.next_offsets().items():
             self._positions[partition] = StoredOffset(self._log_id, next_offset)
         return stats
@@ -196,8 +203,17 @@ class UsageConsumer:
             metrics.events_invalid.labels(letter.reason).inc()
         metrics.batch_seconds.observe(seconds)
         metrics.rate.add(len(raw.values))
+        log.info(
+            "batch committed",
+            extra={
+                "events": len(raw.values), "accepted": stats.accepted,
+                "duplicates": stats.duplicates, "redelivered": stats.redelivered,
+                "deadLettered": stats.dead_lettered, "seconds": round(seconds, 3),
+                "partitions": sorted(raw.next_offsets()),
+            },
+        )  # fmt: skip
         for reference in stats.finished_uploads:
-            log.info("upload %s is Done", reference)
+            log.info("upload %s is Done", reference, extra={"upload": reference})
 
 
 def _provenance_frame(rows: list[tuple[str | None, int | None]]) -> pl.DataFrame:

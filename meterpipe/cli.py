@@ -24,8 +24,10 @@ from consumers.store import open_store
 from meterpipe.broker import EmbeddedBroker
 from meterpipe.cli_bench import bench
 from meterpipe.cli_options import (
+    format_option,
     friendly_errors,
     kafka_options,
+    meters_option,
     metrics_options,
     option,
     store_options,
@@ -33,7 +35,9 @@ from meterpipe.cli_options import (
 from meterpipe.cli_periods import periods
 from meterpipe.cli_queries import print_uploads, totals, uploads
 from meterpipe.cli_template import template
-from meterpipe.metrics import PipelineMetrics, serve_metrics
+from meterpipe.http import serve_http
+from meterpipe.logs import configure_logging
+from meterpipe.metrics import PipelineMetrics
 from meterpipe.pipeline import (
     Pipeline,
     configured_bootstrap,
@@ -63,21 +67,22 @@ def _stop_on_signals() -> Iterator[threading.Event]:
 
 
 def _start_metrics(settings: Settings) -> PipelineMetrics:
+    """Metrics, /healthz and /readyz on the configured port (0 picks a free one)."""
     metrics = PipelineMetrics()
     REGISTRY.register(upload_status_collector(settings))
-    port = serve_metrics(settings.metrics.metrics_host, settings.metrics.metrics_port)
-    log.info("metrics at http://127.0.0.1:%d/metrics", port)
-    click.echo(f"metrics: http://127.0.0.1:{port}/metrics", err=True)
+    host, port = settings.metrics.metrics_host, settings.metrics.metrics_port
+    bound = serve_http(host, port, metrics.readiness)
+    log.info("metrics at http://127.0.0.1:%d/metrics", bound, extra={"metricsPort": bound})
+    click.echo(f"metrics: http://127.0.0.1:{bound}/metrics", err=True)
     return metrics
 
 
 @click.group()
-@click.option("--log-level", default="INFO", show_default=True, help="Logging level.")
+@click.option("--log-level", default="INFO", show_default=True,
+              help="Logging level; lines are JSON unless stderr is a terminal.")  # fmt: skip
 def main(log_level: str) -> None:
     """meterpipe: metered-usage CSV files to exact, exactly-once totals through Kafka."""
-    logging.basicConfig(
-        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(log_level)
 
 
 @main.command()
@@ -110,22 +115,8 @@ def broker(port: int) -> None:
     is_flag=True,
     help="Publish even if the same bytes were ingested before (dedupe still applies).",
 )
-@click.option(
-    "--format",
-    "file_format",
-    envvar="METERPIPE_FILE_FORMAT",
-    show_envvar=True,
-    type=click.Choice(["appdirect", "solvimon"]),
-    default=None,
-    help="File format (default: detected from the header).",
-)
-@option(
-    "--meters",
-    "METERPIPE_METERS",
-    "TOML file naming the Solvimon meter columns.",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    default=None,
-)
+@format_option("File format (default: detected from the header).")
+@meters_option
 @click.option("--json", "as_json", is_flag=True, help="Print the upload as JSON.")
 @kafka_options
 @store_options

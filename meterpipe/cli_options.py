@@ -17,8 +17,10 @@ import click
 from meterpipe.errors import MeterpipeError
 
 __all__ = [
+    "format_option",
     "friendly_errors",
     "kafka_options",
+    "meters_option",
     "metrics_options",
     "option",
     "print_table",
@@ -31,6 +33,24 @@ F = TypeVar("F", bound=Callable[..., Any])
 def option(name: str, env: str, help_text: str, **kwargs: Any) -> Callable[[F], F]:
     """A click option whose default comes from env var `env`, shown in --help."""
     return click.option(name, envvar=env, show_envvar=True, help=help_text, **kwargs)
+
+
+def format_option(help_text: str, *, required: bool = False) -> Callable[[F], F]:
+    """--format appdirect|solvimon (METERPIPE_FILE_FORMAT)."""
+    return click.option(
+        "--format", "file_format", envvar="METERPIPE_FILE_FORMAT", show_envvar=True,
+        type=click.Choice(["appdirect", "solvimon"]), default=None, required=required,
+        help=help_text,
+    )  # fmt: skip
+
+
+def meters_option(command: F) -> F:
+    """--meters FILE (METERPIPE_METERS): the Solvimon meter columns."""
+    return option(
+        "--meters", "METERPIPE_METERS",
+        "TOML file naming the Solvimon meter columns (values, properties).",
+        type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+    )(command)  # fmt: skip
 
 
 def store_options(command: F) -> F:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from meterpipe.cli_options import friendly_errors, option
+from meterpipe.cli_options import format_option, friendly_errors, meters_option
 from meterpipe.settings import load_settings
 from meterpipe.templates import template_columns, write_template
 from producers.formats import FormatName
@@ -19,22 +19,8 @@ __all__ = ["template"]
 
 
 @click.command()
-@click.option(
-    "--format",
-    "file_format",
-    envvar="METERPIPE_FILE_FORMAT",
-    show_envvar=True,
-    type=click.Choice(["appdirect", "solvimon"]),
-    required=True,
-    help="Upload format of the template.",
-)
-@option(
-    "--meters",
-    "METERPIPE_METERS",
-    "TOML file naming the Solvimon meter columns (values, properties).",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    default=None,
-)
+@format_option("Upload format of the template.", required=True)
+@meters_option
 @click.option(
     "-o",
     "--output",

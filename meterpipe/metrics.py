@@ -17,13 +17,14 @@ from prometheus_client import (
     Counter,
     Gauge,
     Histogram,
-    start_http_server,
 )
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
-__all__ = ["PipelineMetrics", "RateWindow", "UploadStatusCollector", "serve_metrics"]
+from meterpipe.http import Readiness
+
+__all__ = ["PipelineMetrics", "RateWindow", "UploadStatusCollector"]
 
 UPLOAD_STATUSES = ("Processing", "Error", "Done")
 BATCH_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -103,6 +104,8 @@ class PipelineMetrics:
             registry=registry,
         )
         self.events_per_second.set_function(self.rate.rate)
+        # What /readyz reports: a consumer is ready once it has its partitions and its store.
+        self.readiness = Readiness("kafka: partitions assigned", "store: reachable")
 
 
 class UploadStatusCollector(Collector):
@@ -118,10 +121,3 @@ class UploadStatusCollector(Collector):
         for status in UPLOAD_STATUSES:
             family.add_metric([status], counts.get(status, 0))
         yield family
-
-
-def serve_metrics(host: str, port: int, registry: CollectorRegistry = REGISTRY) -> int:
-    """Serve `/metrics` in a daemon thread; return the bound port (useful with port 0)."""
-    server, _ = start_http_server(port, addr=host, registry=registry)
-    bound: int = server.server_port
-    return bound

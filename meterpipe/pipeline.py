@@ -84,6 +84,7 @@ def consume_until(
 ) -> None:
     """Run one consumer-group member until `stop` is set."""
     store = open_store(settings.store)
+    metrics.readiness.set("store: reachable", True)
     try:
         store.prune_seen()
         UsageConsumer(settings, bootstrap, store, codec_for(settings), metrics).run(stop)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -52,6 +53,8 @@ def test_inbox_file_is_ingested_and_metrics_match_the_run(
         (upload,) = wait_for(lambda: all_final(env, 1), 180, "upload Done")
         wait_for((inbox / "done" / "october.csv").exists, 30, "file moved to done/")
         metrics = _scrape(port)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=10) as ready:
+            assert json.loads(ready.read()) == {"ready": True, "waitingFor": []}
     finally:
         stop(process)
     expected = expected_totals(source)

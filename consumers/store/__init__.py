@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from consumers.store.base import TotalsStore
+from consumers.store.postgres import PostgresStore
 from consumers.store.records import (
     BatchOutcome,
     BatchStats,
@@ -17,19 +19,29 @@ from meterpipe.settings import StoreSettings
 __all__ = [
     "BatchOutcome",
     "BatchStats",
+    "PostgresStore",
     "SqliteStore",
     "StoredOffset",
     "TotalRow",
+    "TotalsStore",
     "UploadRecord",
     "UploadStatus",
     "open_store",
 ]
 
 
-def open_store(settings: StoreSettings) -> SqliteStore:
+POSTGRES_SCHEMES = ("postgresql", "postgres")
+
+
+def open_store(settings: StoreSettings) -> TotalsStore:
     """The store the settings name: the SQLite file in the data dir unless a URL is given."""
-    if settings.store_url is not None:
+    if settings.store_url is None:
+        return SqliteStore.open(settings.sqlite_path, settings.dedupe_retention_days)
+    scheme = settings.store_url.partition("://")[0].lower()
+    if scheme not in POSTGRES_SCHEMES:
+        # Only the scheme is shown: the rest of the URL may carry a password.
         raise ConfigError(
-            f"store URL {settings.store_url!r} is not supported yet; unset it to use SQLite"
+            f"store URL scheme {scheme!r} is not supported;"
+            " use postgresql:// or unset it for SQLite"
         )
-    return SqliteStore.open(settings.sqlite_path, settings.dedupe_retention_days)
+    return PostgresStore.open(settings.store_url, settings.dedupe_retention_days)

@@ -1,12 +1,14 @@
-"""Versioned schema of the SQLite store, applied in order at open.
+"""Versioned schemas of the SQLite and PostgreSQL stores, applied in order at open.
 
 Each entry is applied once, inside the transaction that records its version, so several
-processes opening the store at once end with the same schema and no error.
+processes opening the store at once end with the same schema and no error. The two
+lists hold the same tables; PostgreSQL keeps totals as exact NUMERIC, SQLite as integer
+halves (see `consumers.aggregate`).
 """
 
 from __future__ import annotations
 
-__all__ = ["SQLITE_MIGRATIONS"]
+__all__ = ["POSTGRES_MIGRATIONS", "SQLITE_MIGRATIONS"]
 
 SQLITE_MIGRATIONS: tuple[str, ...] = (
     """
@@ -72,5 +74,69 @@ SQLITE_MIGRATIONS: tuple[str, ...] = (
         state TEXT NOT NULL,
         changed_at TEXT NOT NULL
     ) WITHOUT ROWID;
+    """,
+)
+
+POSTGRES_MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE uploads (
+        reference TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        description TEXT,
+        upload_key TEXT NOT NULL,
+        status TEXT NOT NULL,
+        records BIGINT NOT NULL DEFAULT 0,
+        expected BIGINT,
+        accepted BIGINT NOT NULL DEFAULT 0,
+        duplicates BIGINT NOT NULL DEFAULT 0,
+        dead_lettered BIGINT NOT NULL DEFAULT 0,
+        rejected_rows BIGINT NOT NULL DEFAULT 0,
+        assigned_ids BIGINT NOT NULL DEFAULT 0,
+        uploaded_at TEXT NOT NULL,
+        finished_at TEXT,
+        errors TEXT NOT NULL DEFAULT '[]',
+        error_total BIGINT NOT NULL DEFAULT 0,
+        source_path TEXT,
+        duplicate_of TEXT
+    );
+    CREATE INDEX uploads_status ON uploads (status, uploaded_at);
+    CREATE INDEX uploads_key ON uploads (upload_key);
+    CREATE TABLE seen_events (
+        id_hash BIGINT NOT NULL,
+        event_id TEXT NOT NULL,
+        upload_ref TEXT,
+        row_number BIGINT,
+        seen_at BIGINT NOT NULL
+    );
+    CREATE INDEX seen_events_hash ON seen_events (id_hash);
+    CREATE INDEX seen_events_age ON seen_events (seen_at);
+    CREATE TABLE settled_rows (
+        upload_ref TEXT NOT NULL,
+        row_number BIGINT NOT NULL,
+        outcome TEXT NOT NULL,
+        PRIMARY KEY (upload_ref, row_number)
+    );
+    CREATE TABLE totals (
+        account_id TEXT NOT NULL,
+        pricing_unit TEXT NOT NULL,
+        custom_unit TEXT NOT NULL,
+        day TEXT NOT NULL,
+        events BIGINT NOT NULL,
+        quantity NUMERIC NOT NULL,
+        billable_quantity NUMERIC NOT NULL,
+        PRIMARY KEY (account_id, pricing_unit, custom_unit, day)
+    );
+    CREATE TABLE offsets (
+        topic TEXT NOT NULL,
+        partition INTEGER NOT NULL,
+        log_id TEXT NOT NULL,
+        next_offset BIGINT NOT NULL,
+        PRIMARY KEY (topic, partition)
+    );
+    CREATE TABLE periods (
+        period TEXT PRIMARY KEY,
+        state TEXT NOT NULL,
+        changed_at TEXT NOT NULL
+    );
     """,
 )

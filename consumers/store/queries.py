@@ -1,24 +1,66 @@
 """Upload records: created by the publisher, advanced by consumers, read by the CLI.
 
-Written as plain SQL shared by every store backend; only the placeholder style and the
-transaction wrapper differ between engines.
+Written as plain SQL shared by every store backend, with `?` placeholders: a backend
+whose driver spells them differently passes a connection adapter (see `SqlConnection`).
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, Generic, Protocol, TypeVar
 
 from consumers.store.records import UploadRecord, UploadStatus, UploadSummary, utc_now
 
-__all__ = ["UploadQueries"]
+__all__ = ["SqlConnection", "SqlCursor", "UploadQueries", "totals_filter"]
 
 UPLOAD_COLUMNS = (
     "reference, name, description, upload_key, status, records, expected, accepted,"
     " duplicates, dead_lettered, rejected_rows, assigned_ids, uploaded_at, finished_at,"
     " errors, error_total, source_path, duplicate_of"
 )
+
+
+class SqlCursor(Protocol):
+    """The part of a DB-API cursor the shared queries read."""
+
+    @property
+    def rowcount(self) -> int:
+        """Rows the statement changed."""
+
+    def fetchone(self) -> Any:
+        """The next row, or None."""
+
+    def fetchall(self) -> Sequence[Any]:
+        """Every remaining row."""
+
+
+class SqlConnection(Protocol):
+    """A connection that runs one `?`-placeholder statement (sqlite3's `execute`)."""
+
+    def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> SqlCursor:
+        """Run one statement."""
+
+
+Connection = TypeVar("Connection", bound=SqlConnection)
+
+
+def totals_filter(
+    account: str | None, unit: str | None, period: str | None
+) -> tuple[str, list[str]]:
+    """The WHERE clause (or "") and parameters selecting total rows by the CLI's filters."""
+    clauses, params = [], []
+    if account:
+        # UUID accounts are stored lowercase; other references (Solvimon) as written.
+        clauses.append("account_id IN (?, ?)")
+        params += [account, account.lower()]
+    if unit:
+        clauses.append("(pricing_unit = ? OR custom_unit = ?)")
+        params += [unit, unit]
+    if period:
+        clauses.append("substr(day, 1, 7) = ?")
+        params.append(period)
+    return (f" WHERE {' AND '.join(clauses)}" if clauses else ""), params
 
 
 def _record(row: tuple[Any, ...]) -> UploadRecord:
@@ -33,10 +75,10 @@ def _record(row: tuple[Any, ...]) -> UploadRecord:
     )  # fmt: skip
 
 
-class UploadQueries:
-    """The upload-record half of a store."""
+class UploadQueries(Generic[Connection]):
+    """The upload-record half of a store, over the backend's own connection type."""
 
-    def __init__(self, connection: sqlite3.Connection) -> None:
+    def __init__(self, connection: Connection) -> None:
         self._db = connection
 
     def create_upload(self, upload: UploadRecord) -> None:
@@ -129,7 +171,7 @@ class UploadQueries:
         )  # fmt: skip
         return bool(self._finish_if_complete(self._db, [reference]))
 
-    def _finish_if_complete(self, db: sqlite3.Connection, references: list[str]) -> list[str]:
+    def _finish_if_complete(self, db: SqlConnection, references: list[str]) -> list[str]:
         """Mark Done the uploads whose every published event has been processed."""
         finished = []
         now = utc_now()

@@ -20,8 +20,15 @@ import polars as pl
 from consumers.aggregate import HALF, aggregate
 from consumers.dedupe import Classified, classify
 from consumers.event_hash import event_id_hashes
+from consumers.store.frames import (
+    OUTCOMES,
+    PROVENANCE,
+    PROVENANCE_SCHEMA,
+    progress_by_upload,
+    provenance_of,
+)
 from consumers.store.migrations import SQLITE_MIGRATIONS
-from consumers.store.queries import UploadQueries
+from consumers.store.queries import UploadQueries, totals_filter
 from consumers.store.records import BatchOutcome, BatchStats, StoredOffset
 from meterpipe.errors import StaleBatchError, StoreError
 
@@ -29,12 +36,9 @@ __all__ = ["SqliteStore"]
 
 BUSY_TIMEOUT_S = 60.0
 CACHE_KIB = 256 * 1024  # page cache per connection: keeps the dedupe index's hot pages
-PROVENANCE_SCHEMA = {"uploadRef": pl.String, "rowNumber": pl.Int64}
-PROVENANCE = list(PROVENANCE_SCHEMA)
-OUTCOMES = ("accepted", "duplicates", "dead_lettered")
 
 
-class SqliteStore(UploadQueries):
+class SqliteStore(UploadQueries[sqlite3.Connection]):
     """Totals, dedupe state, offsets and upload records in one SQLite file."""
 
     def __init__(self, connection: sqlite3.Connection, retention_days: int) -> None:
@@ -146,7 +150,9 @@ class SqliteStore(UploadQueries):
         # One JSON array per question keeps the per-event work in SQLite's C code.
         # The hash only narrows the search; classify() matches the full eventId.
         hashes = json.dumps(event_id_hashes(outcome.events["eventId"]).unique().to_list())
-        provenance = pl.concat([_provenance(outcome.events), _provenance(outcome.dead_lettered)])
+        provenance = pl.concat(
+            [provenance_of(outcome.events), provenance_of(outcome.dead_lettered)]
+        )
         known = db.execute(
             "SELECT s.event_id, s.upload_ref, s.row_number FROM json_each(?) j"
             " JOIN seen_events s ON s.id_hash = j.value",
@@ -178,7 +184,7 @@ class SqliteStore(UploadQueries):
         ):
             db.executemany(
                 "INSERT INTO settled_rows VALUES (?, ?, ?)",
-                ((*row, outcome) for row in _provenance(frame).iter_rows()),
+                ((*row, outcome) for row in provenance_of(frame).iter_rows()),
             )
 
     def _add_totals(self, db: sqlite3.Connection, deltas: pl.DataFrame) -> None:
@@ -198,7 +204,7 @@ class SqliteStore(UploadQueries):
 
     def _count_progress(self, db: sqlite3.Connection, classified: Classified) -> list[str]:
         """Add the batch's outcomes to each upload; return the uploads that became Done."""
-        counts = _progress_by_upload(classified)
+        counts = progress_by_upload(classified)
         db.executemany(
             "UPDATE uploads SET accepted = accepted + ?, duplicates = duplicates + ?,"
             " dead_lettered = dead_lettered + ? WHERE reference = ?",
@@ -228,43 +234,10 @@ class SqliteStore(UploadQueries):
         self, account: str | None, unit: str | None, period: str | None
     ) -> Sequence[tuple[Any, ...]]:
         """Raw per-day total rows matching the filters."""
-        clauses, params = [], []
-        if account:
-            # UUID accounts are stored lowercase; other references (Solvimon) as written.
-            clauses.append("account_id IN (?, ?)")
-            params += [account, account.lower()]
-        if unit:
-            clauses.append("(pricing_unit = ? OR custom_unit = ?)")
-            params += [unit, unit]
-        if period:
-            clauses.append("substr(day, 1, 7) = ?")
-            params.append(period)
-        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        where, params = totals_filter(account, unit, period)
         return self._db.execute(
             "SELECT account_id, pricing_unit, custom_unit, events,"
             " quantity_hi, quantity_lo, billable_hi, billable_lo"
             f" FROM totals{where} ORDER BY account_id, pricing_unit, custom_unit",
             params,
         ).fetchall()
-
-
-def _provenance(frame: pl.DataFrame) -> pl.DataFrame:
-    """The (uploadRef, rowNumber) of the rows that have one."""
-    return frame.select(PROVENANCE).drop_nulls()
-
-
-def _progress_by_upload(classified: Classified) -> pl.DataFrame:
-    """Per upload: how many of its events this batch accepted, found duplicate, dead-lettered."""
-    parts = [
-        frame.select("uploadRef").drop_nulls().with_columns(pl.lit(name).alias("outcome"))
-        for frame, name in zip(
-            (classified.accepted, classified.duplicates, classified.dead_lettered),
-            OUTCOMES,
-            strict=True,
-        )
-    ]
-    return (
-        pl.concat(parts)
-        .group_by("uploadRef")
-        .agg((pl.col("outcome") == name).sum().alias(name) for name in OUTCOMES)
-    )

@@ -1,19 +1,29 @@
-"""The SQLite store: one transaction per batch, fencing, exact sums, Done."""
+"""Both stores: one transaction per batch, fencing, exact sums, Done."""
 
 from __future__ import annotations
 
 import datetime as dt
 import multiprocessing
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 import pytest
 
-from consumers.store import BatchOutcome, SqliteStore, StoredOffset, UploadRecord
+from consumers.store import (
+    BatchOutcome,
+    PostgresStore,
+    SqliteStore,
+    StoredOffset,
+    TotalsStore,
+    UploadRecord,
+    open_store,
+)
 from consumers.store.records import UploadSummary
 from consumers.store.reports import summarize_totals
-from meterpipe.errors import StaleBatchError, StoreError
+from meterpipe.errors import ConfigError, StaleBatchError, StoreError
+from meterpipe.settings import StoreSettings
 
 TOPIC = "usage"
 
@@ -38,14 +48,19 @@ def _batch(events: pl.DataFrame, start: StoredOffset | None, end: int) -> BatchO
     return BatchOutcome(TOPIC, "log-1", events, letters, {0: (start, end)})
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> SqliteStore:
-    opened = SqliteStore.open(tmp_path / "store.sqlite3")
+@pytest.fixture(params=["sqlite", "postgres"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[TotalsStore]:
+    opened: TotalsStore
+    if request.param == "sqlite":
+        opened = SqliteStore.open(tmp_path / "store.sqlite3")
+    else:
+        opened = PostgresStore.open(request.getfixturevalue("postgres_url"))
     opened.create_upload(UploadRecord(reference="u1", name="f.csv", upload_key="k"))
-    return opened
+    yield opened
+    opened.close()
 
 
-def test_batches_sum_exactly_and_finish_the_upload(store: SqliteStore) -> None:
+def test_batches_sum_exactly_and_finish_the_upload(store: TotalsStore) -> None:
     big = "99999999999999999999.999999999999"
     store.apply_batch(
         _batch(_events(("a", 2, big, True), ("b", 3, "0.000000000001", False)), None, 2)
@@ -62,7 +77,7 @@ def test_batches_sum_exactly_and_finish_the_upload(store: SqliteStore) -> None:
     assert total.events == 3
 
 
-def test_stale_batch_is_fenced_and_changes_nothing(store: SqliteStore) -> None:
+def test_stale_batch_is_fenced_and_changes_nothing(store: TotalsStore) -> None:
     store.apply_batch(_batch(_events(("a", 2, "1", True)), None, 1))
     with pytest.raises(StaleBatchError):
         store.apply_batch(_batch(_events(("b", 3, "5", True)), None, 2))
@@ -74,7 +89,7 @@ def test_stale_batch_is_fenced_and_changes_nothing(store: SqliteStore) -> None:
     assert upload.accepted == 1
 
 
-def test_replayed_batch_is_all_redelivery(store: SqliteStore) -> None:
+def test_replayed_batch_is_all_redelivery(store: TotalsStore) -> None:
     events = _events(("a", 2, "1", True), ("a", 3, "7", True))
     store.apply_batch(_batch(events, None, 2))
     stats = store.apply_batch(_batch(events, StoredOffset("log-1", 2), 4))
@@ -84,7 +99,7 @@ def test_replayed_batch_is_all_redelivery(store: SqliteStore) -> None:
     assert (upload.accepted, upload.duplicates) == (1, 1)
 
 
-def test_totals_filter_by_period_account_and_unit(store: SqliteStore) -> None:
+def test_totals_filter_by_period_account_and_unit(store: TotalsStore) -> None:
     rows = [
         ("a", 2, "1", True, "acct-1", "UNIT", dt.date(2026, 9, 30)),
         ("b", 3, "2", True, "acct-1", "UNIT", dt.date(2026, 10, 1)),
@@ -136,3 +151,45 @@ def test_processes_opening_a_new_store_at_once_all_succeed(tmp_path: Path) -> No
         for worker in workers:
             worker.join(timeout=120)
         assert [outcomes.get(timeout=10) for _ in workers] == ["ok"] * 8
+
+
+def test_upload_records_and_periods_round_trip(store: TotalsStore) -> None:
+    store.create_upload(UploadRecord(reference="u2", name="g.csv", upload_key="k"))
+    store.create_upload(UploadRecord(reference="u3", name="h.csv", upload_key="other"))
+    ingested = store.find_ingested("k", other_than="u2")
+    assert ingested is not None
+    assert ingested.reference == "u1"
+    store.mark_duplicate("u2", of="u1", records=4)
+    summary = UploadSummary(
+        records=2, published=0, rejected_rows=2, errors=[{"row": 2}], error_total=1, assigned_ids=0
+    )
+    store.reject_upload("u3", summary)
+    assert store.status_counts() == {"Processing": 1, "Done": 1, "Error": 1}
+    assert [upload.reference for upload in store.list_uploads("Error")] == ["u3"]
+    rejected = store.find_upload("u3")
+    assert rejected is not None
+    assert (rejected.errors, rejected.rejected_rows) == ([{"row": 2}], 2)
+    store.set_period_state("2026-09", "closed")
+    store.set_period_state("2026-09", "open")
+    store.apply_batch(_batch(_events(("a", 2, "1", True)), None, 1))
+    assert store.period_states() == {"2026-09": "open"}
+    assert store.known_periods() == ["2026-09", "2026-10"]
+
+
+def test_prune_keeps_events_inside_the_retention_window(store: TotalsStore) -> None:
+    store.apply_batch(_batch(_events(("a", 2, "1", True)), None, 1))
+    assert store.prune_seen() == 0
+    stats = store.apply_batch(_batch(_events(("a", 3, "1", True)), StoredOffset("log-1", 1), 2))
+    assert stats.duplicates == 1
+
+
+def test_open_store_picks_the_backend_from_the_url(tmp_path: Path, postgres_url: str) -> None:
+    sqlite = open_store(StoreSettings(data_dir=tmp_path))
+    assert isinstance(sqlite, SqliteStore)
+    sqlite.close()
+    for url in (postgres_url, postgres_url.replace("postgresql://", "postgres://", 1)):
+        postgres = open_store(StoreSettings(data_dir=tmp_path, store_url=url))
+        assert isinstance(postgres, PostgresStore)
+        postgres.close()
+    with pytest.raises(ConfigError, match="'mysql'"):
+        open_store(StoreSettings(data_dir=tmp_path, store_url="mysql://u:secret@h/db"))

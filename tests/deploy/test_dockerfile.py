@@ -69,7 +69,7 @@ def test_installs_the_project_and_runs_up_as_non_root() -> None:
     assert "9108" in _args("EXPOSE")
 
 
-@pytest.mark.parametrize("needle", ["/metrics", "METERPIPE_METRICS_PORT", "9108"])
+@pytest.mark.parametrize("needle", ["/healthz", "METERPIPE_METRICS_PORT", "9108"])
 def test_healthcheck_requests_the_metrics_endpoint(needle: str) -> None:
     (healthcheck,) = _args("HEALTHCHECK")
     assert needle in healthcheck

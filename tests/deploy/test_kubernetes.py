@@ -89,8 +89,11 @@ def test_deployments_are_complete(name: str) -> None:
     container = _container(deployment)
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}
     assert ports["metrics"] == int(_config()["METERPIPE_METRICS_PORT"])
-    for probe in ("livenessProbe", "readinessProbe"):
-        assert container[probe]["httpGet"] == {"path": METRICS_PATH, "port": "metrics"}
+    probes = {probe: container[probe]["httpGet"] for probe in ("livenessProbe", "readinessProbe")}
+    assert probes == {
+        "livenessProbe": {"path": "/healthz", "port": "metrics"},
+        "readinessProbe": {"path": "/readyz", "port": "metrics"},
+    }
     resources = container["resources"]
     assert set(resources["requests"]) == set(resources["limits"]) == {"cpu", "memory"}
     sources = {next(iter(s)): next(iter(s.values()))["name"] for s in container["envFrom"]}

@@ -1,0 +1,71 @@
+"""What every store backend offers: the consumer's batch writes and the CLI's reads."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+from consumers.store.records import (
+    BatchOutcome,
+    BatchStats,
+    StoredOffset,
+    UploadRecord,
+    UploadStatus,
+    UploadSummary,
+)
+
+__all__ = ["TotalsStore"]
+
+
+class TotalsStore(Protocol):
+    """Totals, dedupe state, offsets and upload records; `SqliteStore` and `PostgresStore`."""
+
+    def close(self) -> None:
+        """Release the connection."""
+
+    def load_offsets(self, topic: str) -> dict[int, StoredOffset]:
+        """Every stored position of `topic`, by partition."""
+
+    def apply_batch(self, outcome: BatchOutcome) -> BatchStats:
+        """Commit one batch's effects atomically; raise StaleBatchError if it was fenced."""
+
+    def prune_seen(self) -> int:
+        """Forget eventIds older than the retention window; return how many."""
+
+    def total_rows(
+        self, account: str | None, unit: str | None, period: str | None
+    ) -> Sequence[tuple[Any, ...]]:
+        """Per-day rows (account, pricing, custom, events, q_hi, q_lo, b_hi, b_lo)."""
+
+    def create_upload(self, upload: UploadRecord) -> None:
+        """Record a new upload in status Processing."""
+
+    def find_upload(self, reference: str) -> UploadRecord | None:
+        """One upload by reference."""
+
+    def list_uploads(self, status: UploadStatus | None = None) -> list[UploadRecord]:
+        """Uploads, newest first, optionally of one status."""
+
+    def find_ingested(self, upload_key: str, other_than: str) -> UploadRecord | None:
+        """The earliest other upload of the same bytes that was (or is being) ingested."""
+
+    def mark_duplicate(self, reference: str, of: str, records: int) -> None:
+        """The same bytes were ingested before as `of`: Done, nothing ingested."""
+
+    def reject_upload(self, reference: str, summary: UploadSummary) -> None:
+        """Strict mode found errors (or the file was unreadable): Error, nothing ingested."""
+
+    def mark_published(self, reference: str, summary: UploadSummary) -> bool:
+        """Every event was acknowledged by the broker; return True if that made it Done."""
+
+    def status_counts(self) -> dict[str, int]:
+        """How many uploads are in each status."""
+
+    def period_states(self) -> dict[str, str]:
+        """Every state an operator set, by `YYYY-MM` period."""
+
+    def set_period_state(self, period: str, state: str) -> None:
+        """Record an operator's close, hold or reopen of a period."""
+
+    def known_periods(self) -> list[str]:
+        """Periods with usage or with a state set, oldest first."""

@@ -1,0 +1,251 @@
+"""The server store: totals, dedupe state, offsets and uploads in a PostgreSQL schema.
+
+Same contract as `SqliteStore`: a batch's new eventIds, totals, upload progress and next
+offsets commit in one transaction. Its first statements claim the batch's partitions
+(row locks on their offsets), so a consumer that lost them to another is fenced before
+it writes anything, and every lookup after the claim sees what the winner committed.
+Per-event data travels as arrays expanded by `unnest`: a few statements per batch.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import polars as pl
+import psycopg
+
+from consumers.aggregate import DECIMAL_SCALE, HALF, aggregate
+from consumers.dedupe import Classified, classify
+from consumers.event_hash import event_id_hashes
+from consumers.store.connection import PostgresConnection
+from consumers.store.frames import (
+    OUTCOMES,
+    PROVENANCE,
+    PROVENANCE_SCHEMA,
+    progress_by_upload,
+    provenance_of,
+)
+from consumers.store.migrations import POSTGRES_MIGRATIONS
+from consumers.store.queries import UploadQueries, totals_filter
+from consumers.store.records import BatchOutcome, BatchStats, StoredOffset
+from meterpipe.errors import StaleBatchError, StoreError
+
+__all__ = ["PostgresStore"]
+
+Cursor = psycopg.Cursor[tuple[Any, ...]]
+# NUMERIC literals: multiplying by them is exact, where dividing may round.
+UNIT = f"1e-{DECIMAL_SCALE}"
+UNITS_PER_ONE = f"1e{DECIMAL_SCALE}"
+TOTAL_COLUMNS = (
+    "accountId", "pricingUnit", "customUnit", "day", "events",
+    "quantityHi", "quantityLo", "billableQuantityHi", "billableQuantityLo",
+)  # fmt: skip
+
+
+class PostgresStore(UploadQueries[PostgresConnection]):
+    """Totals, dedupe state, offsets and upload records in one PostgreSQL schema."""
+
+    def __init__(self, connection: PostgresConnection, retention_days: int) -> None:
+        super().__init__(connection)
+        self._retention_s = retention_days * 86_400
+
+    @classmethod
+    def open(cls, url: str, retention_days: int = 35) -> PostgresStore:
+        """Connect to `url` and bring its schema (the search_path's first) up to date."""
+        store = cls(PostgresConnection(url), retention_days)
+        try:
+            store._migrate()
+        except (psycopg.Error, StoreError) as exc:
+            store.close()
+            raise StoreError(f"cannot open PostgreSQL store: {exc}") from exc
+        return store
+
+    def close(self) -> None:
+        """Close the connection."""
+        self._db.close()
+
+    def _migrate(self) -> None:
+        connection = self._db.connect()
+        with connection.transaction(), connection.cursor() as cur:
+            # Serializes concurrent starters per schema; released when the transaction ends.
+            cur.execute("SELECT pg_advisory_xact_lock(hashtext('meterpipe:' || current_schema()))")
+            cur.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+            row = cur.execute("SELECT max(version) FROM schema_version").fetchone()
+            current = (row[0] if row else None) or 0
+            for version, script in enumerate(POSTGRES_MIGRATIONS, start=1):
+                if version > current:
+                    for statement in filter(str.strip, script.split(";")):
+                        cur.execute(statement)
+                    cur.execute("INSERT INTO schema_version VALUES (%s)", (version,))
+
+    # ---- consumer side -------------------------------------------------------------
+
+    def load_offsets(self, topic: str) -> dict[int, StoredOffset]:
+        """Every stored position of `topic`, by partition."""
+        rows = self._db.execute(
+            "SELECT partition, log_id, next_offset FROM offsets WHERE topic = ?", (topic,)
+        ).fetchall()
+        return {partition: StoredOffset(log_id, offset) for partition, log_id, offset in rows}
+
+    def apply_batch(self, outcome: BatchOutcome) -> BatchStats:
+        """Commit one batch's effects atomically; raise StaleBatchError if it was fenced."""
+        try:
+            connection = self._db.connect()
+            with connection.transaction(), connection.cursor() as cur:
+                _claim_offsets(cur, outcome)
+                known, settled = _lookup(cur, outcome)
+                classified = classify(outcome.events, outcome.dead_lettered, known, settled)
+                _record_outcomes(cur, classified)
+                _add_totals(cur, aggregate(classified.accepted))
+                finished = self._count_progress(cur, classified)
+                _write_offsets(cur, outcome)
+        except psycopg.Error as exc:
+            raise StoreError(f"batch not committed: {exc}") from exc
+        return BatchStats(
+            accepted=classified.accepted.height,
+            duplicates=classified.duplicates.height,
+            redelivered=classified.redelivered,
+            dead_lettered=classified.dead_lettered.height,
+            finished_uploads=finished,
+        )
+
+    def _count_progress(self, cur: Cursor, classified: Classified) -> list[str]:
+        """Add the batch's outcomes to each upload; return the uploads that became Done."""
+        counts = progress_by_upload(classified)
+        cur.execute(
+            "UPDATE uploads u SET accepted = u.accepted + c.a, duplicates = u.duplicates + c.d,"
+            " dead_lettered = u.dead_lettered + c.x"
+            " FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[], %s::text[]) c(a, d, x, ref)"
+            " WHERE u.reference = c.ref",
+            _columns(counts.select(*OUTCOMES, "uploadRef")),
+        )
+        return self._finish_if_complete(self._db, counts["uploadRef"].to_list())
+
+    def prune_seen(self) -> int:
+        """Forget eventIds older than the retention window; return how many."""
+        cutoff = int(time.time()) - self._retention_s
+        return self._db.execute("DELETE FROM seen_events WHERE seen_at < ?", (cutoff,)).rowcount
+
+    # ---- reads -------------------------------------------------------------------
+
+    def total_rows(
+        self, account: str | None, unit: str | None, period: str | None
+    ) -> Sequence[tuple[Any, ...]]:
+        """Raw per-day total rows, amounts split into the (hi, lo) halves SQLite stores."""
+        where, params = totals_filter(account, unit, period)
+        halves = ", ".join(
+            f"div({column} * {UNITS_PER_ONE}, {HALF})::bigint,"
+            f" mod({column} * {UNITS_PER_ONE}, {HALF})::bigint"
+            for column in ("quantity", "billable_quantity")
+        )
+        return self._db.execute(
+            f"SELECT account_id, pricing_unit, custom_unit, events, {halves}"
+            f" FROM totals{where} ORDER BY account_id, pricing_unit, custom_unit",
+            params,
+        ).fetchall()
+
+
+def _columns(frame: pl.DataFrame) -> list[list[Any]]:
+    """A frame as one Python list per column: the arrays `unnest` expands."""
+    return [series.to_list() for series in frame.get_columns()]
+
+
+def _claim_offsets(cur: Cursor, outcome: BatchOutcome) -> None:
+    """Compare-and-set guard: lock the batch's partitions and check they start where it did.
+
+    A partition the store has no position for is claimed by inserting a placeholder row:
+    of two consumers starting it at once, the second waits on the first's insert and then
+    finds the row taken, which `SELECT ... FOR UPDATE` alone (locking nothing) would miss.
+    """
+    starts = sorted(outcome.offsets.items())
+    fresh = [partition for partition, (start, _) in starts if start is None]
+    held = [partition for partition, (start, _) in starts if start is not None]
+    claimed = cur.execute(
+        "INSERT INTO offsets SELECT %s, p, %s, -1 FROM unnest(%s::int[]) p"
+        " ON CONFLICT DO NOTHING RETURNING partition",
+        (outcome.topic, outcome.log_id, fresh),
+    ).fetchall()
+    rows = cur.execute(
+        "SELECT partition, log_id, next_offset FROM offsets"
+        " WHERE topic = %s AND partition = ANY(%s::int[]) ORDER BY partition FOR UPDATE",
+        (outcome.topic, held),
+    ).fetchall()
+    stored = {partition: StoredOffset(log_id, offset) for partition, log_id, offset in rows}
+    lost = set(fresh) - {partition for (partition,) in claimed}
+    lost |= {p for p in held if stored.get(p) != outcome.offsets[p][0]}
+    if lost:
+        raise StaleBatchError(
+            f"partitions {sorted(lost)} moved on (store {stored}, batch started from "
+            f"{ {p: outcome.offsets[p][0] for p in sorted(lost)} }); batch discarded"
+        )
+
+
+def _lookup(cur: Cursor, outcome: BatchOutcome) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Which of the batch's eventIds and provenances the store already knows."""
+    # The hash only narrows the search; classify() matches the full eventId.
+    hashes = event_id_hashes(outcome.events["eventId"]).unique().to_list()
+    provenance = pl.concat([provenance_of(outcome.events), provenance_of(outcome.dead_lettered)])
+    known = cur.execute(
+        "SELECT event_id, upload_ref, row_number FROM seen_events"
+        " WHERE id_hash = ANY(%s::bigint[])",
+        (hashes,),
+    ).fetchall()
+    settled = cur.execute(
+        "SELECT DISTINCT r.upload_ref, r.row_number"
+        " FROM unnest(%s::text[], %s::bigint[]) p(ref, num)"
+        " JOIN settled_rows r ON r.upload_ref = p.ref AND r.row_number = p.num",
+        _columns(provenance),
+    ).fetchall()
+    known_schema = {"eventId": pl.String, **PROVENANCE_SCHEMA}
+    return (
+        pl.DataFrame(known, schema=known_schema, orient="row"),
+        pl.DataFrame(settled, schema=PROVENANCE_SCHEMA, orient="row"),
+    )
+
+
+def _record_outcomes(cur: Cursor, classified: Classified) -> None:
+    accepted = classified.accepted.select("eventId", *PROVENANCE)
+    # Inserting in hash order keeps the index writes local.
+    accepted = accepted.with_columns(event_id_hashes(accepted["eventId"])).sort("idHash")
+    cur.execute(
+        "INSERT INTO seen_events SELECT h, e, r, n, %s"
+        " FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::bigint[]) t(h, e, r, n)",
+        (int(time.time()), *_columns(accepted.select("idHash", "eventId", *PROVENANCE))),
+    )
+    for frame, outcome in (
+        (classified.duplicates, "duplicate"),
+        (classified.dead_lettered, "dead_letter"),
+    ):
+        cur.execute(
+            "INSERT INTO settled_rows SELECT r, n, %s"
+            " FROM unnest(%s::text[], %s::bigint[]) t(r, n)",
+            (outcome, *_columns(provenance_of(frame))),
+        )
+
+
+def _add_totals(cur: Cursor, deltas: pl.DataFrame) -> None:
+    """Add each delta to its running total, rebuilt exactly from the (hi, lo) halves."""
+    amounts = ", ".join(
+        f"({hi}::numeric * {HALF} + {lo}) * {UNIT}" for hi, lo in (("qh", "ql"), ("bh", "bl"))
+    )
+    cur.execute(
+        f"INSERT INTO totals SELECT a, p, c, d, e, {amounts}"
+        " FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::bigint[],"
+        " %s::bigint[], %s::bigint[], %s::bigint[], %s::bigint[]) t(a, p, c, d, e, qh, ql, bh, bl)"
+        " ON CONFLICT (account_id, pricing_unit, custom_unit, day) DO UPDATE SET"
+        " events = totals.events + excluded.events,"
+        " quantity = totals.quantity + excluded.quantity,"
+        " billable_quantity = totals.billable_quantity + excluded.billable_quantity",
+        _columns(deltas.select(TOTAL_COLUMNS)),
+    )
+
+
+def _write_offsets(cur: Cursor, outcome: BatchOutcome) -> None:
+    partitions = sorted(outcome.offsets)
+    cur.execute(
+        "UPDATE offsets o SET log_id = %s, next_offset = b.n"
+        " FROM unnest(%s::int[], %s::bigint[]) b(p, n) WHERE o.topic = %s AND o.partition = b.p",
+        (outcome.log_id, partitions, [outcome.offsets[p][1] for p in partitions], outcome.topic),
+    )

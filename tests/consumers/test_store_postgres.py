@@ -1,0 +1,94 @@
+"""What only the PostgreSQL store has to prove: concurrent starters, fencing, reconnects."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+import psycopg
+import pytest
+
+from consumers.store import PostgresStore, StoredOffset, UploadRecord
+from consumers.store.reports import summarize_totals
+from meterpipe.errors import StaleBatchError, StoreError
+from tests.consumers.test_store import TOPIC, _batch, _events
+
+
+def _together(count: int, work: Callable[[int], str]) -> list[str]:
+    """Run `work(i)` on `count` threads released at once; their results, sorted."""
+    barrier = threading.Barrier(count)
+    results: list[str] = []
+
+    def run(index: int) -> None:
+        barrier.wait()
+        results.append(work(index))
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    return sorted(results)
+
+
+def test_starters_migrating_one_schema_at_once_all_succeed(postgres_url: str) -> None:
+    def open_and_close(_: int) -> str:
+        PostgresStore.open(postgres_url).close()
+        return "ok"
+
+    assert _together(8, open_and_close) == ["ok"] * 8
+
+
+def _race(stores: list[PostgresStore], start: StoredOffset | None, end: int, tag: str) -> list[str]:
+    """Each store applies its own batch from `start` at the same moment."""
+
+    def apply(index: int) -> str:
+        events = _events((f"{tag}-{index}", 10 * end + index, str(index + 1), True))
+        try:
+            stores[index].apply_batch(_batch(events, start, end + index))
+        except StaleBatchError:
+            return "stale"
+        return "ok"
+
+    return _together(len(stores), apply)
+
+
+@pytest.mark.parametrize("round_", range(5))
+def test_two_consumers_from_the_same_offsets_one_commits(postgres_url: str, round_: int) -> None:
+    """Fencing holds for a partition new to the store and for one it already has."""
+    stores = [PostgresStore.open(postgres_url) for _ in range(2)]
+    stores[0].create_upload(UploadRecord(reference="u1", name="f.csv", upload_key="k"))
+    try:
+        assert _race(stores, None, 2, f"new-{round_}") == ["ok", "stale"]
+        (start,) = stores[0].load_offsets(TOPIC).values()
+        assert start.next_offset in (2, 3)
+        assert _race(stores, start, 4, f"held-{round_}") == ["ok", "stale"]
+        (end,) = stores[1].load_offsets(TOPIC).values()
+        assert end.next_offset in (4, 5)
+        (total,) = summarize_totals(stores[1].total_rows(None, None, None))
+        assert total.events == 2
+        upload = stores[1].find_upload("u1")
+        assert upload is not None
+        assert upload.accepted == 2
+    finally:
+        for store in stores:
+            store.close()
+
+
+def test_a_lost_connection_is_a_store_error_and_then_heals(postgres_url: str) -> None:
+    store = PostgresStore.open(postgres_url)
+    try:
+        pid = store._db.connect().info.backend_pid
+        with psycopg.connect(postgres_url, autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        with pytest.raises(StoreError):
+            store.apply_batch(_batch(_events(("a", 2, "1", True)), None, 1))
+        stats = store.apply_batch(_batch(_events(("a", 2, "1", True)), None, 1))
+        assert stats.accepted == 1
+    finally:
+        store.close()
+
+
+def test_an_unreachable_server_is_a_store_error() -> None:
+    with pytest.raises(StoreError, match="cannot open PostgreSQL store"):
+        PostgresStore.open("postgresql://postgres@127.0.0.1:1/test?connect_timeout=2")

@@ -1,0 +1,46 @@
+"""/metrics, /healthz and /readyz, and JSON log lines."""
+
+from __future__ import annotations
+
+import json
+import logging
+import urllib.error
+import urllib.request
+
+from prometheus_client import CollectorRegistry, Counter
+
+from meterpipe.http import Readiness, serve_http
+from meterpipe.logs import JsonFormatter
+
+
+def _get(port: int, path: str) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+
+
+def test_endpoints_report_liveness_readiness_and_metrics() -> None:
+    registry = CollectorRegistry()
+    Counter("meterpipe_probe", "A probe counter.", registry=registry).inc(3)
+    readiness = Readiness("kafka", "store")
+    port = serve_http("127.0.0.1", 0, readiness, registry)
+    assert _get(port, "/healthz")[0] == 200
+    status, body = _get(port, "/readyz")
+    assert (status, json.loads(body)) == (503, {"ready": False, "waitingFor": ["kafka", "store"]})
+    readiness.set("kafka", True)
+    readiness.set("store", True)
+    assert _get(port, "/readyz") == (200, b'{"ready": true, "waitingFor": []}')
+    assert b"meterpipe_probe_total 3.0" in _get(port, "/metrics")[1]
+    assert _get(port, "/nope")[0] == 404
+
+
+def test_json_log_lines_carry_extra_fields() -> None:
+    record = logging.LogRecord(
+        "consumers.consumer", logging.INFO, "x.py", 1, "batch %s", ("ok",), None
+    )
+    record.partition = 4
+    line = json.loads(JsonFormatter().format(record))
+    assert (line["message"], line["level"], line["partition"]) == ("batch ok", "INFO", 4)
+    assert "args" not in line
