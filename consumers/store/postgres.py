@@ -82,13 +82,6 @@ class PostgresStore(UploadQueries[PostgresConnection]):
 
     # ---- consumer side -------------------------------------------------------------
 
-    def load_offsets(self, topic: str) -> dict[int, StoredOffset]:
-        """Every stored position of `topic`, by partition."""
-        rows = self._db.execute(
-            "SELECT partition, log_id, next_offset FROM offsets WHERE topic = ?", (topic,)
-        ).fetchall()
-        return {partition: StoredOffset(log_id, offset) for partition, log_id, offset in rows}
-
     def apply_batch(self, outcome: BatchOutcome) -> BatchStats:
         """Commit one batch's effects atomically; raise StaleBatchError if it was fenced."""
         try:

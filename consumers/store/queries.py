@@ -10,7 +10,7 @@ import json
 from collections.abc import Sequence
 from typing import Any, Generic, Protocol, TypeVar
 
-from consumers.store.records import UploadRecord, UploadStatus, UploadSummary, utc_now
+from consumers.store.records import StoredOffset, UploadRecord, UploadStatus, UploadSummary, utc_now
 
 __all__ = ["SqlConnection", "SqlCursor", "UploadQueries", "totals_filter"]
 
@@ -76,10 +76,17 @@ def _record(row: tuple[Any, ...]) -> UploadRecord:
 
 
 class UploadQueries(Generic[Connection]):
-    """The upload-record half of a store, over the backend's own connection type."""
+    """SQL both backends share (uploads, periods, offsets), over each one's connection."""
 
     def __init__(self, connection: Connection) -> None:
         self._db = connection
+
+    def load_offsets(self, topic: str) -> dict[int, StoredOffset]:
+        """Every stored position of `topic`, by partition."""
+        rows = self._db.execute(
+            "SELECT partition, log_id, next_offset FROM offsets WHERE topic = ?", (topic,)
+        ).fetchall()
+        return {partition: StoredOffset(log_id, offset) for partition, log_id, offset in rows}
 
     def create_upload(self, upload: UploadRecord) -> None:
         """Record a new upload in status Processing."""

@@ -29,7 +29,7 @@ from consumers.store.frames import (
 )
 from consumers.store.migrations import SQLITE_MIGRATIONS
 from consumers.store.queries import UploadQueries, totals_filter
-from consumers.store.records import BatchOutcome, BatchStats, StoredOffset
+from consumers.store.records import BatchOutcome, BatchStats
 from meterpipe.errors import StaleBatchError, StoreError
 
 __all__ = ["SqliteStore"]
@@ -104,13 +104,6 @@ class SqliteStore(UploadQueries[sqlite3.Connection]):
                     db.execute("INSERT INTO schema_version VALUES (?)", (version,))
 
     # ---- consumer side -------------------------------------------------------------
-
-    def load_offsets(self, topic: str) -> dict[int, StoredOffset]:
-        """Every stored position of `topic`, by partition."""
-        rows = self._db.execute(
-            "SELECT partition, log_id, next_offset FROM offsets WHERE topic = ?", (topic,)
-        ).fetchall()
-        return {partition: StoredOffset(log_id, offset) for partition, log_id, offset in rows}
 
     def apply_batch(self, outcome: BatchOutcome) -> BatchStats:
         """Commit one batch's effects atomically; raise StaleBatchError if it was fenced."""
