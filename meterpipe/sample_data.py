@@ -2,7 +2,8 @@
 
 The same seed always gives the same bytes. A share of rows repeats an earlier row's
 eventId (a true duplicate, with its own quantity) and a share leaves eventId empty, so
-files exercise dedupe and eventId assignment.
+files exercise dedupe and eventId assignment. Event dates fall in June to August 2026,
+safely in the past for the `event_in_future` rule.
 """
 
 from __future__ import annotations

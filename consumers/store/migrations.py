@@ -8,7 +8,30 @@ halves (see `consumers.aggregate`).
 
 from __future__ import annotations
 
-__all__ = ["POSTGRES_MIGRATIONS", "SQLITE_MIGRATIONS"]
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+__all__ = ["POSTGRES_MIGRATIONS", "SQLITE_MIGRATIONS", "apply_migrations"]
+
+
+class _Executes(Protocol):
+    """A sqlite3 connection or a psycopg cursor: both run a statement and return rows."""
+
+    def execute(self, query: Any, params: Any = ..., /) -> Any:
+        """Run one statement."""
+
+
+def apply_migrations(db: _Executes, scripts: Sequence[str], placeholder: str) -> None:
+    """Apply, in the caller's transaction, every script newer than the recorded version."""
+    db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+    row = db.execute("SELECT max(version) FROM schema_version").fetchone()
+    current = (row[0] if row else None) or 0
+    for version, script in enumerate(scripts, start=1):
+        if version > current:
+            for statement in filter(str.strip, script.split(";")):
+                db.execute(statement)
+            db.execute(f"INSERT INTO schema_version VALUES ({placeholder})", (version,))
+
 
 SQLITE_MIGRATIONS: tuple[str, ...] = (
     """

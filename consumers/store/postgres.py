@@ -27,7 +27,7 @@ from consumers.store.frames import (
     progress_by_upload,
     provenance_of,
 )
-from consumers.store.migrations import POSTGRES_MIGRATIONS
+from consumers.store.migrations import POSTGRES_MIGRATIONS, apply_migrations
 from consumers.store.queries import UploadQueries, totals_filter
 from consumers.store.records import BatchOutcome, BatchStats, StoredOffset
 from meterpipe.errors import StaleBatchError, StoreError
@@ -71,14 +71,7 @@ class PostgresStore(UploadQueries[PostgresConnection]):
         with connection.transaction(), connection.cursor() as cur:
             # Serializes concurrent starters per schema; released when the transaction ends.
             cur.execute("SELECT pg_advisory_xact_lock(hashtext('meterpipe:' || current_schema()))")
-            cur.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-            row = cur.execute("SELECT max(version) FROM schema_version").fetchone()
-            current = (row[0] if row else None) or 0
-            for version, script in enumerate(POSTGRES_MIGRATIONS, start=1):
-                if version > current:
-                    for statement in filter(str.strip, script.split(";")):
-                        cur.execute(statement)
-                    cur.execute("INSERT INTO schema_version VALUES (%s)", (version,))
+            apply_migrations(cur, POSTGRES_MIGRATIONS, "%s")
 
     # ---- consumer side -------------------------------------------------------------
 

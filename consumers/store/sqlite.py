@@ -27,7 +27,7 @@ from consumers.store.frames import (
     progress_by_upload,
     provenance_of,
 )
-from consumers.store.migrations import SQLITE_MIGRATIONS
+from consumers.store.migrations import SQLITE_MIGRATIONS, apply_migrations
 from consumers.store.queries import UploadQueries, totals_filter
 from consumers.store.records import BatchOutcome, BatchStats
 from meterpipe.errors import StaleBatchError, StoreError
@@ -94,14 +94,7 @@ class SqliteStore(UploadQueries[sqlite3.Connection]):
 
     def _migrate(self) -> None:
         with self._transaction() as db:
-            db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-            row = db.execute("SELECT max(version) FROM schema_version").fetchone()
-            current = row[0] or 0
-            for version, script in enumerate(SQLITE_MIGRATIONS, start=1):
-                if version > current:
-                    for statement in filter(str.strip, script.split(";")):
-                        db.execute(statement)
-                    db.execute("INSERT INTO schema_version VALUES (?)", (version,))
+            apply_migrations(db, SQLITE_MIGRATIONS, "?")
 
     # ---- consumer side -------------------------------------------------------------
 
