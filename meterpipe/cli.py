@@ -34,6 +34,7 @@ from meterpipe.cli_options import (
 )
 from meterpipe.cli_periods import periods
 from meterpipe.cli_queries import print_uploads, totals, uploads
+from meterpipe.cli_store import store
 from meterpipe.cli_template import template
 from meterpipe.http import serve_http
 from meterpipe.logs import configure_logging
@@ -231,5 +232,5 @@ def up(
         Pipeline(settings, metrics).run(stop)
 
 
-for _command in (uploads, totals, periods, template, bench):
+for _command in (uploads, totals, periods, template, bench, store):
     main.add_command(_command)

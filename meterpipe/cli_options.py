@@ -6,9 +6,11 @@ red message and exit code 2, never a traceback.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -28,6 +30,7 @@ __all__ = [
 ]
 
 F = TypeVar("F", bound=Callable[..., Any])
+STORE_URL_ENV = "METERPIPE_STORE_URL"
 
 
 def option(name: str, env: str, help_text: str, **kwargs: Any) -> Callable[[F], F]:
@@ -54,11 +57,40 @@ def meters_option(command: F) -> F:
 
 
 def store_options(command: F) -> F:
-    """--data-dir, shared by every command that reads or writes the store."""
+    """--data-dir and --store-url, shared by every command that reads or writes the store."""
+    command = option(
+        "--store-url", STORE_URL_ENV,
+        "Store URL (postgresql://user@host:5432/db); unset uses the SQLite file in --data-dir.",
+        default=None, expose_value=False, callback=_apply_store_url,
+    )(command)  # fmt: skip
     return option(
         "--data-dir", "METERPIPE_DATA_DIR", "Directory of the embedded store.",
         type=click.Path(path_type=Path), default=None,
     )(command)  # fmt: skip
+
+
+def _apply_store_url(ctx: click.Context, _: click.Parameter, value: str | None) -> None:
+    """Give --store-url to every settings load of the command as the env var it mirrors.
+
+    The URL is read where settings are loaded, possibly several times per command (a
+    metrics collector opens its own connection), so it is set for the command's whole
+    context, subcommands included, and restored when the context closes.
+    """
+    if value is not None:
+        ctx.with_resource(_environ(STORE_URL_ENV, value))
+
+
+@contextlib.contextmanager
+def _environ(name: str, value: str) -> Iterator[None]:
+    previous = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = previous
 
 
 def kafka_options(command: F) -> F:

@@ -13,6 +13,7 @@ from consumers.store.records import (
     UploadStatus,
     UploadSummary,
 )
+from consumers.store.stats import StoreStats
 
 __all__ = ["TotalsStore"]
 
@@ -31,6 +32,12 @@ class TotalsStore(Protocol):
 
     def prune_seen(self) -> int:
         """Forget eventIds older than the retention window; return how many."""
+
+    def schema_version(self) -> int:
+        """The last migration applied to this store."""
+
+    def stats(self) -> StoreStats:
+        """Rows and bytes of the growing tables, and the oldest dedupe entry."""
 
     def total_rows(
         self, account: str | None, unit: str | None, period: str | None

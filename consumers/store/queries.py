@@ -7,10 +7,12 @@ whose driver spells them differently passes a connection adapter (see `SqlConnec
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Sequence
 from typing import Any, Generic, Protocol, TypeVar
 
 from consumers.store.records import StoredOffset, UploadRecord, UploadStatus, UploadSummary, utc_now
+from consumers.store.stats import STATS_TABLES, StoreStats, TableStats
 
 __all__ = ["SqlConnection", "SqlCursor", "UploadQueries", "totals_filter"]
 
@@ -19,6 +21,13 @@ UPLOAD_COLUMNS = (
     " duplicates, dead_lettered, rejected_rows, assigned_ids, uploaded_at, finished_at,"
     " errors, error_total, source_path, duplicate_of"
 )
+# A table's bytes on disk, indexes included: PostgreSQL knows it at once; SQLite's dbstat
+# walks the table's pages (fast next to counting its rows, which walks them too).
+TABLE_BYTES_SQL = {
+    "postgresql": "SELECT pg_total_relation_size(to_regclass(?))",
+    "sqlite": "SELECT sum(pgsize) FROM dbstat WHERE aggregate = TRUE AND name IN"
+    " (SELECT name FROM sqlite_schema WHERE tbl_name = ? AND rootpage > 0)",
+}
 
 
 class SqlCursor(Protocol):
@@ -153,6 +162,27 @@ class UploadQueries(Generic[Connection]):
             "SELECT DISTINCT substr(day, 1, 7) FROM totals UNION SELECT period FROM periods"
         ).fetchall()
         return sorted(row[0] for row in rows)
+
+    def schema_version(self) -> int:
+        """The last migration applied to this store."""
+        return int(self._db.execute("SELECT max(version) FROM schema_version").fetchone()[0])
+
+    def stats(self) -> StoreStats:
+        """Rows and bytes of the growing tables, and the oldest dedupe entry."""
+        backend = "sqlite" if isinstance(self._db, sqlite3.Connection) else "postgresql"
+        tables = {}
+        for table in STATS_TABLES:
+            (rows,) = self._db.execute(f"SELECT count(*) FROM {table}").fetchone()
+            (size,) = self._db.execute(TABLE_BYTES_SQL[backend], (table,)).fetchone()
+            tables[table] = TableStats(rows=rows, bytes=size)
+        (oldest,) = self._db.execute("SELECT min(seen_at) FROM seen_events").fetchone()
+        return StoreStats(
+            backend=backend,
+            schema_version=self.schema_version(),
+            tables=tables,
+            uploads_by_status=self.status_counts(),
+            oldest_seen_at=oldest,
+        )
 
     def status_counts(self) -> dict[str, int]:
         """How many uploads are in each status."""
