@@ -7,6 +7,7 @@ gets the UTC day its usage belongs to. No broker here: lists in, frames out.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
@@ -32,12 +33,15 @@ class RawBatch:
     keys: Sequence[bytes | None]
     values: Sequence[bytes | None]
 
+    @functools.cached_property
+    def _next_offsets(self) -> dict[int, int]:
+        frame = pl.DataFrame({"partition": self.partitions, "offset": self.offsets})
+        ends = frame.group_by("partition").agg(pl.col("offset").max() + 1)
+        return dict(ends.iter_rows())
+
     def next_offsets(self) -> dict[int, int]:
         """Per partition, the offset after the last message in the batch."""
-        ends: dict[int, int] = {}
-        for partition, offset in zip(self.partitions, self.offsets, strict=True):
-            ends[partition] = max(ends.get(partition, -1), offset + 1)
-        return ends
+        return dict(self._next_offsets)
 
 
 @dataclass(frozen=True)

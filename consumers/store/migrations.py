@@ -98,6 +98,16 @@ SQLITE_MIGRATIONS: tuple[str, ...] = (
         changed_at TEXT NOT NULL
     ) WITHOUT ROWID;
     """,
+    # Dedupe moves to an in-memory index (consumers.seen_index): seen_events becomes
+    # append-only, and each batch's hashes are kept as one blob so the index loads fast.
+    """
+    DROP INDEX seen_events_hash;
+    CREATE TABLE seen_blocks (
+        first_row INTEGER PRIMARY KEY,
+        seen_at INTEGER NOT NULL,
+        hashes BLOB NOT NULL
+    );
+    """,
 )
 
 POSTGRES_MIGRATIONS: tuple[str, ...] = (

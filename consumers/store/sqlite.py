@@ -3,6 +3,11 @@
 A consumed batch is applied in one `BEGIN IMMEDIATE` transaction: new eventIds, totals,
 upload progress and the next offsets commit together or not at all, which is what makes
 totals exactly-once across crashes. WAL mode lets the CLI read while consumers write.
+
+Accepted eventIds are only ever appended (`seen_events`, plus one `seen_blocks` blob of
+hashes per batch); which rows may hold a batch's ids is answered by an in-memory
+`SeenIndex`, caught up from the blobs inside each write transaction (so several processes
+sharing the file stay exact) and confirmed by row id against the full eventId.
 """
 
 from __future__ import annotations
@@ -15,11 +20,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import polars as pl
 
 from consumers.aggregate import HALF, aggregate
 from consumers.dedupe import Classified, classify
 from consumers.event_hash import event_id_hashes
+from consumers.seen_index import SeenIndex
 from consumers.store.frames import (
     OUTCOMES,
     PROVENANCE,
@@ -35,6 +42,7 @@ from meterpipe.errors import StaleBatchError, StoreError
 __all__ = ["SqliteStore"]
 
 BUSY_TIMEOUT_S = 60.0
+BLOCK_END = "(first_row + length(hashes) / 8)"  # one past a block's last row
 CACHE_KIB = 256 * 1024  # page cache per connection: keeps the dedupe index's hot pages
 
 
@@ -44,6 +52,7 @@ class SqliteStore(UploadQueries[sqlite3.Connection]):
     def __init__(self, connection: sqlite3.Connection, retention_days: int) -> None:
         super().__init__(connection)
         self._retention_s = retention_days * 86_400
+        self._index: SeenIndex | None = None  # built at the first batch: readers never need it
 
     @classmethod
     def open(cls, path: Path, retention_days: int = 35) -> SqliteStore:
@@ -103,14 +112,16 @@ class SqliteStore(UploadQueries[sqlite3.Connection]):
         try:
             with self._transaction() as db:
                 self._check_offsets(db, outcome)
-                known, settled = self._lookup(db, outcome)
+                index = self._caught_up_index(db)
+                known, settled = self._lookup(db, index, outcome)
                 classified = classify(outcome.events, outcome.dead_lettered, known, settled)
-                self._record_outcomes(db, classified)
+                appended = self._record_outcomes(db, classified)
                 self._add_totals(db, aggregate(classified.accepted))
                 finished = self._count_progress(db, classified)
                 self._write_offsets(db, outcome)
         except sqlite3.Error as exc:
             raise StoreError(f"batch not committed: {exc}") from exc
+        index.add(*appended)  # only once committed: a rolled-back batch added nothing
         return BatchStats(
             accepted=classified.accepted.height,
             duplicates=classified.duplicates.height,
@@ -129,41 +140,95 @@ class SqliteStore(UploadQueries[sqlite3.Connection]):
                     f"batch started from {started_from}); batch discarded"
                 )
 
+    def _caught_up_index(self, db: sqlite3.Connection) -> SeenIndex:
+        """The dedupe index including every batch committed so far, by any process.
+
+        Called with the write lock held, so no other batch can commit meanwhile.
+        """
+        if self._index is None:
+            self._index = SeenIndex()
+            # Rows written before seen_blocks existed have no blob: read their hashes.
+            first_block = db.execute("SELECT min(first_row) FROM seen_blocks").fetchone()[0]
+            legacy = db.execute(
+                "SELECT rowid, id_hash FROM seen_events WHERE rowid < ?",
+                (first_block if first_block is not None else 2**63 - 1,),
+            ).fetchall()
+            if legacy:
+                rows, hashes = np.array(legacy, dtype=np.int64).T
+                self._index.add(hashes, rows)
+        blocks = db.execute(
+            "SELECT first_row, hashes FROM seen_blocks WHERE first_row > ? ORDER BY first_row",
+            (self._index.last_row,),
+        )
+        for first_row, blob in blocks:
+            hashes = np.frombuffer(blob, dtype=np.int64)
+            self._index.add(hashes, np.arange(first_row, first_row + len(hashes)))
+        return self._index
+
+    def _last_row(self, db: sqlite3.Connection) -> int:
+        """The highest row id ever used: new rows go above it, even after pruning."""
+        in_blocks = db.execute(f"SELECT max({BLOCK_END}) - 1 FROM seen_blocks").fetchone()[0]
+        in_rows = db.execute("SELECT max(rowid) FROM seen_events").fetchone()[0]
+        return max(in_blocks or 0, in_rows or 0)
+
     def _lookup(
-        self, db: sqlite3.Connection, outcome: BatchOutcome
+        self, db: sqlite3.Connection, index: SeenIndex, outcome: BatchOutcome
     ) -> tuple[pl.DataFrame, pl.DataFrame]:
         """Which of the batch's eventIds and provenances the store already knows."""
-        # One JSON array per question keeps the per-event work in SQLite's C code.
-        # The hash only narrows the search; classify() matches the full eventId.
-        hashes = json.dumps(event_id_hashes(outcome.events["eventId"]).unique().to_list())
+        # The index only narrows the search to candidate rows; classify() matches the
+        # full eventId, so a hash collision or a pruned row never hides a new event.
+        hashes = event_id_hashes(outcome.events["eventId"]).to_numpy()
+        candidates = json.dumps(index.candidate_rows(hashes).tolist())
         provenance = pl.concat(
             [provenance_of(outcome.events), provenance_of(outcome.dead_lettered)]
         )
         known = db.execute(
-            "SELECT s.event_id, s.upload_ref, s.row_number FROM json_each(?) j"
-            " JOIN seen_events s ON s.id_hash = j.value",
-            (hashes,),
+            "SELECT event_id, upload_ref, row_number FROM seen_events"
+            " WHERE rowid IN (SELECT value FROM json_each(?))",
+            (candidates,),
         ).fetchall()
-        settled = db.execute(
-            "SELECT DISTINCT r.upload_ref, r.row_number FROM json_each(?) j"
-            " JOIN settled_rows r ON r.upload_ref = j.value ->> 0 AND r.row_number = j.value ->> 1",
-            (json.dumps(provenance.rows()),),
-        ).fetchall()
+        # An upload's rows in one batch are close together: one range scan per upload
+        # finds its settled rows (a superset of the batch's; classify() joins exactly).
+        ranges = provenance.group_by("uploadRef").agg(
+            pl.col("rowNumber").min().alias("first"), pl.col("rowNumber").max().alias("last")
+        )
+        settled = [
+            row
+            for upload_ref, first, last in ranges.iter_rows()
+            for row in db.execute(
+                "SELECT upload_ref, row_number FROM settled_rows"
+                " WHERE upload_ref = ? AND row_number BETWEEN ? AND ?",
+                (upload_ref, first, last),
+            )
+        ]
         known_schema = {"eventId": pl.String, **PROVENANCE_SCHEMA}
         return (
             pl.DataFrame(known, schema=known_schema, orient="row"),
             pl.DataFrame(settled, schema=PROVENANCE_SCHEMA, orient="row"),
         )
 
-    def _record_outcomes(self, db: sqlite3.Connection, classified: Classified) -> None:
+    def _record_outcomes(
+        self, db: sqlite3.Connection, classified: Classified
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Append accepted ids (and their hash blob), settle the rest; return (hashes, rows)."""
         now = int(time.time())
         accepted = classified.accepted.select("eventId", *PROVENANCE)
-        # Inserting in hash order keeps the index writes local.
-        accepted = accepted.with_columns(event_id_hashes(accepted["eventId"])).sort("idHash")
+        hashes = event_id_hashes(accepted["eventId"]).to_numpy()
+        last = self._last_row(db)
+        rows = np.arange(last + 1, last + 1 + len(hashes), dtype=np.int64)
         db.executemany(
-            "INSERT INTO seen_events VALUES (?, ?, ?, ?, ?)",
-            ((*row, now) for row in accepted.select("idHash", "eventId", *PROVENANCE).iter_rows()),
+            "INSERT INTO seen_events (rowid, id_hash, event_id, upload_ref, row_number, seen_at)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                (row, id_hash, *rest, now)
+                for row, id_hash, rest in zip(
+                    rows.tolist(), hashes.tolist(), accepted.iter_rows(), strict=True
+                )
+            ),
         )
+        if len(hashes):
+            block = (last + 1, now, hashes.tobytes())
+            db.execute("INSERT INTO seen_blocks VALUES (?, ?, ?)", block)
         for frame, outcome in (
             (classified.duplicates, "duplicate"),
             (classified.dead_lettered, "dead_letter"),
@@ -172,6 +237,7 @@ class SqliteStore(UploadQueries[sqlite3.Connection]):
                 "INSERT INTO settled_rows VALUES (?, ?, ?)",
                 ((*row, outcome) for row in provenance_of(frame).iter_rows()),
             )
+        return hashes, rows
 
     def _add_totals(self, db: sqlite3.Connection, deltas: pl.DataFrame) -> None:
         """Add each delta to its running total: exact integer halves, carrying lo into hi."""
@@ -212,7 +278,18 @@ class SqliteStore(UploadQueries[sqlite3.Connection]):
         """Forget eventIds older than the retention window; return how many."""
         cutoff = int(time.time()) - self._retention_s
         with self._transaction() as db:
-            return db.execute("DELETE FROM seen_events WHERE seen_at < ?", (cutoff,)).rowcount
+            pruned = db.execute("DELETE FROM seen_events WHERE seen_at < ?", (cutoff,)).rowcount
+            first_row = db.execute("SELECT min(rowid) FROM seen_events").fetchone()[0]
+            # Blobs wholly below the oldest row left go; the newest always stays, since
+            # it is what keeps row ids growing (see _next_row).
+            db.execute(
+                f"DELETE FROM seen_blocks WHERE {BLOCK_END} <= ?"
+                " AND first_row < (SELECT max(first_row) FROM seen_blocks)",
+                (first_row if first_row is not None else 2**63 - 1,),
+            )
+        if self._index is not None and first_row is not None:
+            self._index.forget_rows_below(first_row)
+        return int(pruned)
 
     # ---- reads -------------------------------------------------------------------
 

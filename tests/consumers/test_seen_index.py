@@ -1,0 +1,85 @@
+"""The in-memory dedupe index against brute force, and two processes sharing one SQLite file."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from consumers.seen_index import FANOUT, SeenIndex
+from consumers.store import BatchOutcome, SqliteStore, StoredOffset, UploadRecord
+
+# Few distinct hashes, so that the same hash under several rows (collisions) is common.
+batches = st.lists(
+    st.tuples(
+        st.lists(st.integers(-50, 50), min_size=0, max_size=30),
+        st.integers(0, 40),  # prune below this row after the batch (if above the last prune)
+    ),
+    min_size=1,
+    max_size=3 * FANOUT,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(batches, st.lists(st.integers(-60, 60), max_size=40))
+def test_candidates_are_exactly_the_live_rows_with_those_hashes(
+    history: list[tuple[list[int], int]], query: list[int]
+) -> None:
+    index, next_row, pruned_below = SeenIndex(), 1, 0
+    rows_by_hash: dict[int, set[int]] = {}
+    for hashes, prune in history:
+        rows = np.arange(next_row, next_row + len(hashes), dtype=np.int64)
+        index.add(np.array(hashes, dtype=np.int64), rows)
+        for value, row in zip(hashes, rows.tolist(), strict=True):
+            rows_by_hash.setdefault(value, set()).add(row)
+        next_row += len(hashes)
+        pruned_below = max(pruned_below, prune)
+        index.forget_rows_below(pruned_below)
+    expected = sorted(
+        row for value in set(query) for row in rows_by_hash.get(value, ()) if row >= pruned_below
+    )
+    assert index.candidate_rows(np.array(query, dtype=np.int64)).tolist() == expected
+
+
+def _batch(event_ids: list[str], first_row: int, start: StoredOffset | None) -> BatchOutcome:
+    events = pl.DataFrame(
+        {
+            "eventId": event_ids,
+            "uploadRef": ["u1"] * len(event_ids),
+            "rowNumber": list(range(first_row, first_row + len(event_ids))),
+            "accountId": ["acct"] * len(event_ids),
+            "pricingUnit": ["UNIT"] * len(event_ids),
+            "customUnit": [None] * len(event_ids),
+            "quantity": ["1"] * len(event_ids),
+            "billable": [True] * len(event_ids),
+            "day": [dt.date(2026, 10, 1)] * len(event_ids),
+        },
+        schema_overrides={"customUnit": pl.String},
+    )
+    letters = pl.DataFrame(schema={"uploadRef": pl.String, "rowNumber": pl.Int64})
+    end = first_row + len(event_ids)
+    return BatchOutcome("usage", "log-1", events, letters, {0: (start, end)})
+
+
+def test_stores_sharing_a_file_see_each_others_event_ids(tmp_path: Path) -> None:
+    """Each store's index catches up on the other's batches before deciding a new one."""
+    first, second = (SqliteStore.open(tmp_path / "store.sqlite3") for _ in range(2))
+    try:
+        first.create_upload(UploadRecord(reference="u1", name="f.csv", upload_key="k"))
+        one = first.apply_batch(_batch(["a", "b"], 0, None))
+        two = second.apply_batch(_batch(["b", "c"], 2, StoredOffset("log-1", 2)))
+        three = first.apply_batch(_batch(["c", "d", "a"], 4, StoredOffset("log-1", 4)))
+        # A store opened afterwards loads everything from the stored hash blocks.
+        late = SqliteStore.open(tmp_path / "store.sqlite3")
+        four = late.apply_batch(_batch(["d", "e"], 7, StoredOffset("log-1", 7)))
+        late.close()
+    finally:
+        first.close()
+        second.close()
+    accepted = [stats.accepted for stats in (one, two, three, four)]
+    duplicates = [stats.duplicates for stats in (one, two, three, four)]
+    assert (accepted, duplicates) == ([2, 1, 1, 1], [0, 1, 2, 1])
