@@ -12,7 +12,9 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import TypeVar
 
 import polars as pl
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Message, TopicPartition
@@ -32,7 +34,8 @@ __all__ = ["UsageConsumer"]
 
 log = logging.getLogger(__name__)
 PROVENANCE_COLUMNS = ["uploadRef", "rowNumber"]
-STORE_RETRY_S = 1.0
+STORE_RETRY_S = (0.5, 1.0, 2.0, 4.0, 8.0)  # backoff while the store is unavailable, then 8 s
+T = TypeVar("T")
 
 
 def _raw_batch(messages: list[Message]) -> RawBatch:
@@ -94,7 +97,7 @@ class UsageConsumer:
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         """Resume each partition where the store says, or from the start of a new log."""
         self._log_id = log_identity(self._settings.kafka, self._bootstrap, self._topic)
-        stored = self._store.load_offsets(self._topic)
+        stored = self._retrying(lambda: self._store.load_offsets(self._topic))
         for tp in partitions:
             position = stored.get(tp.partition)
             self._positions[tp.partition] = position
@@ -125,7 +128,8 @@ class UsageConsumer:
         if not raw.values:
             return
         started = time.perf_counter()
-        calendar = self._settings.periods.calendar(self._store.period_states(), datetime.now(UTC))
+        states = self._retrying(self._store.period_states)
+        calendar = self._settings.periods.calendar(states, datetime.now(UTC))
         prepared = prepare_batch(raw, self._codec, calendar)
         self._send_dead_letters(prepared)
         try:
@@ -162,24 +166,31 @@ class UsageConsumer:
                 for partition, next_offset in raw.next_offsets().items()
             },
         )
+        stats = self._retrying(lambda: self._store.apply_batch(outcome))
+        for partition, next_offset in raw.next_offsets().items():
+            self._positions[partition] = StoredOffset(self._log_id, next_offset)
+        return stats
+
+    def _retrying(self, call: Callable[[], T]) -> T:
+        """Call the store until it answers: a lost connection must not end the consumer."""
+        attempt = 0
         while True:
             try:
-                stats = self._store.apply_batch(outcome)
+                result = call()
                 break
             except StaleBatchError:
                 raise
             except StoreError as exc:
                 self._metrics.readiness.set("store: reachable", False)
                 log.warning("store unavailable, retrying: %s", exc)
-                time.sleep(STORE_RETRY_S)
+                time.sleep(STORE_RETRY_S[min(attempt, len(STORE_RETRY_S) - 1)])
+                attempt += 1
         self._metrics.readiness.set("store: reachable", True)
-        for partition, next_offset in raw.next_offsets().items():
-            self._positions[partition] = StoredOffset(self._log_id, next_offset)
-        return stats
+        return result
 
     def _rewind(self, consumer: Consumer, raw: RawBatch) -> None:
         """After a fenced batch, continue from what the store holds (if still ours)."""
-        stored = self._store.load_offsets(self._topic)
+        stored = self._retrying(lambda: self._store.load_offsets(self._topic))
         for partition in raw.next_offsets():
             if partition not in self._positions:
                 continue

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from meterpipe.broker import EmbeddedBroker
+from tests.postgres import fresh_schema, schema_url
 from tests.processes import start_cli, stop
 
 
@@ -37,6 +38,17 @@ def pipeline_env(broker: EmbeddedBroker, tmp_path: Path) -> dict[str, str]:
         "METERPIPE_METRICS_PORT": "0",
         "PYTHONUNBUFFERED": "1",
     }
+
+
+@pytest.fixture
+def pg_pipeline_env(pipeline_env: dict[str, str]) -> Iterator[dict[str, str]]:
+    """`pipeline_env` on a fresh PostgreSQL schema (clients named after it) and 6 partitions."""
+    with fresh_schema() as schema:
+        yield {
+            **pipeline_env,
+            "METERPIPE_STORE_URL": schema_url(schema, application_name=schema),
+            "METERPIPE_PARTITIONS": "6",
+        }
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from urllib.parse import quote
+from urllib.parse import parse_qs, quote, urlsplit
 
 import psycopg
 import pytest
@@ -24,6 +24,12 @@ def schema_url(schema: str, application_name: str | None = None) -> str:
     query = "&".join(f"{key}={quote(value)}" for key, value in params.items())
     separator = "&" if "?" in POSTGRES_URL else "?"
     return f"{POSTGRES_URL}{separator}{query}"
+
+
+def schema_of(url: str) -> str:
+    """The schema a `schema_url` points at."""
+    options = parse_qs(urlsplit(url).query)["options"][0]
+    return options.removeprefix("-csearch_path=")
 
 
 def admin_connection() -> psycopg.Connection[tuple[object, ...]]:
