@@ -8,12 +8,13 @@ gets the UTC day its usage belongs to. No broker here: lists in, frames out.
 from __future__ import annotations
 
 import functools
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 import polars as pl
 
-from consumers.dead_letters import DeadLetter
+from consumers.dead_letters import HEADER_MAX_CHARS, DeadLetter
 from meterpipe.periods import PeriodCalendar, apply_period_rules
 from schemas.codec import EventCodec
 from schemas.validation import RowError, utc_day, validate_events
@@ -22,6 +23,8 @@ __all__ = ["PreparedBatch", "RawBatch", "prepare_batch"]
 
 INDEX = "_index"
 SOURCE_ROW = "_sourceRow"
+# What a `too_large` dead letter keeps of the message: enough to recognise it.
+TOO_LARGE_KEPT_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -64,6 +67,25 @@ def _letter(raw: RawBatch, index: int, reason: str, message: str) -> DeadLetter:
     )
 
 
+def _size(raw: RawBatch, index: int) -> int:
+    """A message's size as a broker counts it: key plus value."""
+    return len(raw.keys[index] or b"") + len(raw.values[index] or b"")
+
+
+def _too_large(raw: RawBatch, index: int, max_bytes: int) -> DeadLetter:
+    """A message over the size limit: its first bytes, its real size and its SHA-256."""
+    value = raw.values[index] or b""
+    message = f"{_size(raw, index)} bytes (key and value), over the {max_bytes}-byte limit"
+    letter = _letter(raw, index, "too_large", message)
+    return replace(
+        letter,
+        key=letter.key[:HEADER_MAX_CHARS] if letter.key is not None else None,
+        value=value[: min(TOO_LARGE_KEPT_BYTES, max_bytes // 2)],
+        original_size=len(value),
+        original_sha256=hashlib.sha256(value).hexdigest(),
+    )
+
+
 def _invalid_letters(
     raw: RawBatch, invalid: pl.DataFrame, errors: list[RowError]
 ) -> list[DeadLetter]:
@@ -81,14 +103,23 @@ def _invalid_letters(
     return letters
 
 
-def prepare_batch(raw: RawBatch, codec: EventCodec, calendar: PeriodCalendar) -> PreparedBatch:
+def prepare_batch(
+    raw: RawBatch, codec: EventCodec, calendar: PeriodCalendar, max_message_bytes: int
+) -> PreparedBatch:
     """Decode, validate and date a batch; everything that fails becomes a dead letter.
 
-    The billing-period rules run again here: an event published before its period was
-    closed, but consumed after, is refused like a late row in a file.
+    Messages over `max_message_bytes` are refused unread (`too_large`): not every broker
+    enforces the limit. The billing-period rules run again here: an event published
+    before its period was closed, but consumed after, is refused like a late row in a file.
     """
-    decoded = codec.decode(raw.values)
-    letters = [_letter(raw, index, reason, reason) for index, reason in decoded.failures]
+    oversized = {i for i in range(len(raw.values)) if _size(raw, i) > max_message_bytes}
+    letters = [_too_large(raw, index, max_message_bytes) for index in sorted(oversized)]
+    decoded = codec.decode([None if i in oversized else v for i, v in enumerate(raw.values)])
+    letters += [
+        _letter(raw, index, reason, reason)
+        for index, reason in decoded.failures
+        if index not in oversized
+    ]
     # Validation names rows by `rowNumber`; here a row is its place in the batch.
     indexed = decoded.frame.rename({"rowNumber": SOURCE_ROW}).with_columns(
         pl.Series(INDEX, decoded.positions, dtype=pl.Int64),

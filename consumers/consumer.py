@@ -23,7 +23,7 @@ from consumers.batch import PreparedBatch, RawBatch, prepare_batch
 from consumers.dead_letters import dead_letter_headers
 from consumers.store import BatchOutcome, BatchStats, StoredOffset, TotalsStore
 from meterpipe.errors import StaleBatchError, StoreError
-from meterpipe.kafka_config import consumer_config, producer_config, with_logger
+from meterpipe.kafka_config import consumer_config, dead_letter_producer_config, with_logger
 from meterpipe.metrics import PipelineMetrics
 from meterpipe.settings import Settings
 from meterpipe.topics import log_identity
@@ -71,7 +71,7 @@ class UsageConsumer:
         self._positions: dict[int, StoredOffset | None] = {}
         self._log_id = ""
         self._dead_letters = EventPublisher(
-            producer_config(settings.kafka, bootstrap), settings.kafka.dlq_topic
+            dead_letter_producer_config(settings.kafka, bootstrap), settings.kafka.dlq_topic
         )
 
     def run(self, stop: threading.Event) -> None:
@@ -130,7 +130,7 @@ class UsageConsumer:
         started = time.perf_counter()
         states = self._retrying(self._store.period_states)
         calendar = self._settings.periods.calendar(states, datetime.now(UTC))
-        prepared = prepare_batch(raw, self._codec, calendar)
+        prepared = prepare_batch(raw, self._codec, calendar, self._settings.kafka.max_message_bytes)
         self._send_dead_letters(prepared)
         try:
             stats = self._commit(raw, prepared)

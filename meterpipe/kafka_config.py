@@ -11,10 +11,21 @@ from typing import Any
 
 from meterpipe.settings import KafkaSettings
 
-__all__ = ["ClientConfig", "admin_config", "consumer_config", "producer_config", "with_logger"]
+__all__ = [
+    "ClientConfig",
+    "admin_config",
+    "consumer_config",
+    "dead_letter_max_bytes",
+    "dead_letter_producer_config",
+    "producer_config",
+    "with_logger",
+]
 
 ClientConfig = dict[str, str | int | float | bool]
 KAFKA_LOG = logging.getLogger("librdkafka")
+# Room for a dead letter's headers on top of the largest message it may carry (each
+# header text is capped, see consumers.dead_letters).
+DEAD_LETTER_HEADROOM_BYTES = 64 * 1024
 
 
 def with_logger(config: ClientConfig) -> dict[str, Any]:
@@ -71,6 +82,18 @@ def producer_config(kafka: KafkaSettings, bootstrap: str) -> ClientConfig:
             "delivery.report.only.error": True,
         }
     )
+    return _with_overrides(kafka, config)
+
+
+def dead_letter_max_bytes(kafka: KafkaSettings) -> int:
+    """The largest dead letter: a message of the size limit plus its headers."""
+    return kafka.max_message_bytes + DEAD_LETTER_HEADROOM_BYTES
+
+
+def dead_letter_producer_config(kafka: KafkaSettings, bootstrap: str) -> ClientConfig:
+    """The producer config, allowing a message of the size limit with dead-letter headers."""
+    config = producer_config(kafka, bootstrap)
+    config["message.max.bytes"] = dead_letter_max_bytes(kafka)
     return _with_overrides(kafka, config)
 
 

@@ -13,7 +13,7 @@ from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
 from meterpipe.errors import BrokerError
-from meterpipe.kafka_config import admin_config, with_logger
+from meterpipe.kafka_config import admin_config, dead_letter_max_bytes, with_logger
 from meterpipe.settings import KafkaSettings
 
 __all__ = ["ensure_topics", "log_identity"]
@@ -26,9 +26,14 @@ def ensure_topics(kafka: KafkaSettings, bootstrap: str) -> None:
     admin = AdminClient(with_logger(admin_config(kafka, bootstrap)))
     existing = admin.list_topics(timeout=ADMIN_TIMEOUT_S).topics
     configs = {"retention.ms": str(kafka.topic_retention_ms), "cleanup.policy": "delete"}
+    # The broker enforces the size limit too; the dead-letter topic takes a message of
+    # that size plus the headers saying why it was refused.
     missing = [
-        NewTopic(name, kafka.partitions, kafka.replication_factor, config=configs)
-        for name in (kafka.topic, kafka.dlq_topic)
+        NewTopic(name, kafka.partitions, kafka.replication_factor, config=topic_configs)
+        for name, topic_configs in (
+            (kafka.topic, {**configs, "max.message.bytes": str(kafka.max_message_bytes)}),
+            (kafka.dlq_topic, {**configs, "max.message.bytes": str(dead_letter_max_bytes(kafka))}),
+        )
         if name not in existing
     ]
     if not missing:

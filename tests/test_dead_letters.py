@@ -1,10 +1,17 @@
-"""Poison messages go to the dead-letter topic with their reason; the stream goes on."""
+"""Poison messages go to the dead-letter topic with their reason; the stream goes on.
+
+The poison: random bytes, a valid Avro body behind an unknown schema fingerprint, and a
+10 MB message (over the 1 MB default METERPIPE_MAX_MESSAGE_BYTES).
+"""
 
 from __future__ import annotations
 
+import hashlib
+import random
 import struct
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 from confluent_kafka import Consumer, Producer
@@ -20,7 +27,7 @@ def _text(value: str | bytes | None) -> str:
     return value.decode() if isinstance(value, bytes) else value or ""
 
 
-def _dead_letters(env: dict[str, str], count: int) -> list[dict[str, str]]:
+def _dead_letters(env: dict[str, str], count: int) -> list[dict[str, Any]]:
     reader = Consumer({
         "bootstrap.servers": env["METERPIPE_BOOTSTRAP_SERVERS"],
         "group.id": f"dlq-reader-{uuid.uuid4().hex[:8]}",
@@ -28,14 +35,15 @@ def _dead_letters(env: dict[str, str], count: int) -> list[dict[str, str]]:
         "session.timeout.ms": 6000,
     })  # fmt: skip
     reader.subscribe([env["METERPIPE_DLQ_TOPIC"]])
-    found: list[dict[str, str]] = []
+    found: list[dict[str, Any]] = []
 
     def enough() -> bool:
         for message in reader.consume(100, 1.0):
             if message.error() is None:
                 headers = message.headers() or []
                 assert isinstance(headers, list)
-                found.append({key: _text(value) for key, value in headers})
+                letter: dict[str, Any] = {key: _text(value) for key, value in headers}
+                found.append({**letter, "value": message.value()})
         return len(found) >= count
 
     try:
@@ -49,17 +57,28 @@ def _dead_letters(env: dict[str, str], count: int) -> list[dict[str, str]]:
 def test_poison_messages_are_dead_lettered_and_good_events_still_count(
     pipeline_env: dict[str, str], tmp_path: Path
 ) -> None:
-    poison = Producer({"bootstrap.servers": pipeline_env["METERPIPE_BOOTSTRAP_SERVERS"]})
+    # The broker does not enforce a size limit (Tansu does not): meterpipe must.
+    poison = Producer({
+        "bootstrap.servers": pipeline_env["METERPIPE_BOOTSTRAP_SERVERS"],
+        "message.max.bytes": 20_000_000,
+    })  # fmt: skip
     topic = pipeline_env["METERPIPE_TOPIC"]
+    huge = random.Random(5).randbytes(10 * 1024 * 1024)
     poison.produce(topic, b"plain text, not Avro at all", b"random")
     poison.produce(topic, b"\xc3\x01" + struct.pack("<q", 12345) + b"\x00", b"fingerprint")
-    poison.flush(30)
+    poison.produce(topic, huge, b"huge")
+    assert poison.flush(60) == 0
     path = tmp_path / "good.csv"
     write_sample_file(path, SampleSpec(rows=1_000, seed=9, accounts=10))
     run_cli(pipeline_env, "publish", str(path))
     wait_for(lambda: all_final(pipeline_env, 1), 120, "upload Done")
     assert as_comparable(totals(pipeline_env)) == expected_totals(path)
-    letters = _dead_letters(pipeline_env, 2)
-    reasons = {letter["meterpipe.reason"] for letter in letters}
-    assert reasons == {"not_avro", "unknown_schema"}
-    assert all(letter["meterpipe.source.topic"] == topic for letter in letters)
+    letters = {letter["meterpipe.reason"]: letter for letter in _dead_letters(pipeline_env, 3)}
+    assert set(letters) == {"not_avro", "unknown_schema", "too_large"}
+    assert all(letter["meterpipe.source.topic"] == topic for letter in letters.values())
+    # Too big to produce again: its head, with the size and digest of the whole.
+    too_large = letters["too_large"]
+    assert too_large["meterpipe.original.size"] == str(len(huge))
+    assert too_large["meterpipe.original.sha256"] == hashlib.sha256(huge).hexdigest()
+    assert huge.startswith(too_large["value"])
+    assert 0 < len(too_large["value"]) <= 64 * 1024
