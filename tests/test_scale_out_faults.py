@@ -30,7 +30,7 @@ pytestmark = pytest.mark.slow
 PARTITIONS = set(range(6))
 ROWS = 30_000
 # Slows one producer to a few thousand events/s, so that its kill lands mid-file.
-SLOW_PRODUCER = '{"batch.size": "2000", "max.in.flight.requests.per.connection": "1"}'
+SLOW_PRODUCER = '{"batch.num.messages": "1", "max.in.flight.requests.per.connection": "1"}'
 Db = psycopg.Connection[Any]
 
 
