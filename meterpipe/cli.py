@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import logging
 import shutil
-import signal
 import sys
 import tempfile
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
@@ -47,24 +45,11 @@ from meterpipe.pipeline import (
     upload_status_collector,
 )
 from meterpipe.settings import Settings, load_settings
+from meterpipe.shutdown import stop_on_signals
 from meterpipe.topics import ensure_topics
 from producers.upload import UploadRequest
 
 log = logging.getLogger("meterpipe")
-
-
-@contextmanager
-def _stop_on_signals() -> Iterator[threading.Event]:
-    """An event set by SIGINT or SIGTERM, so loops finish their batch and exit cleanly."""
-    stop = threading.Event()
-    previous = {
-        sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)
-    }
-    try:
-        yield stop
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
 
 
 def _start_metrics(settings: Settings) -> PipelineMetrics:
@@ -96,11 +81,12 @@ def broker(port: int) -> None:
     Example: meterpipe broker --port 19092
     """
     settings = load_settings()
-    with _stop_on_signals() as stop, EmbeddedBroker(port=port) as embedded:
+    timeout = settings.runtime.shutdown_timeout_s
+    with stop_on_signals(timeout) as shutdown, EmbeddedBroker(port=port) as embedded:
         ensure_topics(settings.kafka, embedded.bootstrap_servers)
         click.echo(embedded.bootstrap_servers)
         sys.stdout.flush()
-        while not stop.wait(0.5):
+        while not shutdown.stop.wait(0.5):
             if not embedded.is_running():
                 raise click.ClickException("embedded broker exited")
 
@@ -202,8 +188,8 @@ def consume(bootstrap_servers: str | None, data_dir: Path | None, metrics_port: 
     bootstrap = configured_bootstrap(settings)
     ensure_topics(settings.kafka, bootstrap)
     metrics = _start_metrics(settings)
-    with _stop_on_signals() as stop:
-        consume_until(settings, bootstrap, metrics, stop)
+    with stop_on_signals(settings.runtime.shutdown_timeout_s) as shutdown:
+        consume_until(settings, bootstrap, metrics, shutdown.stop)
 
 
 @main.command()
@@ -228,8 +214,8 @@ def up(
     settings.watch.inbox.mkdir(parents=True, exist_ok=True)
     metrics = _start_metrics(settings)
     click.echo(f"watching {settings.watch.inbox.resolve()}", err=True)
-    with _stop_on_signals() as stop:
-        Pipeline(settings, metrics).run(stop)
+    with stop_on_signals(settings.runtime.shutdown_timeout_s) as shutdown:
+        Pipeline(settings, metrics).run(shutdown)
 
 
 for _command in (uploads, totals, periods, template, bench, store):

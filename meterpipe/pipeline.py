@@ -3,7 +3,8 @@
 Each thread opens its own store connection (SQLite connections are per thread). `up`
 supervises the embedded broker: if it dies, it is restarted on the same port, the
 consumer rejoins (and notices the new log), and every upload not yet Done is published
-again from its claimed file, which deterministic eventIds make safe.
+again from its claimed file, which deterministic eventIds make safe. On shutdown the
+watcher and consumer threads get `shutdown_timeout_s` to finish (see meterpipe/shutdown.py).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from meterpipe.errors import ConfigError
 from meterpipe.kafka_config import producer_config
 from meterpipe.metrics import PipelineMetrics, UploadStatusCollector
 from meterpipe.settings import Settings
+from meterpipe.shutdown import Shutdown
 from meterpipe.topics import ensure_topics
 from producers.publisher import EventPublisher
 from producers.upload import UploadPublisher
@@ -49,11 +51,15 @@ def configured_bootstrap(settings: Settings) -> str:
 
 @contextlib.contextmanager
 def upload_publisher(
-    settings: Settings, bootstrap: str, metrics: PipelineMetrics
+    settings: Settings,
+    bootstrap: str,
+    metrics: PipelineMetrics,
+    stop: threading.Event | None = None,
 ) -> Iterator[UploadPublisher]:
-    """An UploadPublisher with its own store connection and producer."""
+    """An UploadPublisher with its own store connection and producer; `stop` interrupts it."""
     store = open_store(settings.store)
-    publisher = EventPublisher(producer_config(settings.kafka, bootstrap), settings.kafka.topic)
+    config = producer_config(settings.kafka, bootstrap)
+    publisher = EventPublisher(config, settings.kafka.topic, stop)
     try:
         spool_dir = settings.store.data_dir / "spool"
         codec = codec_for(settings)
@@ -101,12 +107,14 @@ class Pipeline:
         self._broker: EmbeddedBroker | None = None
         self._resume = threading.Event()
 
-    def run(self, stop: threading.Event) -> None:
-        """Run until `stop` is set; restart the embedded broker if it dies."""
-        settings = self._settings
+    def run(self, shutdown: Shutdown) -> None:
+        """Run until shutdown is requested; restart the embedded broker if it dies."""
+        settings, stop = self._settings, shutdown.stop
         bootstrap = settings.kafka.bootstrap_servers or self._start_broker()
         ensure_topics(settings.kafka, bootstrap)
-        watcher = threading.Thread(target=self._watch, args=(bootstrap, stop), name="watcher")
+        watcher = threading.Thread(
+            target=self._watch, args=(bootstrap, stop), name="watcher", daemon=True
+        )
         watcher.start()
         consumer_stop, consumer = self._start_consumer(bootstrap)
         try:
@@ -122,8 +130,7 @@ class Pipeline:
                     consumer_stop, consumer = self._start_consumer(bootstrap)
         finally:
             consumer_stop.set()
-            consumer.join()
-            watcher.join()
+            shutdown.join(watcher, consumer)
             if self._broker is not None:
                 self._broker.stop()
 
@@ -156,12 +163,13 @@ class Pipeline:
             target=consume_until,
             args=(self._settings, bootstrap, self._metrics, stop),
             name="consumer",
+            daemon=True,  # abandoned, not waited for, if it outlives the shutdown timeout
         )
         thread.start()
         return stop, thread
 
     def _watch(self, bootstrap: str, stop: threading.Event) -> None:
-        with upload_publisher(self._settings, bootstrap, self._metrics) as uploads:
+        with upload_publisher(self._settings, bootstrap, self._metrics, stop) as uploads:
             store = open_store(self._settings.store)
             try:
                 watcher = InboxWatcher(self._settings.watch, uploads, store)

@@ -28,6 +28,7 @@ __all__ = [
     "KafkaSettings",
     "MetricsSettings",
     "PeriodSettings",
+    "RuntimeSettings",
     "Settings",
     "StoreSettings",
     "UploadSettings",
@@ -176,6 +177,16 @@ class MetricsSettings(_ComponentSettings):
     metrics_port: int = Field(default=9108, ge=0, le=65535)
 
 
+class RuntimeSettings(_ComponentSettings):
+    """How long-running processes (`up`, `consume`) stop."""
+
+    shutdown_timeout_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="After SIGTERM/SIGINT, work still running after this long is abandoned.",
+    )
+
+
 class Settings(BaseModel):
     """Every component's settings, resolved once per command."""
 
@@ -188,6 +199,7 @@ class Settings(BaseModel):
     watch: WatchSettings
     periods: PeriodSettings
     metrics: MetricsSettings
+    runtime: RuntimeSettings
 
 
 def load_settings(**overrides: Any) -> Settings:

@@ -2,30 +2,43 @@
 
 Success is only claimed after `flush()` returns with nothing outstanding and no delivery
 error was reported: that is the moment an upload's events are safely in the broker.
+Given a stop event, waiting (full queue, flush) ends early with `PublishCancelled`, and
+closing drops what is still queued: the upload it belongs to is not marked published, so
+it is sent again after the restart.
 """
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Sequence
 from types import TracebackType
 
 from confluent_kafka import KafkaError, Message, Producer
 
-from meterpipe.errors import PublishError
+from meterpipe.errors import MeterpipeError, PublishError
 from meterpipe.kafka_config import ClientConfig, with_logger
 
-__all__ = ["EventPublisher"]
+__all__ = ["EventPublisher", "PublishCancelled"]
 
 POLL_EVERY = 5_000
 FLUSH_TIMEOUT_S = 300.0
+WAIT_SLICE_S = 0.2
+
+
+class PublishCancelled(MeterpipeError):
+    """Publishing stopped because the process is shutting down; nothing was marked sent."""
 
 
 class EventPublisher:
     """Produces keyed messages to one topic and tracks delivery failures."""
 
-    def __init__(self, config: ClientConfig, topic: str) -> None:
+    def __init__(
+        self, config: ClientConfig, topic: str, stop: threading.Event | None = None
+    ) -> None:
         self._config = dict(config)
         self._topic = topic
+        self._stop = stop
         self._producer: Producer | None = None
         self._failure_count = 0
         self._first_failure = ""
@@ -48,6 +61,15 @@ class EventPublisher:
         if error is not None:
             self._fail(f"{error.str()} (partition {message.partition()})")
 
+    def stopping(self) -> bool:
+        """True once the process was asked to stop."""
+        return self._stop is not None and self._stop.is_set()
+
+    def raise_if_stopping(self) -> None:
+        """PublishCancelled once the process was asked to stop."""
+        if self.stopping():
+            raise PublishCancelled(f"publishing to {self._topic} stopped by shutdown")
+
     def send(self, keys: Sequence[str], values: Sequence[bytes]) -> None:
         """Queue messages; blocks only while librdkafka's queue is full."""
         producer = self._client()
@@ -58,6 +80,7 @@ class EventPublisher:
                     produce(topic, value, key)
                     break
                 except BufferError:
+                    self.raise_if_stopping()
                     producer.poll(0.05)
             if index % POLL_EVERY == 0:
                 producer.poll(0)
@@ -80,7 +103,9 @@ class EventPublisher:
         """Wait until every queued message is acknowledged; raise PublishError if any failed."""
         if self._producer is None:
             return
-        remaining = self._producer.flush(FLUSH_TIMEOUT_S)
+        deadline = time.monotonic() + FLUSH_TIMEOUT_S
+        while (remaining := self._producer.flush(WAIT_SLICE_S)) and time.monotonic() < deadline:
+            self.raise_if_stopping()
         if remaining:
             self._fail(f"{remaining} message(s) unacknowledged after flush")
         self._raise_failures()
@@ -104,9 +129,12 @@ class EventPublisher:
         self._producer, self._failure_count, self._first_failure = None, 0, ""
 
     def close(self) -> None:
-        """Flush what is queued; the producer is released either way."""
+        """Flush what is queued (drop it when stopping); the producer is released either way."""
         try:
-            self.flush()
+            if self.stopping():
+                self.reset()
+            else:
+                self.flush()
         finally:
             self._producer = None
 

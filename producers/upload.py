@@ -4,7 +4,8 @@ The first pass reads the file once: it hashes it (the upload key behind assigned
 eventIds), validates every row, and spools the valid rows to disk; in strict mode a bad
 row anywhere keeps the whole file out. The second pass reads the spool, assigns missing
 eventIds, encodes each chunk in one go and hands it to the producer. Memory is bounded
-by the chunk size, whatever the file size.
+by the chunk size, whatever the file size. Both passes stop between chunks when the process
+shuts down (`PublishCancelled`): the upload stays Processing and is published again later.
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ __all__ = ["UploadPublisher", "UploadRequest"]
 
 # Called with work done out of twice the file size (checking, then sending).
 Progress = Callable[[int], None]
+# Called between chunks; raises to abandon the upload (shutdown).
+Checkpoint = Callable[[], None]
 
 
 @dataclass(frozen=True)
@@ -78,6 +81,8 @@ def _scan(
     calendar: PeriodCalendar,
     spool: RowSpool,
     progress: Progress | None,
+    *,
+    checkpoint: Checkpoint,
 ) -> _Scan:
     """First pass: hash, count, validate and spool every row; keep the capped errors."""
     scan = _Scan()
@@ -85,6 +90,7 @@ def _scan(
     with path.open("rb") as stream:
         reader = CsvChunkReader(stream, chooser, settings.chunk_bytes)
         for chunk in reader:
+            checkpoint()
             scan.row_format = chooser.chosen or APPDIRECT
             room = max(settings.max_report_errors - len(scan.errors), 0)
             result = scan.row_format.validate(chunk.frame, room)
@@ -153,7 +159,10 @@ class UploadPublisher:
         with RowSpool(self._spool_dir / f"{uuid.uuid4().hex}.arrow") as spool:
             try:
                 calendar = self._periods.calendar(self._ledger.period_states(), datetime.now(UTC))
-                scan = _scan(request.path, self._settings, calendar, spool, progress)
+                scan = _scan(
+                    request.path, self._settings, calendar, spool, progress,
+                    checkpoint=self._publisher.raise_if_stopping,
+                )  # fmt: skip
             except FileRejectedError as exc:
                 return self._reject_unreadable(request, exc)
             return self._publish_scanned(request, scan, spool, progress)
@@ -201,6 +210,7 @@ class UploadPublisher:
         """Second pass: encode and queue the spooled rows; return (events sent, ids assigned)."""
         published = assigned = 0
         for valid in spool.frames():
+            self._publisher.raise_if_stopping()
             events = row_format.to_events(valid, upload)
             self._publisher.send(events["eventId"].to_list(), self._codec.encode(events))
             published += events.height

@@ -6,7 +6,8 @@ for `min_file_age_s`. It is claimed by an atomic rename into `processing/` under
 upload reference (two watchers on one inbox never both take a file), so a restart knows
 which upload each claimed file belongs to and publishes it again until it is final; then
 it moves to `done/` or `error/`, the latter with an error report beside it. Folder names
-are settings.
+are settings. A shutdown stops it between files and in the middle of one: that file stays
+claimed, and the next start publishes it again.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Literal
 from meterpipe.errors import MeterpipeError
 from meterpipe.settings import WatchSettings
 from producers.ledger import UploadLedger
+from producers.publisher import PublishCancelled
 from producers.reports import write_error_reports
 from producers.upload import UploadPublisher, UploadRequest
 
@@ -56,6 +58,7 @@ class InboxWatcher:
         self._inbox = settings.inbox
         self._seen: dict[Path, tuple[int, int, float]] = {}
         self._retry_at: float | None = None
+        self._stop = threading.Event()
 
     def folder(self, which: Literal["processing", "done", "error"]) -> Path:
         """One of the lifecycle folders, created on demand."""
@@ -74,6 +77,7 @@ class InboxWatcher:
 
         A failure on one file never stops the watcher.
         """
+        self._stop = stop
         self.resume_claimed()
         while not stop.is_set():
             if resume is not None and resume.is_set():
@@ -83,6 +87,8 @@ class InboxWatcher:
             elif self._retry_at is not None and time.monotonic() >= self._retry_at:
                 self.resume_claimed()
             for path in self.complete_files():
+                if stop.is_set():
+                    break
                 claimed = self._claim(path)
                 if claimed is not None:
                     self._publish(claimed)
@@ -120,9 +126,16 @@ class InboxWatcher:
     def _publish(self, claimed: Path) -> None:
         reference, _, name = claimed.name.partition(SEPARATOR)
         request = UploadRequest(path=claimed, name=name, reference=reference)
+        if self._stop.is_set():
+            return
         try:
             self._uploads.publish(request)
             log.info("published %s as upload %s", name, reference)
+        except PublishCancelled:
+            log.info(
+                "upload %s (%s) interrupted by shutdown; published again on the next start",
+                reference, name, extra={"upload": reference},
+            )  # fmt: skip
         except MeterpipeError as exc:
             log.error("upload %s (%s) not published yet, will retry: %s", reference, name, exc)
             self._retry_at = time.monotonic() + RETRY_AFTER_S
