@@ -49,14 +49,15 @@ def uploads(
 @uploads.command()
 @click.argument("reference")
 @click.option("--json", "as_json", is_flag=True, help="Print the upload as a JSON object.")
+@store_options
 @click.pass_obj
 @friendly_errors
-def show(data_dir: Path | None, reference: str, as_json: bool) -> None:
+def show(group_data_dir: Path | None, reference: str, as_json: bool, data_dir: Path | None) -> None:
     """One upload with all its recorded errors.
 
     Example: meterpipe uploads show u-3f2a9c0d1e2b4a5c --json
     """
-    store = open_store(load_settings(data_dir=data_dir).store)
+    store = open_store(load_settings(data_dir=data_dir or group_data_dir).store)
     try:
         upload = store.find_upload(reference)
     finally:

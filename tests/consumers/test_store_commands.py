@@ -85,6 +85,10 @@ def test_stats_count_the_store_and_prune_forgets_only_old_entries(backend: Store
         assert stats["dedupe"]["retentionDays"] == 35
 
         args = _store_args(backend)
+        upload = json.loads(_invoke("uploads", "show", "u1", "--json", *args))
+        assert (upload["accepted"], upload["duplicates"]) == (3, 1)
+        (total,) = json.loads(_invoke("totals", "--json", *args))
+        assert (total["events"], total["quantity"]) == (3, "6")
         assert "pruned 0 " in _invoke("store", "prune", "--retention-days", "41", *args)
         assert "pruned 2 " in _invoke("store", "prune", *args)
         after = _stats(backend)
@@ -131,6 +135,6 @@ def test_every_command_that_opens_the_store_takes_store_url() -> None:
         name for name, command in _commands(main)
         if any(param.name == "data_dir" for param in command.params)
     }  # fmt: skip
-    assert {"consume", "up", "publish", "uploads", "totals", "store stats"} <= store_commands
+    assert {"consume", "up", "publish", "uploads show", "totals", "store stats"} <= store_commands
     for name in store_commands:
         assert "--store-url" in _invoke(*name.split(), "--help"), name
