@@ -18,13 +18,14 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from consumers.store import open_store
 from consumers.store.reports import summarize_totals
+from meterpipe.bench_stores import prefill_event_ids, scenario_store
 from meterpipe.bench_transport import consume_ceiling, produce_ceiling
 from meterpipe.bench_truth import comparable, csv_totals
 from meterpipe.broker import EmbeddedBroker
@@ -33,7 +34,7 @@ from meterpipe.sample_data import SampleSpec, write_sample_file
 from meterpipe.settings import KafkaSettings, Settings, StoreSettings
 from meterpipe.topics import ensure_topics
 
-__all__ = ["BenchReport", "Phase", "run_bench"]
+__all__ = ["BenchReport", "ConsumeScenario", "Phase", "run_bench"]
 
 PHASE_TIMEOUT_S = 900.0
 
@@ -80,12 +81,14 @@ def _bootstrap(settings: Settings) -> Iterator[str]:
 
 def _env(bootstrap: str, work: Path, tag: str) -> dict[str, str]:
     """A child's environment: its own topics, group and directories."""
+    # Topic names are unique per run too: a configured cluster outlives any one run.
+    names = f"bench-{tag}-{uuid.uuid4().hex[:8]}"
     return {
         **os.environ,
         "METERPIPE_BOOTSTRAP_SERVERS": bootstrap,
-        "METERPIPE_TOPIC": f"bench-{tag}",
-        "METERPIPE_DLQ_TOPIC": f"bench-{tag}-dlq",
-        "METERPIPE_CONSUMER_GROUP": f"bench-{tag}",
+        "METERPIPE_TOPIC": names,
+        "METERPIPE_DLQ_TOPIC": f"{names}-dlq",
+        "METERPIPE_CONSUMER_GROUP": names,
         "METERPIPE_DATA_DIR": str(work / tag / "data"),
         "METERPIPE_INBOX": str(work / tag / "inbox"),
         "METERPIPE_MIN_FILE_AGE_S": "0",
@@ -135,11 +138,16 @@ def _progress(data_dir: Path, nth: int) -> tuple[int, str | None]:
     if not path.exists():
         return 0, None
     with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)) as db:
-        row = db.execute(
-            "SELECT accepted + duplicates + dead_lettered, status FROM uploads"
-            " ORDER BY uploaded_at LIMIT 1 OFFSET ?",
-            (nth - 1,),
-        ).fetchone()
+        try:
+            row = db.execute(
+                "SELECT accepted + duplicates + dead_lettered, status FROM uploads"
+                " ORDER BY uploaded_at LIMIT 1 OFFSET ?",
+                (nth - 1,),
+            ).fetchone()
+        except sqlite3.OperationalError as exc:
+            if "no such table" not in str(exc):
+                raise
+            return 0, None  # the child created the file but has not migrated it yet
     return (int(row[0]), str(row[1])) if row else (0, None)
 
 
@@ -159,6 +167,29 @@ def _wait_done(data_dir: Path, child: _Child, nth: int = 1) -> tuple[float, int]
     raise MeterpipeError("benchmark phase timed out")
 
 
+def _wait_reference(
+    settings: StoreSettings, reference: str, children: list[_Child]
+) -> tuple[float, int]:
+    """Like `_wait_done`, for an upload known by reference, in any store."""
+    store = open_store(settings)
+    deadline = time.monotonic() + PHASE_TIMEOUT_S
+    first: tuple[float, int] | None = None
+    try:
+        while time.monotonic() < deadline:
+            if any(child.process.poll() is not None for child in children):
+                raise MeterpipeError("benchmark consumer exited early")
+            upload = store.find_upload(reference)
+            done = upload.accepted + upload.duplicates + upload.dead_lettered if upload else 0
+            if done and first is None:
+                first = (time.perf_counter(), done)
+            if upload is not None and upload.status in ("Done", "Error"):
+                return first or (time.perf_counter(), 0)
+            time.sleep(0.05)
+    finally:
+        store.close()
+    raise MeterpipeError("benchmark phase timed out")
+
+
 def _phase(
     name: str, events: int, seconds: float, rss: float | None, ceiling: float | None
 ) -> Phase:
@@ -167,8 +198,8 @@ def _phase(
     return Phase(name, events, round(seconds, 3), round(rate), rss and round(rss, 1), share)
 
 
-def _store_totals(data_dir: Path) -> list[dict[str, Any]]:
-    store = open_store(StoreSettings(data_dir=data_dir))
+def _store_totals(settings: StoreSettings) -> list[dict[str, Any]]:
+    store = open_store(settings)
     try:
         rows = summarize_totals(store.total_rows(None, None, None))
     finally:
@@ -176,7 +207,30 @@ def _store_totals(data_dir: Path) -> list[dict[str, Any]]:
     return comparable([row.to_json() for row in rows])
 
 
-def run_bench(settings: Settings, rows: int, work: Path, say: Callable[[str], None]) -> BenchReport:
+@dataclass(frozen=True)
+class ConsumeScenario:
+    """An extra consume measurement: N consumer processes on a store of its own."""
+
+    consumers: int = 1
+    store_url: str | None = None
+    prefill: int = 0
+
+    @property
+    def name(self) -> str:
+        """The phase name in the report."""
+        store = "PostgreSQL" if self.store_url else "SQLite"
+        extra = [f"{self.consumers} consumers"] if self.consumers > 1 else []
+        extra += [f"{self.prefill:,} ids stored"] if self.prefill else []
+        return f"consume ({', '.join([store, *extra])})"
+
+
+def run_bench(
+    settings: Settings,
+    rows: int,
+    work: Path,
+    say: Callable[[str], None],
+    scenarios: Sequence[ConsumeScenario] = (),
+) -> BenchReport:
     """Generate a file, measure every phase, check the totals; `say` reports progress."""
     work.mkdir(parents=True, exist_ok=True)
     source = work / f"usage-{rows}.csv"
@@ -185,8 +239,14 @@ def run_bench(settings: Settings, rows: int, work: Path, say: Callable[[str], No
     say("computing the ground truth")
     truth = csv_totals(source)
     with _bootstrap(settings) as bootstrap:
-        phases = _Bench(bootstrap, source, rows, work, say).measure(settings.kafka)
-    matches = truth == _store_totals(work / "pipe" / "data")
+        bench = _Bench(bootstrap, source, rows, work, say)
+        phases = bench.measure(settings.kafka)
+        found = [_store_totals(StoreSettings(data_dir=work / "pipe" / "data"))]
+        for scenario in scenarios:
+            phase, totals = bench.consume_scenario(scenario, phases[1].events_per_s)
+            phases.append(phase)
+            found.append(totals)
+    matches = all(totals == truth for totals in found)
     return BenchReport(rows, source.stat().st_size / 1e6, phases, matches)
 
 
@@ -254,3 +314,34 @@ class _Bench:
         finally:
             rss = process.finish()
         return _phase("end to end", self.rows, seconds, rss, ceiling)
+
+    def consume_scenario(
+        self, scenario: ConsumeScenario, ceiling: float
+    ) -> tuple[Phase, list[dict[str, Any]]]:
+        """Publish the file to fresh topics and a fresh store, then time N consumers on it."""
+        tag = f"scenario-{uuid.uuid4().hex[:8]}"
+        env = _env(self.bootstrap, self.work, tag)
+        with scenario_store(Path(env["METERPIPE_DATA_DIR"]), scenario.store_url) as store:
+            if store.store_url:
+                env["METERPIPE_STORE_URL"] = store.store_url
+            self.say(f"{scenario.name}: publishing")
+            reference = f"bench-{tag}"
+            publisher = _Child(env, self.work / f"{tag}-publish.log", "publish",
+                               "--reference", reference, str(self.source))  # fmt: skip
+            publisher.finish(stop=False)
+            if publisher.process.returncode != 0:
+                raise MeterpipeError(f"publish failed, see {self.work / f'{tag}-publish.log'}")
+            if scenario.prefill:
+                self.say(f"{scenario.name}: storing {scenario.prefill:,} earlier eventIds")
+                prefill_event_ids(store, scenario.prefill)
+            self.say(scenario.name)
+            children = [
+                _Child(env, self.work / f"{tag}-consume-{n}.log", "consume")
+                for n in range(scenario.consumers)
+            ]
+            first_at, first_done = _wait_reference(store, reference, children)
+            seconds = time.perf_counter() - first_at
+            rss = max(child.finish() for child in children)
+            totals = _store_totals(store)
+        phase = _phase(scenario.name, self.rows - first_done, seconds, rss, ceiling)
+        return phase, totals

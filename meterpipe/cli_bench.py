@@ -24,18 +24,50 @@ COLUMNS = ["phase", "events", "seconds", "events/s", "peak RSS MB", "of ceiling"
 @click.option("--work-dir", type=click.Path(path_type=Path), default=None,
               help="Where files and stores go (default: a temporary dir).")  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option(
+    "--store-url",
+    default=None,
+    help="Also consume on this PostgreSQL database (a fresh schema per scenario).",
+)
+@click.option(
+    "--consumers",
+    default="1",
+    show_default=True,
+    help="With --store-url: consumer process counts to measure, e.g. 1,2,3.",
+)
+@click.option(
+    "--prefill",
+    type=int,
+    default=0,
+    help="Also consume on a SQLite store already holding this many eventIds.",
+)
 @kafka_options
 @friendly_errors
-def bench(rows: int, work_dir: Path | None, as_json: bool, bootstrap_servers: str | None) -> None:
+def bench(
+    *,
+    rows: int,
+    work_dir: Path | None,
+    as_json: bool,
+    store_url: str | None,
+    consumers: str,
+    prefill: int,
+    bootstrap_servers: str | None,
+) -> None:
     """Measure every phase against the transport ceiling and check the totals.
 
-    Example: meterpipe bench --rows 1000000 --json
-    """
-    from meterpipe.bench import run_bench
+    Example: meterpipe bench --rows 1000000 --prefill 50000000
+    --store-url postgresql://postgres@127.0.0.1:5432/test --consumers 1,2,3
+    """  # fmt: skip
+    from meterpipe.bench import ConsumeScenario, run_bench
 
     settings = load_settings(bootstrap_servers=bootstrap_servers)
+    scenarios = [ConsumeScenario(prefill=prefill)] if prefill else []
+    if store_url:
+        counts = [int(count) for count in consumers.split(",")]
+        scenarios += [ConsumeScenario(consumers=n, store_url=store_url) for n in counts]
     with _work_dir(work_dir) as work:
-        report = run_bench(settings, rows, work, lambda step: click.echo(f"... {step}", err=True))
+        say = lambda step: click.echo(f"... {step}", err=True)  # noqa: E731
+        report = run_bench(settings, rows, work, say, scenarios)
     if as_json:
         click.echo(json.dumps(report.to_json(), indent=2))
     else:

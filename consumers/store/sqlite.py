@@ -274,6 +274,20 @@ class SqliteStore(UploadQueries[sqlite3.Connection]):
             ),
         )
 
+    def record_event_ids(self, event_ids: pl.Series) -> None:
+        """Seed the dedupe state with eventIds counted elsewhere (no provenance, no totals).
+
+        For taking over from another system, and for the benchmark's store of 50M ids.
+        """
+        accepted = pl.DataFrame({"eventId": event_ids}).with_columns(
+            pl.lit(None, pl.String).alias("uploadRef"), pl.lit(None, pl.Int64).alias("rowNumber")
+        )
+        nothing = accepted.clear()
+        with self._transaction() as db:
+            index = self._caught_up_index(db)
+            appended = self._record_outcomes(db, Classified(accepted, nothing, nothing, 0))
+        index.add(*appended)
+
     def prune_seen(self) -> int:
         """Forget eventIds older than the retention window; return how many."""
         cutoff = int(time.time()) - self._retention_s

@@ -7,6 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from consumers.store import open_store
+from meterpipe.settings import StoreSettings
+from tests.postgres import POSTGRES_URL, admin_connection
 from tests.processes import run_cli
 
 pytestmark = pytest.mark.slow
@@ -29,3 +32,33 @@ def test_bench_reports_every_phase_and_a_matching_ground_truth(
     # Consumption is timed from its first committed batch, which may already be the last.
     assert 0 <= consume["events"] < 3000
     assert publish["peak_rss_mb"] > 0
+
+
+def test_bench_scenarios_consume_on_postgres_and_on_a_prefilled_store(
+    pipeline_env: dict[str, str], tmp_path: Path
+) -> None:
+    done = run_cli(
+        pipeline_env, "bench", "--rows", "2000", "--work-dir", str(tmp_path), "--json",
+        "--prefill", "30000", "--store-url", POSTGRES_URL, "--consumers", "2",
+    )  # fmt: skip
+    report = json.loads(done.stdout)
+    # Every store's totals (SQLite, prefilled SQLite, PostgreSQL) matched the ground truth.
+    assert report["totalsMatchGroundTruth"] is True
+    names = [phase["name"] for phase in report["phases"]][4:]
+    assert names == [
+        "end to end", "consume (SQLite, 30,000 ids stored)", "consume (PostgreSQL, 2 consumers)",
+    ]  # fmt: skip
+    (prefilled,) = [path.parent for path in tmp_path.glob("scenario-*/data/*.sqlite3")]
+    store = open_store(StoreSettings(data_dir=prefilled))
+    try:
+        seen = store.stats().tables["seen_events"].rows
+    finally:
+        store.close()
+    assert seen >= 30_000 + 1_000  # the earlier ids and this file's distinct ones
+    # The PostgreSQL scenario's schema is dropped afterwards.
+    with admin_connection() as admin:
+        left = admin.execute(
+            "SELECT count(*) FROM information_schema.schemata"
+            " WHERE schema_name LIKE 'meterpipe_bench_%'"
+        ).fetchone()
+    assert left == (0,)
