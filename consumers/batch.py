@@ -29,12 +29,16 @@ TOO_LARGE_KEPT_BYTES = 64 * 1024
 
 @dataclass(frozen=True)
 class RawBatch:
-    """Consumed messages as parallel lists (positions, keys and values)."""
+    """Consumed messages as parallel lists (positions, keys and values).
+
+    `replayed` holds the indexes of messages re-driven from the dead-letter topic.
+    """
 
     partitions: Sequence[int]
     offsets: Sequence[int]
     keys: Sequence[bytes | None]
     values: Sequence[bytes | None]
+    replayed: frozenset[int] = frozenset()
 
     @functools.cached_property
     def _next_offsets(self) -> dict[int, int]:
@@ -64,6 +68,7 @@ def _letter(raw: RawBatch, index: int, reason: str, message: str) -> DeadLetter:
         message=message,
         partition=raw.partitions[index],
         offset=raw.offsets[index],
+        replayed=index in raw.replayed,
     )
 
 
@@ -130,5 +135,8 @@ def prepare_batch(
     invalid = indexed.join(valid.select(INDEX), on=INDEX, how="anti")
     letters += _invalid_letters(raw, invalid, result.errors + late_errors)
     events = valid.drop("rowNumber").rename({SOURCE_ROW: "rowNumber"})
-    events = events.with_columns(utc_day(pl.col("eventDate")).alias("day"))
+    events = events.with_columns(
+        utc_day(pl.col("eventDate")).alias("day"),
+        pl.col(INDEX).is_in(sorted(raw.replayed)).alias("replayed"),
+    )
     return PreparedBatch(events=events, dead_letters=letters)

@@ -20,7 +20,7 @@ import polars as pl
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Message, TopicPartition
 
 from consumers.batch import PreparedBatch, RawBatch, prepare_batch
-from consumers.dead_letters import dead_letter_headers
+from consumers.dead_letters import REPLAY_HEADER, dead_letter_headers
 from consumers.store import BatchOutcome, BatchStats, StoredOffset, TotalsStore
 from meterpipe.errors import StaleBatchError, StoreError
 from meterpipe.kafka_config import consumer_config, dead_letter_producer_config, with_logger
@@ -48,6 +48,11 @@ def _raw_batch(messages: list[Message]) -> RawBatch:
         offsets=[message.offset() or 0 for message in ok],
         keys=[message.key() for message in ok],
         values=[message.value() for message in ok],
+        replayed=frozenset(
+            index
+            for index, message in enumerate(ok)
+            if any(header[0] == REPLAY_HEADER for header in message.headers() or ())
+        ),
     )
 
 
@@ -146,11 +151,15 @@ class UsageConsumer:
         )
 
     def _send_dead_letters(self, prepared: PreparedBatch) -> None:
-        """Dead letters are acknowledged before the batch commits, so none is ever lost."""
-        for letter in prepared.dead_letters:
+        """Dead letters are acknowledged before the batch commits, so none is ever lost.
+
+        A replayed event refused again is already in the dead-letter topic: not sent twice.
+        """
+        fresh = [letter for letter in prepared.dead_letters if not letter.replayed]
+        for letter in fresh:
             headers = dead_letter_headers(letter, self._topic)
             self._dead_letters.send_with_headers(letter.key, letter.value, headers)
-        if prepared.dead_letters:
+        if fresh:
             self._dead_letters.flush()
 
     def _commit(self, raw: RawBatch, prepared: PreparedBatch) -> BatchStats:

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["DeadLetter", "dead_letter_headers"]
+__all__ = ["REPLAY_HEADER", "DeadLetter", "dead_letter_headers"]
 
 HEADER_MAX_CHARS = 1024
+REPLAY_HEADER = "meterpipe.replay-of"  # on a re-driven event: "<dlq partition>:<offset>"
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,7 @@ class DeadLetter:
     row_number: int | None = None
     original_size: int | None = None
     original_sha256: str | None = None
+    replayed: bool = False  # re-driven from the dead-letter topic, where it already is
 
 
 def _capped(text: str) -> str:

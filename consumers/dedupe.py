@@ -7,6 +7,10 @@ Two different things look alike and must not be confused:
   re-published an upload or a batch was re-consumed; it changes nothing at all.
 Provenance (uploadRef, rowNumber) tells them apart; events without provenance can only be
 duplicates. Everything here is lists in, lists out: the store supplies what it already knows.
+
+A *replayed* event (`meterpipe dlq replay`) is the one exception to "seen before changes
+nothing": if its row was dead-lettered, it gets a second chance and, when it now counts,
+is *revived*: the store moves that row from dead-lettered to its new outcome.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import polars as pl
 __all__ = ["Classified", "classify"]
 
 PROVENANCE = ["uploadRef", "rowNumber"]
+DEAD_LETTER = "dead_letter"
 
 
 @dataclass(frozen=True)
@@ -28,15 +33,23 @@ class Classified:
     duplicates: pl.DataFrame
     dead_lettered: pl.DataFrame
     redelivered: int
+    revived: pl.DataFrame  # provenance of replayed rows no longer dead-lettered
 
 
 def _first_unsettled(frame: pl.DataFrame, settled: pl.DataFrame) -> pl.DataFrame:
-    """Keep the first copy of each provenance that has no outcome in the store yet."""
+    """Keep the first copy of each provenance that has no outcome in the store yet.
+
+    A replayed copy of a dead-lettered row counts as unsettled (it may be revived).
+    """
     first_copy = pl.col("uploadRef").is_null() | pl.struct(PROVENANCE).is_first_distinct()
+    replayed = pl.col("replayed") if "replayed" in frame.columns else pl.lit(False)
     # Joins never match null keys, so events without provenance always stay.
-    return frame.filter(first_copy).join(
-        settled.select(PROVENANCE), on=PROVENANCE, how="anti", maintain_order="left"
-    )
+    matched = frame.filter(first_copy).join(
+        settled.select(*PROVENANCE, pl.col("outcome").alias("_settled")),
+        on=PROVENANCE, how="left", maintain_order="left",
+    )  # fmt: skip
+    open_row = pl.col("_settled").is_null() | (replayed & (pl.col("_settled") == DEAD_LETTER))
+    return matched.filter(open_row)
 
 
 def classify(
@@ -49,7 +62,8 @@ def classify(
 
     `known` maps eventIds of this batch already in the store to their provenance
     (eventId, uploadRef, rowNumber); `settled` lists provenance already counted as a
-    duplicate or dead letter. Batch order decides which of two copies is first.
+    duplicate or dead letter, with that `outcome`. Batch order decides which of two copies
+    is first. Events may carry a boolean `replayed` column (see the module docstring).
     """
     was_accepted = known.select(
         "eventId",
@@ -65,10 +79,11 @@ def classify(
     )
     fresh = fresh.filter(~same_event.fill_null(False))
     is_new = pl.col("_known").is_null() & pl.col("eventId").is_first_distinct()
-    scratch = ["_knownRef", "_knownRow", "_known"]
+    scratch = ["_knownRef", "_knownRow", "_known", "_settled"]
+    revived = fresh.filter(pl.col("_settled") == DEAD_LETTER).select(PROVENANCE)
     accepted = fresh.filter(is_new).drop(scratch)
     duplicates = fresh.filter(~is_new).drop(scratch)
-    letters = _first_unsettled(dead_lettered, settled)
+    letters = _first_unsettled(dead_lettered, settled).drop("_settled")
     redelivered = events.height + dead_lettered.height
     redelivered -= accepted.height + duplicates.height + letters.height
-    return Classified(accepted, duplicates, letters, redelivered)
+    return Classified(accepted, duplicates, letters, redelivered, revived)

@@ -24,6 +24,7 @@ from consumers.store.frames import (
     OUTCOMES,
     PROVENANCE,
     PROVENANCE_SCHEMA,
+    SETTLED_SCHEMA,
     progress_by_upload,
     provenance_of,
 )
@@ -179,7 +180,7 @@ def _lookup(cur: Cursor, outcome: BatchOutcome) -> tuple[pl.DataFrame, pl.DataFr
         (hashes,),
     ).fetchall()
     settled = cur.execute(
-        "SELECT DISTINCT r.upload_ref, r.row_number"
+        "SELECT DISTINCT r.upload_ref, r.row_number, r.outcome"
         " FROM unnest(%s::text[], %s::bigint[]) p(ref, num)"
         " JOIN settled_rows r ON r.upload_ref = p.ref AND r.row_number = p.num",
         _columns(provenance),
@@ -187,7 +188,7 @@ def _lookup(cur: Cursor, outcome: BatchOutcome) -> tuple[pl.DataFrame, pl.DataFr
     known_schema = {"eventId": pl.String, **PROVENANCE_SCHEMA}
     return (
         pl.DataFrame(known, schema=known_schema, orient="row"),
-        pl.DataFrame(settled, schema=PROVENANCE_SCHEMA, orient="row"),
+        pl.DataFrame(settled, schema=SETTLED_SCHEMA, orient="row"),
     )
 
 
@@ -199,6 +200,11 @@ def _record_outcomes(cur: Cursor, classified: Classified) -> None:
         "INSERT INTO seen_events SELECT h, e, r, n, %s"
         " FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::bigint[]) t(h, e, r, n)",
         (int(time.time()), *_columns(accepted.select("idHash", "eventId", *PROVENANCE))),
+    )
+    cur.execute(
+        "DELETE FROM settled_rows r USING unnest(%s::text[], %s::bigint[]) t(ref, num)"
+        " WHERE r.upload_ref = t.ref AND r.row_number = t.num",
+        _columns(classified.revived),
     )
     for frame, outcome in (
         (classified.duplicates, "duplicate"),

@@ -31,6 +31,7 @@ from consumers.store.frames import (
     OUTCOMES,
     PROVENANCE,
     PROVENANCE_SCHEMA,
+    SETTLED_SCHEMA,
     progress_by_upload,
     provenance_of,
 )
@@ -196,7 +197,7 @@ class SqliteStore(UploadQueries[sqlite3.Connection]):
             row
             for upload_ref, first, last in ranges.iter_rows()
             for row in db.execute(
-                "SELECT upload_ref, row_number FROM settled_rows"
+                "SELECT upload_ref, row_number, outcome FROM settled_rows"
                 " WHERE upload_ref = ? AND row_number BETWEEN ? AND ?",
                 (upload_ref, first, last),
             )
@@ -204,7 +205,7 @@ class SqliteStore(UploadQueries[sqlite3.Connection]):
         known_schema = {"eventId": pl.String, **PROVENANCE_SCHEMA}
         return (
             pl.DataFrame(known, schema=known_schema, orient="row"),
-            pl.DataFrame(settled, schema=PROVENANCE_SCHEMA, orient="row"),
+            pl.DataFrame(settled, schema=SETTLED_SCHEMA, orient="row"),
         )
 
     def _record_outcomes(
@@ -229,6 +230,10 @@ class SqliteStore(UploadQueries[sqlite3.Connection]):
         if len(hashes):
             block = (last + 1, now, hashes.tobytes())
             db.execute("INSERT INTO seen_blocks VALUES (?, ?, ?)", block)
+        db.executemany(
+            "DELETE FROM settled_rows WHERE upload_ref = ? AND row_number = ?",
+            classified.revived.iter_rows(),
+        )
         for frame, outcome in (
             (classified.duplicates, "duplicate"),
             (classified.dead_lettered, "dead_letter"),
@@ -285,7 +290,8 @@ class SqliteStore(UploadQueries[sqlite3.Connection]):
         nothing = accepted.clear()
         with self._transaction() as db:
             index = self._caught_up_index(db)
-            appended = self._record_outcomes(db, Classified(accepted, nothing, nothing, 0))
+            classified = Classified(accepted, nothing, nothing, 0, nothing.select(PROVENANCE))
+            appended = self._record_outcomes(db, classified)
         index.add(*appended)
 
     def prune_seen(self) -> int:

@@ -193,3 +193,19 @@ def test_open_store_picks_the_backend_from_the_url(tmp_path: Path, postgres_url:
         postgres.close()
     with pytest.raises(ConfigError, match="'mysql'"):
         open_store(StoreSettings(data_dir=tmp_path, store_url="mysql://u:secret@h/db"))
+
+
+def test_replayed_dead_letter_is_revived_once(store: TotalsStore) -> None:
+    letters = pl.DataFrame({"uploadRef": ["u1"], "rowNumber": [5]})
+    store.apply_batch(
+        BatchOutcome(TOPIC, "log-1", _events(("a", 2, "1", True)), letters, {0: (None, 2)})
+    )
+    replay = _events(("e5", 5, "4", True)).with_columns(pl.lit(True).alias("replayed"))
+    revived = store.apply_batch(_batch(replay, StoredOffset("log-1", 2), 3))
+    again = store.apply_batch(_batch(replay, StoredOffset("log-1", 3), 4))
+    assert (revived.accepted, again.accepted, again.redelivered) == (1, 0, 1)
+    upload = store.find_upload("u1")
+    assert upload is not None
+    assert (upload.accepted, upload.dead_lettered) == (2, 0)
+    (total,) = summarize_totals(store.total_rows(None, None, None))
+    assert (total.events, total.quantity) == (2, "5")
