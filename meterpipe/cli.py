@@ -21,6 +21,7 @@ from prometheus_client import REGISTRY
 from consumers.store import open_store
 from meterpipe.broker import EmbeddedBroker
 from meterpipe.cli_bench import bench
+from meterpipe.cli_config import config
 from meterpipe.cli_options import (
     format_option,
     friendly_errors,
@@ -41,6 +42,7 @@ from meterpipe.pipeline import (
     Pipeline,
     configured_bootstrap,
     consume_until,
+    prepare_cluster,
     upload_publisher,
     upload_status_collector,
 )
@@ -123,7 +125,7 @@ def publish(
         file_format=file_format, meters=meters,
     )  # fmt: skip
     bootstrap = configured_bootstrap(settings)
-    ensure_topics(settings.kafka, bootstrap)
+    prepare_cluster(settings, bootstrap)
     metrics = PipelineMetrics(registry=None)
     with (
         _source(
@@ -186,7 +188,7 @@ def consume(bootstrap_servers: str | None, data_dir: Path | None, metrics_port: 
         bootstrap_servers=bootstrap_servers, data_dir=data_dir, metrics_port=metrics_port
     )
     bootstrap = configured_bootstrap(settings)
-    ensure_topics(settings.kafka, bootstrap)
+    prepare_cluster(settings, bootstrap)
     metrics = _start_metrics(settings)
     with stop_on_signals(settings.runtime.shutdown_timeout_s) as shutdown:
         consume_until(settings, bootstrap, metrics, shutdown.stop)
@@ -218,5 +220,5 @@ def up(
         Pipeline(settings, metrics).run(shutdown)
 
 
-for _command in (uploads, totals, periods, template, bench, store):
+for _command in (uploads, totals, periods, template, bench, store, config):
     main.add_command(_command)

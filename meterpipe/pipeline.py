@@ -18,6 +18,7 @@ from consumers.consumer import UsageConsumer
 from consumers.store import open_store
 from meterpipe.broker import EmbeddedBroker
 from meterpipe.errors import ConfigError
+from meterpipe.kafka_check import check_connection
 from meterpipe.kafka_config import producer_config
 from meterpipe.metrics import PipelineMetrics, UploadStatusCollector
 from meterpipe.settings import Settings
@@ -28,7 +29,13 @@ from producers.upload import UploadPublisher
 from producers.watcher import InboxWatcher
 from schemas.codec import EventCodec, make_codec
 
-__all__ = ["Pipeline", "configured_bootstrap", "upload_publisher", "upload_status_collector"]
+__all__ = [
+    "Pipeline",
+    "configured_bootstrap",
+    "prepare_cluster",
+    "upload_publisher",
+    "upload_status_collector",
+]
 
 log = logging.getLogger(__name__)
 SUPERVISE_EVERY_S = 1.0
@@ -47,6 +54,12 @@ def configured_bootstrap(settings: Settings) -> str:
             " e.g. to the address `meterpipe broker` prints, or use `meterpipe up`"
         )
     return settings.kafka.bootstrap_servers
+
+
+def prepare_cluster(settings: Settings, bootstrap: str) -> None:
+    """Check that the cluster accepts our connection settings, then create the topics."""
+    check_connection(settings.kafka, bootstrap)
+    ensure_topics(settings.kafka, bootstrap)
 
 
 @contextlib.contextmanager
@@ -111,7 +124,7 @@ class Pipeline:
         """Run until shutdown is requested; restart the embedded broker if it dies."""
         settings, stop = self._settings, shutdown.stop
         bootstrap = settings.kafka.bootstrap_servers or self._start_broker()
-        ensure_topics(settings.kafka, bootstrap)
+        prepare_cluster(settings, bootstrap)
         watcher = threading.Thread(
             target=self._watch, args=(bootstrap, stop), name="watcher", daemon=True
         )
@@ -154,7 +167,7 @@ class Pipeline:
         log.error("embedded broker died; restarting it and re-publishing unfinished uploads")
         bootstrap = self._broker.start()
         self._write_broker_pid()
-        ensure_topics(self._settings.kafka, bootstrap)
+        prepare_cluster(self._settings, bootstrap)
         self._resume.set()
 
     def _start_consumer(self, bootstrap: str) -> tuple[threading.Event, threading.Thread]:

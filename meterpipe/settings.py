@@ -85,6 +85,9 @@ class KafkaSettings(_ComponentSettings):
     ssl_certificate_location: str | None = None
     ssl_key_location: str | None = None
     ssl_key_password: SecretStr | None = None
+    connect_timeout_s: float = Field(
+        default=30.0, gt=0, description="How long commands wait for the cluster to answer."
+    )
     linger_ms: int = 20
     batch_num_messages: int = 10_000
     message_timeout_ms: int = 120_000
