@@ -22,6 +22,7 @@ from consumers.store import open_store
 from meterpipe.broker import EmbeddedBroker
 from meterpipe.cli_bench import bench
 from meterpipe.cli_config import config
+from meterpipe.cli_dlq import dlq
 from meterpipe.cli_options import (
     format_option,
     friendly_errors,
@@ -220,5 +221,5 @@ def up(
         Pipeline(settings, metrics).run(shutdown)
 
 
-for _command in (uploads, totals, periods, template, bench, store, config):
+for _command in (uploads, totals, periods, template, bench, store, config, dlq):
     main.add_command(_command)
