@@ -23,6 +23,7 @@ from meterpipe.periods import PeriodCalendar, apply_period_rules
 from meterpipe.settings import PeriodSettings, UploadSettings
 from producers.csv_chunks import CsvChunkReader
 from producers.formats import APPDIRECT, FormatChooser, RowFormat, available_formats
+from producers.inbox_paths import display_name
 from producers.ledger import UploadLedger
 from producers.publisher import EventPublisher
 from producers.spool import RowSpool
@@ -126,7 +127,7 @@ def _begin(ledger: UploadLedger, request: UploadRequest, key: str) -> UploadReco
         name=request.name,
         description=request.description,
         upload_key=key,
-        source_path=str(request.path),
+        source_path=display_name(str(request.path)),
     )
     ledger.create_upload(upload)
     return upload

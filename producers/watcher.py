@@ -6,13 +6,17 @@ for `min_file_age_s`. It is claimed by an atomic rename into `processing/` under
 upload reference (two watchers on one inbox never both take a file), so a restart knows
 which upload each claimed file belongs to and publishes it again until it is final; then
 it moves to `done/` or `error/`, the latter with an error report beside it. Folder names
-are settings. A shutdown stops it between files and in the middle of one: that file stays
-claimed, and the next start publishes it again.
+are settings. Names are never trusted as paths (see producers/inbox_paths.py): symbolic
+links and overlong names are left in the inbox with a warning. A shutdown stops it
+between files and in the middle of one: that file stays claimed, and the next start
+publishes it again.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import stat
 import threading
 import time
 import uuid
@@ -21,6 +25,13 @@ from typing import Literal
 
 from meterpipe.errors import MeterpipeError
 from meterpipe.settings import WatchSettings
+from producers.inbox_paths import (
+    SEPARATOR,
+    display_name,
+    move_no_replace,
+    refusal,
+    split_claimed,
+)
 from producers.ledger import UploadLedger
 from producers.publisher import PublishCancelled
 from producers.reports import write_error_reports
@@ -30,22 +41,12 @@ __all__ = ["InboxWatcher", "is_candidate_name"]
 
 log = logging.getLogger(__name__)
 IGNORED_SUFFIXES = (".part", ".tmp", ".crdownload")
-SEPARATOR = "--"
 RETRY_AFTER_S = 10.0
 
 
 def is_candidate_name(name: str) -> bool:
     """False for hidden files and names of files still being written."""
     return not name.startswith(".") and not name.endswith(IGNORED_SUFFIXES)
-
-
-def _unique(path: Path) -> Path:
-    """`path`, or a sibling with a numeric suffix when the name is taken."""
-    candidate, counter = path, 1
-    while candidate.exists():
-        candidate = path.with_name(f"{path.stem}.{counter}{path.suffix}")
-        counter += 1
-    return candidate
 
 
 class InboxWatcher:
@@ -59,6 +60,7 @@ class InboxWatcher:
         self._seen: dict[Path, tuple[int, int, float]] = {}
         self._retry_at: float | None = None
         self._stop = threading.Event()
+        self._warned: set[str] = set()
 
     def folder(self, which: Literal["processing", "done", "error"]) -> Path:
         """One of the lifecycle folders, created on demand."""
@@ -100,17 +102,36 @@ class InboxWatcher:
         now = time.monotonic()
         ready, current = [], {}
         for path in sorted(self._inbox.iterdir()) if self._inbox.is_dir() else []:
-            if not (is_candidate_name(path.name) and path.is_file() and not path.is_symlink()):
+            info = self._takeable(path)
+            if info is None:
                 continue
-            stat = path.stat()
             first_seen = self._seen.get(path)
-            same = first_seen is not None and first_seen[:2] == (stat.st_size, stat.st_mtime_ns)
+            same = first_seen is not None and first_seen[:2] == (info.st_size, info.st_mtime_ns)
             since = first_seen[2] if same and first_seen else now
-            current[path] = (stat.st_size, stat.st_mtime_ns, since)
+            current[path] = (info.st_size, info.st_mtime_ns, since)
             if now - since >= self._settings.min_file_age_s:
                 ready.append(path)
         self._seen = current
         return ready
+
+    def _takeable(self, path: Path) -> os.stat_result | None:
+        """`lstat` of a regular file the watcher may take; None for anything else."""
+        if not is_candidate_name(path.name):
+            return None
+        try:
+            info = path.lstat()
+        except FileNotFoundError:
+            return None
+        reason = refusal(path, info)
+        if reason is not None:
+            self._warn_once(f"not taking {display_name(path.name)!r} from the inbox: {reason}")
+            return None
+        return info if stat.S_ISREG(info.st_mode) else None
+
+    def _warn_once(self, message: str) -> None:
+        if message not in self._warned:
+            self._warned.add(message)
+            log.warning("%s", message)
 
     def _claim(self, path: Path) -> Path | None:
         """Take the file by an atomic rename; None if another watcher was faster."""
@@ -121,11 +142,26 @@ class InboxWatcher:
             path.rename(claimed)
         except FileNotFoundError:
             return None
+        if claimed.is_symlink():  # swapped for a link since it was checked: never follow it
+            moved = move_no_replace(claimed, self.folder("error"), path.name)
+            self._warn_once(f"{display_name(path.name)!r} became a symbolic link; moved to {moved}")
+            return None
+        return claimed
+
+    def _claimed_files(self) -> list[tuple[Path, str, str]]:
+        """(path, reference, original name) of each file this watcher claimed."""
+        claimed = []
+        for path in sorted(self.folder("processing").iterdir()):
+            parts = split_claimed(path.name)
+            if parts is None:
+                self._warn_once(f"ignoring {display_name(path.name)!r}: not a claimed upload")
+            else:
+                claimed.append((path, *parts))
         return claimed
 
     def _publish(self, claimed: Path) -> None:
-        reference, _, name = claimed.name.partition(SEPARATOR)
-        request = UploadRequest(path=claimed, name=name, reference=reference)
+        reference, name = split_claimed(claimed.name) or ("", "")
+        request = UploadRequest(path=claimed, name=display_name(name), reference=reference)
         if self._stop.is_set():
             return
         try:
@@ -147,20 +183,18 @@ class InboxWatcher:
     def resume_claimed(self) -> None:
         """Publish again every claimed file whose upload is not final (idempotent)."""
         self._retry_at = None
-        for claimed in sorted(self.folder("processing").iterdir()):
-            reference = claimed.name.partition(SEPARATOR)[0]
+        for claimed, reference, _ in self._claimed_files():
             upload = self._ledger.find_upload(reference)
             if upload is None or upload.status == "Processing":
                 self._publish(claimed)
 
     def file_finished(self) -> None:
         """Move claimed files whose upload is final to done/ or error/."""
-        for claimed in sorted(self.folder("processing").iterdir()):
-            reference, _, name = claimed.name.partition(SEPARATOR)
+        for claimed, reference, name in self._claimed_files():
             upload = self._ledger.find_upload(reference)
             if upload is None or upload.status == "Processing":
                 continue
             target = self.folder("done" if upload.status == "Done" else "error")
-            claimed.rename(_unique(target / name))
+            moved = move_no_replace(claimed, target, name)
             if upload.status == "Error":
-                write_error_reports(target, name, upload)
+                write_error_reports(target, moved.name, upload)
