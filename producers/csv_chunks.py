@@ -175,7 +175,7 @@ class CsvChunkReader:
                     malformed.append(_field_count_error(row, cells, width))
         except csv.Error as exc:
             raise FileRejectedError("malformed_csv", f"row {row}: {exc}") from exc
-        frame = pl.DataFrame(good, schema=self._header, orient="row")
+        frame = pl.DataFrame(good, schema=dict.fromkeys(self._header, pl.String), orient="row")
         return self._numbered(frame, pl.Series(numbers, dtype=pl.Int64)), malformed
 
 
