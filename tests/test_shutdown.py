@@ -50,7 +50,7 @@ def env(pipeline_env: dict[str, str]) -> dict[str, str]:
         **pipeline_env,
         "METERPIPE_SHUTDOWN_TIMEOUT_S": str(TIMEOUT_S),
         "METERPIPE_POLL_INTERVAL_S": "0.1",
-        "METERPIPE_CHUNK_BYTES": "131072",
+        "METERPIPE_CHUNK_BYTES": "65536",
     }
 
 
@@ -60,7 +60,7 @@ def test_up_stops_mid_publish_and_resumes_to_exact_totals(
     inbox = Path(env["METERPIPE_INBOX"])
     processing = inbox / "processing"
     source = tmp_path / "big.csv"
-    write_sample_file(source, SampleSpec(rows=150_000, seed=91, accounts=300))
+    write_sample_file(source, SampleSpec(rows=100_000, seed=91, accounts=300))
     log = tmp_path / "up.log"
     first = start_cli(env, log, "up")
     try:
