@@ -7,14 +7,17 @@ answers "which rows might hold these ids?" with binary searches over sorted nump
 arrays, and the store confirms each candidate by row id against the full eventId, so a
 hash collision or a pruned row can never turn a new event into a duplicate.
 
-Layout (tiered runs): each committed batch adds a sorted run at level 0; whenever FANOUT
-runs share a level they are merged into one run a level up. An entry is copied about
-log8(entries / batch) times (3 to 4 times for 50M eventIds in 50k batches) and a lookup
-searches at most FANOUT - 1 runs per level. Memory is 16 bytes per retained eventId.
+Layout (size-tiered runs): each committed batch adds a sorted run; a run's level is
+log8 of its size, and whenever the newest FANOUT runs share a level they are merged into
+one run (a level up). An entry is copied about log8(entries / batch) times (3 to 4 times
+for 50M eventIds in 50k batches), a lookup searches at most FANOUT - 1 runs per level, and
+a batch never triggers the merge of runs much larger than itself. Memory is 16 bytes per
+retained eventId, plus the run being merged.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,6 +26,7 @@ import numpy.typing as npt
 __all__ = ["SeenIndex"]
 
 FANOUT = 8
+SMALLEST_LEVEL_SIZE = 4096
 
 Int64s = npt.NDArray[np.int64]
 
@@ -33,21 +37,25 @@ class _Sorted:
 
     hashes: Int64s
     rows: Int64s
-    level: int = 0
 
     @classmethod
-    def of(cls, hashes: Int64s, rows: Int64s, level: int = 0) -> _Sorted:
+    def of(cls, hashes: Int64s, rows: Int64s) -> _Sorted:
         # Stable sort finds already-sorted stretches, so merging sorted runs is near linear.
         order = np.argsort(hashes, kind="stable")
-        return cls(hashes[order], rows[order], level)
+        return cls(hashes[order], rows[order])
+
+    @property
+    def level(self) -> int:
+        """log8 of the size: runs of one level are within a factor 8 of each other."""
+        return int(math.log(max(len(self.hashes), 1) / SMALLEST_LEVEL_SIZE + 1, FANOUT))
 
     @classmethod
     def merged(cls, runs: list[_Sorted], first_row: int) -> _Sorted:
-        """One run, a level up, without the rows that were pruned."""
+        """One run, without the rows that were pruned."""
         rows = np.concatenate([run.rows for run in runs])
         keep = rows >= first_row
         hashes = np.concatenate([run.hashes for run in runs])[keep]
-        return cls.of(hashes, rows[keep], runs[0].level + 1)
+        return cls.of(hashes, rows[keep])
 
     def rows_matching(self, hashes: Int64s) -> Int64s:
         """Every row whose hash is one of `hashes` (duplicates in the index included)."""
