@@ -151,14 +151,20 @@ def _progress(data_dir: Path, nth: int) -> tuple[int, str | None]:
     return (int(row[0]), str(row[1])) if row else (0, None)
 
 
-def _wait_done(data_dir: Path, child: _Child, nth: int = 1) -> tuple[float, int]:
-    """Poll until the `nth` upload is final; return (first-progress time, events then)."""
+Progress = Callable[[], tuple[int, str | None]]
+
+
+def _wait_done(progress: Progress, children: list[_Child]) -> tuple[float, int]:
+    """Poll `progress` (events processed, status) until the upload is final.
+
+    Returns the time of the first progress seen and how many events were done then.
+    """
     deadline = time.monotonic() + PHASE_TIMEOUT_S
     first: tuple[float, int] | None = None
     while time.monotonic() < deadline:
-        if child.process.poll() is not None:
-            raise MeterpipeError(f"benchmark child exited early ({child.process.returncode})")
-        done, status = _progress(data_dir, nth)
+        if any(child.process.poll() is not None for child in children):
+            raise MeterpipeError("a benchmark child exited early")
+        done, status = progress()
         if done and first is None:
             first = (time.perf_counter(), done)
         if status in ("Done", "Error"):
@@ -170,24 +176,19 @@ def _wait_done(data_dir: Path, child: _Child, nth: int = 1) -> tuple[float, int]
 def _wait_reference(
     settings: StoreSettings, reference: str, children: list[_Child]
 ) -> tuple[float, int]:
-    """Like `_wait_done`, for an upload known by reference, in any store."""
+    """`_wait_done` for an upload known by reference, in any store."""
     store = open_store(settings)
-    deadline = time.monotonic() + PHASE_TIMEOUT_S
-    first: tuple[float, int] | None = None
+
+    def progress() -> tuple[int, str | None]:
+        upload = store.find_upload(reference)
+        if upload is None:
+            return 0, None
+        return upload.accepted + upload.duplicates + upload.dead_lettered, upload.status
+
     try:
-        while time.monotonic() < deadline:
-            if any(child.process.poll() is not None for child in children):
-                raise MeterpipeError("benchmark consumer exited early")
-            upload = store.find_upload(reference)
-            done = upload.accepted + upload.duplicates + upload.dead_lettered if upload else 0
-            if done and first is None:
-                first = (time.perf_counter(), done)
-            if upload is not None and upload.status in ("Done", "Error"):
-                return first or (time.perf_counter(), 0)
-            time.sleep(0.05)
+        return _wait_done(progress, children)
     finally:
         store.close()
-    raise MeterpipeError("benchmark phase timed out")
 
 
 def _phase(
@@ -286,7 +287,8 @@ class _Bench:
             raise MeterpipeError(f"publish failed, see {self.work / 'publish.log'}")
         self.say("consume (SQLite)")
         consumer = _Child(env, self.work / "consume.log", "consume")
-        first_at, first_done = _wait_done(Path(env["METERPIPE_DATA_DIR"]), consumer)
+        data_dir = Path(env["METERPIPE_DATA_DIR"])
+        first_at, first_done = _wait_done(lambda: _progress(data_dir, 1), [consumer])
         consume_s = time.perf_counter() - first_at
         consume_rss = consumer.finish()
         return [
@@ -304,12 +306,12 @@ class _Bench:
             warmup = self.work / "warmup.csv"
             write_sample_file(warmup, SampleSpec(rows=10, seed=99, accounts=2))
             shutil.copy(warmup, inbox / "warmup.csv")
-            _wait_done(data_dir, process)  # the consumer has joined its group
+            _wait_done(lambda: _progress(data_dir, 1), [process])  # the consumer has joined
             staged = inbox / ".bench.csv"
             shutil.copy(self.source, staged)
             started = time.perf_counter()
             staged.rename(inbox / "bench.csv")
-            _wait_done(data_dir, process, nth=2)
+            _wait_done(lambda: _progress(data_dir, 2), [process])
             seconds = time.perf_counter() - started
         finally:
             rss = process.finish()

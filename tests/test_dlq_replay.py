@@ -19,7 +19,7 @@ import pytest
 
 from meterpipe.sample_data import SampleSpec, write_sample_file
 from tests.groundtruth import as_comparable, expected_totals
-from tests.processes import all_final, run_cli, start_cli, stop, totals, wait_for
+from tests.processes import all_final, run_cli, start_cli, stop, totals, uploads, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -83,7 +83,7 @@ def test_dead_letters_replayed_after_the_cause_is_fixed_count_exactly_once(
         assert f"replayed {june} " in replayed
 
         def revived() -> list[dict[str, Any]] | None:
-            (now,) = run_cli_uploads(pipeline_env)
+            (now,) = uploads(pipeline_env)
             return [now] if now["rejected"] == 0 else None
 
         (after,) = wait_for(revived, 120, "the dead letters revived")
@@ -93,13 +93,7 @@ def test_dead_letters_replayed_after_the_cause_is_fixed_count_exactly_once(
         # Once more: everything is a redelivery now; nothing moves.
         run_cli(pipeline_env, "dlq", "replay", "--reason", "period_closed")
         wait_for(lambda: _redelivered(log) >= 2 * june, 120, "the second replay consumed")
-        assert run_cli_uploads(pipeline_env) == [after]
+        assert uploads(pipeline_env) == [after]
         assert as_comparable(totals(pipeline_env)) == expected_totals(source)
     finally:
         stop(consumer)
-
-
-def run_cli_uploads(env: dict[str, str]) -> list[dict[str, Any]]:
-    """`meterpipe uploads --json`."""
-    result: list[dict[str, Any]] = json.loads(run_cli(env, "uploads", "--json").stdout)
-    return result
