@@ -18,7 +18,7 @@ import polars as pl
 
 from consumers.decimals import EXACT
 
-__all__ = ["DECIMAL_SCALE", "HALF", "TOTAL_KEYS", "aggregate", "from_halves"]
+__all__ = ["DECIMAL_SCALE", "HALF", "TOTAL_KEYS", "aggregate", "combine", "from_halves"]
 
 DECIMAL_SCALE = 12
 HALF = 10**18
@@ -37,14 +37,16 @@ def _halves(total: pl.Expr, name: str) -> list[pl.Expr]:
     ]
 
 
-def aggregate(accepted: pl.DataFrame) -> pl.DataFrame:
-    """One row per total key: events, and quantity and billable quantity as (hi, lo)."""
-    units = _units("quantity")
-    billable = pl.when(pl.col("billable")).then(units).otherwise(pl.lit(0, pl.Int128))
+def _exact(name: str) -> pl.Expr:
+    """A stored (hi, lo) pair back as one exact Int128 count of 10^-12 units."""
+    return pl.col(f"{name}Hi").cast(pl.Int128) * HALF + pl.col(f"{name}Lo").cast(pl.Int128)
+
+
+def _sum_by_key(frame: pl.DataFrame, events: pl.Expr, q: pl.Expr, b: pl.Expr) -> pl.DataFrame:
+    """Group by total key, sum exactly, and split the sums back into halves."""
     return (
-        accepted.with_columns(pl.col("pricingUnit", "customUnit").fill_null(""))
-        .group_by(TOTAL_KEYS)
-        .agg(pl.len().alias("events"), units.sum().alias("q"), billable.sum().alias("b"))
+        frame.group_by(TOTAL_KEYS)
+        .agg(events.alias("events"), q.sum().alias("q"), b.sum().alias("b"))
         .select(
             *TOTAL_KEYS[:3],
             pl.col("day").cast(pl.String),
@@ -53,6 +55,21 @@ def aggregate(accepted: pl.DataFrame) -> pl.DataFrame:
             *_halves(pl.col("b"), "billableQuantity"),
         )
         .sort(TOTAL_KEYS)
+    )
+
+
+def aggregate(accepted: pl.DataFrame) -> pl.DataFrame:
+    """One row per total key: events, and quantity and billable quantity as (hi, lo)."""
+    units = _units("quantity")
+    billable = pl.when(pl.col("billable")).then(units).otherwise(pl.lit(0, pl.Int128))
+    keyed = accepted.with_columns(pl.col("pricingUnit", "customUnit").fill_null(""))
+    return _sum_by_key(keyed, pl.len(), units, billable)
+
+
+def combine(deltas: pl.DataFrame) -> pl.DataFrame:
+    """Sum frames of `aggregate` (from several batches) into one row per key, exactly."""
+    return _sum_by_key(
+        deltas, pl.col("events").sum(), _exact("quantity"), _exact("billableQuantity")
     )
 
 

@@ -75,6 +75,7 @@ class UsageConsumer:
         self._topic = settings.kafka.topic
         self._positions: dict[int, StoredOffset | None] = {}
         self._log_id = ""
+        self._unfolded = 0  # batches committed since totals were last folded
         self._dead_letters = EventPublisher(
             dead_letter_producer_config(settings.kafka, bootstrap), settings.kafka.dlq_topic
         )
@@ -95,6 +96,7 @@ class UsageConsumer:
                 )
                 if messages:
                     self._handle(consumer, messages)
+                self._fold_if_due(idle=not messages)
         finally:
             consumer.close()
             self._dead_letters.close()
@@ -145,10 +147,28 @@ class UsageConsumer:
             self._rewind(consumer, raw)
             return
         self._record(raw, prepared, stats, time.perf_counter() - started)
+        self._unfolded += 1
         consumer.commit(
             offsets=[TopicPartition(self._topic, p, o) for p, o in raw.next_offsets().items()],
             asynchronous=True,
         )
+
+    def _fold_if_due(self, idle: bool) -> None:
+        """Fold pending totals when the topic is idle, or after enough batches.
+
+        Idle time is free; the batch count bounds the pending deltas (and what every
+        reader must add up) under a stream that never pauses.
+        """
+        due = self._settings.consumer.fold_every_batches
+        if self._unfolded and (idle or self._unfolded >= due):
+            started = time.perf_counter()
+            rows = self._retrying(self._store.fold_totals)
+            log.info(
+                "totals folded",
+                extra={"batches": self._unfolded, "rows": rows,
+                       "seconds": round(time.perf_counter() - started, 3)},
+            )  # fmt: skip
+            self._unfolded = 0
 
     def _send_dead_letters(self, prepared: PreparedBatch) -> None:
         """Dead letters are acknowledged before the batch commits, so none is ever lost.

@@ -134,6 +134,12 @@ class ConsumerSettings(_ComponentSettings):
 
     batch_max_events: int = Field(default=50_000, ge=1)
     batch_wait_s: float = Field(default=0.5, gt=0)
+    fold_every_batches: int = Field(
+        default=20,
+        ge=1,
+        description="SQLite: fold pending totals into the totals table after this many"
+        " batches, and whenever the topic is idle.",
+    )
 
 
 class WatchSettings(_ComponentSettings):

@@ -30,6 +30,12 @@ class TotalsStore(Protocol):
     def apply_batch(self, outcome: BatchOutcome) -> BatchStats:
         """Commit one batch's effects atomically; raise StaleBatchError if it was fenced."""
 
+    def fold_totals(self) -> int:
+        """Move pending per-batch deltas into the totals table; return the rows touched.
+
+        Readers always see pending deltas, so folding changes no answer, only its cost.
+        """
+
     def prune_seen(self) -> int:
         """Forget eventIds older than the retention window; return how many."""
 

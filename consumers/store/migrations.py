@@ -2,8 +2,9 @@
 
 Each entry is applied once, inside the transaction that records its version, so several
 processes opening the store at once end with the same schema and no error. The two
-lists hold the same tables; PostgreSQL keeps totals as exact NUMERIC, SQLite as integer
-halves (see `consumers.aggregate`).
+lists hold the same tables, except where SQLite writes blobs to spare per-row inserts
+(`seen_blocks`, `total_deltas`); PostgreSQL keeps totals as exact NUMERIC, SQLite as
+integer halves (see `consumers.aggregate`).
 """
 
 from __future__ import annotations
@@ -106,6 +107,15 @@ SQLITE_MIGRATIONS: tuple[str, ...] = (
         first_row INTEGER PRIMARY KEY,
         seen_at INTEGER NOT NULL,
         hashes BLOB NOT NULL
+    );
+    """,
+    # A batch's totals are appended as one blob of deltas and folded into `totals` when
+    # the consumer is idle or has appended enough: a row write per batch, not an upsert
+    # per (account, unit, day). Readers add the pending deltas to `totals`.
+    """
+    CREATE TABLE total_deltas (
+        batch INTEGER PRIMARY KEY,
+        deltas BLOB NOT NULL
     );
     """,
 )

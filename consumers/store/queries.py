@@ -11,10 +11,12 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any, Generic, Protocol, TypeVar
 
+import polars as pl
+
 from consumers.store.records import StoredOffset, UploadRecord, UploadStatus, UploadSummary, utc_now
 from consumers.store.stats import STATS_TABLES, StoreStats, TableStats
 
-__all__ = ["SqlConnection", "SqlCursor", "UploadQueries", "totals_filter"]
+__all__ = ["SqlConnection", "SqlCursor", "UploadQueries", "pending_totals_filter", "totals_filter"]
 
 UPLOAD_COLUMNS = (
     "reference, name, description, upload_key, status, records, expected, accepted,"
@@ -72,6 +74,18 @@ def totals_filter(
     return (f" WHERE {' AND '.join(clauses)}" if clauses else ""), params
 
 
+def pending_totals_filter(account: str | None, unit: str | None, period: str | None) -> pl.Expr:
+    """`totals_filter` for a frame of deltas (columns named as `consumers.aggregate` does)."""
+    selected = pl.lit(True)
+    if account:
+        selected &= pl.col("accountId").is_in([account, account.lower()])
+    if unit:
+        selected &= (pl.col("pricingUnit") == unit) | (pl.col("customUnit") == unit)
+    if period:
+        selected &= pl.col("day").str.slice(0, 7) == period
+    return selected
+
+
 def _record(row: tuple[Any, ...]) -> UploadRecord:
     (ref, name, desc, key, status, records, expected, accepted, dups, dead, rejected,
      assigned, uploaded, finished, errors, error_total, source, duplicate_of) = row  # fmt: skip
@@ -86,6 +100,8 @@ def _record(row: tuple[Any, ...]) -> UploadRecord:
 
 class UploadQueries(Generic[Connection]):
     """SQL both backends share (uploads, periods, offsets), over each one's connection."""
+
+    stats_tables: tuple[str, ...] = STATS_TABLES  # what `stats` counts: the growing tables
 
     def __init__(self, connection: Connection) -> None:
         self._db = connection
@@ -171,7 +187,7 @@ class UploadQueries(Generic[Connection]):
         """Rows and bytes of the growing tables, and the oldest dedupe entry."""
         backend = "sqlite" if isinstance(self._db, sqlite3.Connection) else "postgresql"
         tables = {}
-        for table in STATS_TABLES:
+        for table in self.stats_tables:
             (rows,) = self._db.execute(f"SELECT count(*) FROM {table}").fetchone()
             (size,) = self._db.execute(TABLE_BYTES_SQL[backend], (table,)).fetchone()
             tables[table] = TableStats(rows=rows, bytes=size)

@@ -23,10 +23,11 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from consumers.aggregate import HALF, aggregate
+from consumers.aggregate import HALF, aggregate, combine
 from consumers.dedupe import Classified, classify
 from consumers.event_hash import event_id_hashes
 from consumers.seen_index import SeenIndex
+from consumers.store.blobs import frame_from_blob, frame_to_blob
 from consumers.store.frames import (
     OUTCOMES,
     PROVENANCE,
@@ -36,8 +37,9 @@ from consumers.store.frames import (
     provenance_of,
 )
 from consumers.store.migrations import SQLITE_MIGRATIONS, apply_migrations
-from consumers.store.queries import UploadQueries, totals_filter
+from consumers.store.queries import UploadQueries, pending_totals_filter, totals_filter
 from consumers.store.records import BatchOutcome, BatchStats
+from consumers.store.stats import STATS_TABLES
 from meterpipe.errors import StaleBatchError, StoreError
 
 __all__ = ["SqliteStore"]
@@ -45,10 +47,17 @@ __all__ = ["SqliteStore"]
 BUSY_TIMEOUT_S = 60.0
 BLOCK_END = "(first_row + length(hashes) / 8)"  # one past a block's last row
 CACHE_KIB = 256 * 1024  # page cache per connection: keeps the dedupe index's hot pages
+# What `aggregate` reads: an empty frame of it gives the (empty) pending-deltas frame.
+DELTA_SOURCE_SCHEMA = {
+    "accountId": pl.String, "pricingUnit": pl.String, "customUnit": pl.String,
+    "day": pl.Date, "quantity": pl.String, "billable": pl.Boolean,
+}  # fmt: skip
 
 
 class SqliteStore(UploadQueries[sqlite3.Connection]):
     """Totals, dedupe state, offsets and upload records in one SQLite file."""
+
+    stats_tables = (*STATS_TABLES, "total_deltas")
 
     def __init__(self, connection: sqlite3.Connection, retention_days: int) -> None:
         super().__init__(connection)
@@ -117,7 +126,7 @@ class SqliteStore(UploadQueries[sqlite3.Connection]):
                 known, settled = self._lookup(db, index, outcome)
                 classified = classify(outcome.events, outcome.dead_lettered, known, settled)
                 appended = self._record_outcomes(db, classified)
-                self._add_totals(db, aggregate(classified.accepted))
+                self._append_deltas(db, aggregate(classified.accepted))
                 finished = self._count_progress(db, classified)
                 self._write_offsets(db, outcome)
         except sqlite3.Error as exc:
@@ -244,6 +253,35 @@ class SqliteStore(UploadQueries[sqlite3.Connection]):
             )
         return hashes, rows
 
+    def _append_deltas(self, db: sqlite3.Connection, deltas: pl.DataFrame) -> None:
+        """Keep the batch's totals as one pending blob: `fold_totals` adds them later."""
+        if deltas.height:
+            db.execute("INSERT INTO total_deltas (deltas) VALUES (?)", (frame_to_blob(deltas),))
+
+    def _pending_deltas(self, db: sqlite3.Connection) -> tuple[int | None, pl.DataFrame]:
+        """The last pending batch (None if none) and every pending delta, summed by key."""
+        pending = db.execute("SELECT batch, deltas FROM total_deltas ORDER BY batch").fetchall()
+        if not pending:
+            return None, aggregate(pl.DataFrame(schema=DELTA_SOURCE_SCHEMA))
+        return pending[-1][0], combine(pl.concat(frame_from_blob(blob) for _, blob in pending))
+
+    def fold_totals(self) -> int:
+        """Add the pending deltas to `totals` in one transaction; return the rows touched.
+
+        Folding many batches at once upserts each (account, unit, day) once, however many
+        batches touched it, in key order.
+        """
+        try:
+            with self._transaction() as db:
+                last, deltas = self._pending_deltas(db)
+                if last is None:
+                    return 0
+                self._add_totals(db, deltas)
+                db.execute("DELETE FROM total_deltas WHERE batch <= ?", (last,))
+        except sqlite3.Error as exc:
+            raise StoreError(f"totals not folded: {exc}") from exc
+        return deltas.height
+
     def _add_totals(self, db: sqlite3.Connection, deltas: pl.DataFrame) -> None:
         """Add each delta to its running total: exact integer halves, carrying lo into hi."""
         db.executemany(
@@ -318,9 +356,30 @@ class SqliteStore(UploadQueries[sqlite3.Connection]):
     ) -> Sequence[tuple[Any, ...]]:
         """Raw per-day total rows matching the filters."""
         where, params = totals_filter(account, unit, period)
-        return self._db.execute(
-            "SELECT account_id, pricing_unit, custom_unit, events,"
-            " quantity_hi, quantity_lo, billable_hi, billable_lo"
-            f" FROM totals{where} ORDER BY account_id, pricing_unit, custom_unit",
-            params,
-        ).fetchall()
+        # One read transaction: a fold moving deltas into totals is seen whole or not at all.
+        with self._snapshot() as db:
+            folded = db.execute(
+                "SELECT account_id, pricing_unit, custom_unit, events,"
+                " quantity_hi, quantity_lo, billable_hi, billable_lo"
+                f" FROM totals{where} ORDER BY account_id, pricing_unit, custom_unit",
+                params,
+            ).fetchall()
+            _, pending = self._pending_deltas(db)
+        pending = pending.filter(pending_totals_filter(account, unit, period))
+        return [*folded, *pending.drop("day").rows()]
+
+    def known_periods(self) -> list[str]:
+        """Periods with usage (folded or pending) or with a state set, oldest first."""
+        with self._snapshot() as db:
+            _, pending = self._pending_deltas(db)
+            known = set(super().known_periods())
+        return sorted(known | set(pending["day"].str.slice(0, 7).unique()))
+
+    @contextmanager
+    def _snapshot(self) -> Iterator[sqlite3.Connection]:
+        """A read transaction: every statement inside sees the same committed state."""
+        self._db.execute("BEGIN")
+        try:
+            yield self._db
+        finally:
+            self._db.execute("COMMIT")

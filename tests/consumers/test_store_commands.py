@@ -78,7 +78,14 @@ def test_stats_count_the_store_and_prune_forgets_only_old_entries(backend: Store
 
         stats = _stats(backend)
         rows = {name: table["rows"] for name, table in stats["tables"].items()}
-        assert rows == {"seen_events": 3, "settled_rows": 1, "totals": 1, "uploads": 1}
+        if backend.store_url:
+            assert rows == {"seen_events": 3, "settled_rows": 1, "totals": 1, "uploads": 1}
+        else:  # SQLite holds the first batch's totals as one pending blob until folded
+            expected = {"seen_events": 3, "settled_rows": 1, "totals": 0, "uploads": 1}
+            assert rows == {**expected, "total_deltas": 1}
+            store.fold_totals()
+            folded = {name: table["rows"] for name, table in _stats(backend)["tables"].items()}
+            assert folded == {**expected, "totals": 1, "total_deltas": 0}
         assert stats["tables"]["seen_events"]["bytes"] > 0
         assert stats["uploadsByStatus"] == {"Processing": 1}
         assert 40 * DAY_S <= stats["dedupe"]["oldestAgeSeconds"] < 40 * DAY_S + 600
