@@ -118,6 +118,11 @@ SQLITE_MIGRATIONS: tuple[str, ...] = (
         deltas BLOB NOT NULL
     );
     """,
+    # A batch's accepted eventIds and provenance move from seen_events rows into one blob
+    # beside their hashes; older blocks (events NULL) keep their rows in seen_events.
+    """
+    ALTER TABLE seen_blocks ADD COLUMN events BLOB;
+    """,
 )
 
 POSTGRES_MIGRATIONS: tuple[str, ...] = (

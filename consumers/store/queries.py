@@ -186,19 +186,23 @@ class UploadQueries(Generic[Connection]):
     def stats(self) -> StoreStats:
         """Rows and bytes of the growing tables, and the oldest dedupe entry."""
         backend = "sqlite" if isinstance(self._db, sqlite3.Connection) else "postgresql"
-        tables = {}
-        for table in self.stats_tables:
-            (rows,) = self._db.execute(f"SELECT count(*) FROM {table}").fetchone()
-            (size,) = self._db.execute(TABLE_BYTES_SQL[backend], (table,)).fetchone()
-            tables[table] = TableStats(rows=rows, bytes=size)
-        (oldest,) = self._db.execute("SELECT min(seen_at) FROM seen_events").fetchone()
         return StoreStats(
             backend=backend,
             schema_version=self.schema_version(),
-            tables=tables,
+            tables={table: self._table_stats(backend, table) for table in self.stats_tables},
             uploads_by_status=self.status_counts(),
-            oldest_seen_at=oldest,
+            oldest_seen_at=self._oldest_seen_at(),
         )
+
+    def _table_stats(self, backend: str, table: str) -> TableStats:
+        (rows,) = self._db.execute(f"SELECT count(*) FROM {table}").fetchone()
+        (size,) = self._db.execute(TABLE_BYTES_SQL[backend], (table,)).fetchone()
+        return TableStats(rows=rows, bytes=size)
+
+    def _oldest_seen_at(self) -> int | None:
+        """When the oldest remembered eventId was first seen (epoch seconds)."""
+        (oldest,) = self._db.execute("SELECT min(seen_at) FROM seen_events").fetchone()
+        return int(oldest) if oldest is not None else None
 
     def status_counts(self) -> dict[str, int]:
         """How many uploads are in each status."""

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import polars as pl
 
 from consumers.aggregate import HALF, aggregate, combine
@@ -39,7 +40,7 @@ from consumers.store.frames import (
 from consumers.store.migrations import SQLITE_MIGRATIONS, apply_migrations
 from consumers.store.queries import UploadQueries, pending_totals_filter, totals_filter
 from consumers.store.records import BatchOutcome, BatchStats
-from consumers.store.stats import STATS_TABLES
+from consumers.store.stats import STATS_TABLES, TableStats
 from meterpipe.errors import StaleBatchError, StoreError
 
 __all__ = ["SqliteStore"]
@@ -48,6 +49,7 @@ BUSY_TIMEOUT_S = 60.0
 BLOCK_END = "(first_row + length(hashes) / 8)"  # one past a block's last row
 CACHE_KIB = 256 * 1024  # page cache per connection: keeps the dedupe index's hot pages
 # What `aggregate` reads: an empty frame of it gives the (empty) pending-deltas frame.
+SEEN_SCHEMA = {"eventId": pl.String, **PROVENANCE_SCHEMA}  # what a seen row holds
 DELTA_SOURCE_SCHEMA = {
     "accountId": pl.String, "pricingUnit": pl.String, "customUnit": pl.String,
     "day": pl.Date, "quantity": pl.String, "billable": pl.Boolean,
@@ -188,15 +190,10 @@ class SqliteStore(UploadQueries[sqlite3.Connection]):
         # The index only narrows the search to candidate rows; classify() matches the
         # full eventId, so a hash collision or a pruned row never hides a new event.
         hashes = event_id_hashes(outcome.events["eventId"]).to_numpy()
-        candidates = json.dumps(index.candidate_rows(hashes).tolist())
+        known = self._seen_at_rows(db, index.candidate_rows(hashes))
         provenance = pl.concat(
             [provenance_of(outcome.events), provenance_of(outcome.dead_lettered)]
         )
-        known = db.execute(
-            "SELECT event_id, upload_ref, row_number FROM seen_events"
-            " WHERE rowid IN (SELECT value FROM json_each(?))",
-            (candidates,),
-        ).fetchall()
         # An upload's rows in one batch are close together: one range scan per upload
         # finds its settled rows (a superset of the batch's; classify() joins exactly).
         ranges = provenance.group_by("uploadRef").agg(
@@ -211,34 +208,40 @@ class SqliteStore(UploadQueries[sqlite3.Connection]):
                 (upload_ref, first, last),
             )
         ]
-        known_schema = {"eventId": pl.String, **PROVENANCE_SCHEMA}
-        return (
-            pl.DataFrame(known, schema=known_schema, orient="row"),
-            pl.DataFrame(settled, schema=SETTLED_SCHEMA, orient="row"),
+        return known, pl.DataFrame(settled, schema=SETTLED_SCHEMA, orient="row")
+
+    def _seen_at_rows(self, db: sqlite3.Connection, rows: npt.NDArray[np.int64]) -> pl.DataFrame:
+        """The eventId and provenance stored at each row id still kept (pruned ones: none)."""
+        wanted = json.dumps(rows.tolist())
+        legacy = db.execute(  # rows written before blocks held their events
+            "SELECT event_id, upload_ref, row_number FROM seen_events"
+            " WHERE rowid IN (SELECT value FROM json_each(?))",
+            (wanted,),
+        ).fetchall()
+        found = [pl.DataFrame(legacy, schema=SEEN_SCHEMA, orient="row")]
+        blocks = db.execute(
+            "SELECT first_row, length(hashes) / 8, events FROM seen_blocks"
+            " WHERE events IS NOT NULL AND first_row IN"
+            " (SELECT (SELECT max(first_row) FROM seen_blocks WHERE first_row <= value)"
+            "  FROM json_each(?))",
+            (wanted,),
         )
+        for first_row, count, blob in blocks:
+            inside = rows[(rows >= first_row) & (rows < first_row + count)]
+            found.append(frame_from_blob(blob, (inside - first_row).tolist()))
+        return pl.concat(found)
 
     def _record_outcomes(
         self, db: sqlite3.Connection, classified: Classified
     ) -> tuple[np.ndarray, np.ndarray]:
         """Append accepted ids (and their hash blob), settle the rest; return (hashes, rows)."""
-        now = int(time.time())
-        accepted = classified.accepted.select("eventId", *PROVENANCE)
+        accepted = classified.accepted.select(*SEEN_SCHEMA)
         hashes = event_id_hashes(accepted["eventId"]).to_numpy()
         last = self._last_row(db)
         rows = np.arange(last + 1, last + 1 + len(hashes), dtype=np.int64)
-        db.executemany(
-            "INSERT INTO seen_events (rowid, id_hash, event_id, upload_ref, row_number, seen_at)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
-            (
-                (row, id_hash, *rest, now)
-                for row, id_hash, rest in zip(
-                    rows.tolist(), hashes.tolist(), accepted.iter_rows(), strict=True
-                )
-            ),
-        )
         if len(hashes):
-            block = (last + 1, now, hashes.tobytes())
-            db.execute("INSERT INTO seen_blocks VALUES (?, ?, ?)", block)
+            block = (last + 1, int(time.time()), hashes.tobytes(), frame_to_blob(accepted))
+            db.execute("INSERT INTO seen_blocks VALUES (?, ?, ?, ?)", block)
         db.executemany(
             "DELETE FROM settled_rows WHERE upload_ref = ? AND row_number = ?",
             classified.revived.iter_rows(),
@@ -335,13 +338,23 @@ class SqliteStore(UploadQueries[sqlite3.Connection]):
     def prune_seen(self) -> int:
         """Forget eventIds older than the retention window; return how many."""
         cutoff = int(time.time()) - self._retention_s
+        # The newest block always stays: it is what keeps row ids growing (see _last_row).
+        old_blocks = (
+            "FROM seen_blocks WHERE events IS NOT NULL AND seen_at < ?"
+            " AND first_row < (SELECT max(first_row) FROM seen_blocks)"
+        )
         with self._transaction() as db:
             pruned = db.execute("DELETE FROM seen_events WHERE seen_at < ?", (cutoff,)).rowcount
-            first_row = db.execute("SELECT min(rowid) FROM seen_events").fetchone()[0]
-            # Blobs wholly below the oldest row left go; the newest always stays, since
-            # it is what keeps row ids growing (see _next_row).
+            in_blocks = db.execute(f"SELECT total(length(hashes) / 8) {old_blocks}", (cutoff,))
+            pruned += int(in_blocks.fetchone()[0])
+            db.execute(f"DELETE {old_blocks}", (cutoff,))
+            first_row = db.execute(
+                "SELECT min(first) FROM (SELECT min(rowid) AS first FROM seen_events UNION ALL"
+                " SELECT min(first_row) FROM seen_blocks WHERE events IS NOT NULL)"
+            ).fetchone()[0]
+            # Hash-only blocks (from before blocks held events) go once their rows have.
             db.execute(
-                f"DELETE FROM seen_blocks WHERE {BLOCK_END} <= ?"
+                f"DELETE FROM seen_blocks WHERE events IS NULL AND {BLOCK_END} <= ?"
                 " AND first_row < (SELECT max(first_row) FROM seen_blocks)",
                 (first_row if first_row is not None else 2**63 - 1,),
             )
@@ -350,6 +363,26 @@ class SqliteStore(UploadQueries[sqlite3.Connection]):
         return int(pruned)
 
     # ---- reads -------------------------------------------------------------------
+
+    def _table_stats(self, backend: str, table: str) -> TableStats:
+        """Dedupe entries live in seen_events rows and in blocks: `seen_events` counts both."""
+        stats = super()._table_stats(backend, table)
+        if table != "seen_events":
+            return stats
+        blocks = super()._table_stats(backend, "seen_blocks")
+        (in_blocks,) = self._db.execute(
+            "SELECT total(length(hashes) / 8) FROM seen_blocks WHERE events IS NOT NULL"
+        ).fetchone()
+        return TableStats(
+            rows=stats.rows + int(in_blocks), bytes=(stats.bytes or 0) + (blocks.bytes or 0)
+        )
+
+    def _oldest_seen_at(self) -> int | None:
+        (oldest,) = self._db.execute(
+            "SELECT min(seen_at) FROM (SELECT seen_at FROM seen_events UNION ALL"
+            " SELECT seen_at FROM seen_blocks WHERE events IS NOT NULL)"
+        ).fetchone()
+        return int(oldest) if oldest is not None else None
 
     def total_rows(
         self, account: str | None, unit: str | None, period: str | None

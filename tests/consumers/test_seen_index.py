@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import sqlite3
+import time
 from pathlib import Path
 
 import numpy as np
@@ -10,8 +13,10 @@ import polars as pl
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from consumers.event_hash import event_id_hashes
 from consumers.seen_index import FANOUT, SeenIndex
 from consumers.store import BatchOutcome, SqliteStore, StoredOffset, UploadRecord
+from consumers.store.migrations import SQLITE_MIGRATIONS, apply_migrations
 
 # Few distinct hashes, so that the same hash under several rows (collisions) is common.
 batches = st.lists(
@@ -83,3 +88,29 @@ def test_stores_sharing_a_file_see_each_others_event_ids(tmp_path: Path) -> None
     accepted = [stats.accepted for stats in (one, two, three, four)]
     duplicates = [stats.duplicates for stats in (one, two, three, four)]
     assert (accepted, duplicates) == ([2, 1, 1, 1], [0, 1, 2, 1])
+
+
+def test_event_ids_stored_as_rows_by_an_older_schema_still_dedupe(tmp_path: Path) -> None:
+    """A store written before blocks held their eventIds (schema 4) keeps deduping on upgrade."""
+    path = tmp_path / "store.sqlite3"
+    now = int(time.time())
+    with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as db:
+        apply_migrations(db, SQLITE_MIGRATIONS[:4], "?")
+        hashes = event_id_hashes(pl.Series(["a", "b"])).to_list()
+        db.executemany(
+            "INSERT INTO seen_events (rowid, id_hash, event_id, upload_ref, row_number, seen_at)"
+            " VALUES (?, ?, ?, 'u0', ?, ?)",
+            [(1, hashes[0], "a", 1, now), (2, hashes[1], "b", 2, now)],
+        )
+        db.execute("INSERT INTO seen_blocks VALUES (1, ?, ?)", (now, np.array(hashes).tobytes()))
+    store = SqliteStore.open(path)
+    try:
+        store.create_upload(UploadRecord(reference="u1", name="f.csv", upload_key="k"))
+        one = store.apply_batch(_batch(["a", "c"], 0, None))
+        two = store.apply_batch(_batch(["b", "c", "d"], 2, StoredOffset("log-1", 2)))
+        entries = store.stats().tables["seen_events"].rows
+    finally:
+        store.close()
+    assert (one.accepted, one.duplicates) == (1, 1)
+    assert (two.accepted, two.duplicates) == (1, 2)
+    assert entries == 4  # a, b as rows; c, d in blocks

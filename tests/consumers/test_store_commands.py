@@ -51,19 +51,20 @@ def _stats(settings: StoreSettings) -> dict[str, Any]:
     return stats
 
 
-def _age_seen_events(settings: StoreSettings, event_ids: list[str], seconds: int) -> None:
-    """Make some dedupe entries look first seen `seconds` ago, straight in the database."""
+def _age_first_batch(settings: StoreSettings, event_ids: list[str], seconds: int) -> None:
+    """Make the first batch's dedupe entries (`event_ids`) look first seen `seconds` ago."""
     cutoff = int(time.time()) - seconds
     if settings.store_url:
         with psycopg.connect(settings.store_url, autocommit=True) as db:
             db.execute(
                 "UPDATE seen_events SET seen_at = %s WHERE event_id = ANY(%s)", (cutoff, event_ids)
             )
-    else:
+    else:  # SQLite keeps a batch's entries as one block
         with sqlite3.connect(settings.sqlite_path) as db:
-            db.executemany(
-                "UPDATE seen_events SET seen_at = ? WHERE event_id = ?",
-                [(cutoff, event_id) for event_id in event_ids],
+            db.execute(
+                "UPDATE seen_blocks SET seen_at = ?"
+                " WHERE first_row = (SELECT min(first_row) FROM seen_blocks)",
+                (cutoff,),
             )
 
 
@@ -71,18 +72,19 @@ def test_stats_count_the_store_and_prune_forgets_only_old_entries(backend: Store
     store = open_store(backend)
     try:
         store.create_upload(UploadRecord(reference="u1", name="f.csv", upload_key="k"))
-        events = _events(("old-1", 2, "1", True), ("old-2", 3, "2", True), ("new", 4, "3", True))
-        store.apply_batch(_batch(events, None, 3))
-        store.apply_batch(_batch(_events(("new", 5, "3", True)), StoredOffset("log-1", 3), 4))
-        _age_seen_events(backend, ["old-1", "old-2"], 40 * DAY_S)
+        old = _events(("old-1", 2, "1", True), ("old-2", 3, "2", True))
+        store.apply_batch(_batch(old, None, 2))
+        new = _events(("new", 4, "3", True), ("new", 5, "3", True))
+        store.apply_batch(_batch(new, StoredOffset("log-1", 2), 4))
+        _age_first_batch(backend, ["old-1", "old-2"], 40 * DAY_S)
 
         stats = _stats(backend)
         rows = {name: table["rows"] for name, table in stats["tables"].items()}
         if backend.store_url:
             assert rows == {"seen_events": 3, "settled_rows": 1, "totals": 1, "uploads": 1}
-        else:  # SQLite holds the first batch's totals as one pending blob until folded
+        else:  # SQLite holds each batch's totals as one pending blob until folded
             expected = {"seen_events": 3, "settled_rows": 1, "totals": 0, "uploads": 1}
-            assert rows == {**expected, "total_deltas": 1}
+            assert rows == {**expected, "total_deltas": 2}
             store.fold_totals()
             folded = {name: table["rows"] for name, table in _stats(backend)["tables"].items()}
             assert folded == {**expected, "totals": 1, "total_deltas": 0}
