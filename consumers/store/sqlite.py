@@ -47,7 +47,8 @@ __all__ = ["SqliteStore"]
 
 BUSY_TIMEOUT_S = 60.0
 BLOCK_END = "(first_row + length(hashes) / 8)"  # one past a block's last row
-CACHE_KIB = 256 * 1024  # page cache per connection: keeps the dedupe index's hot pages
+# Page cache per connection: the hot pages are the totals a fold updates; batches only append.
+CACHE_KIB = 64 * 1024
 # What `aggregate` reads: an empty frame of it gives the (empty) pending-deltas frame.
 SEEN_SCHEMA = {"eventId": pl.String, **PROVENANCE_SCHEMA}  # what a seen row holds
 DELTA_SOURCE_SCHEMA = {
