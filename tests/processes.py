@@ -59,6 +59,14 @@ def wait_for(condition: Callable[[], T | None], timeout: float, what: str) -> T:
     raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
+def log_lines(path: Path) -> list[dict[str, Any]]:
+    """The JSON log lines a process has written to `path` so far."""
+    if not path.exists():
+        return []
+    text = path.read_text(encoding="utf-8", errors="replace")
+    return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+
+
 def uploads(env: dict[str, str]) -> list[dict[str, Any]]:
     """`meterpipe uploads --json`."""
     result: list[dict[str, Any]] = json.loads(run_cli(env, "uploads", "--json").stdout)
