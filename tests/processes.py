@@ -13,6 +13,9 @@ from typing import Any, TypeVar
 
 T = TypeVar("T")
 METERPIPE = [sys.executable, "-m", "meterpipe"]
+# METERPIPE_CLIENT_OVERRIDES slowing a producer to a few thousand events/s, so that a kill
+# lands mid-file.
+SLOW_PRODUCER = '{"batch.num.messages": "1", "max.in.flight.requests.per.connection": "1"}'
 
 
 def run_cli(

@@ -19,14 +19,12 @@ import pytest
 
 from meterpipe.sample_data import SampleSpec, write_sample_file
 from tests.postgres import Db, Member, assert_exactly_once, one
-from tests.processes import all_final, run_cli, start_cli, stop, wait_for
+from tests.processes import SLOW_PRODUCER, all_final, run_cli, start_cli, stop, wait_for
 
 pytestmark = pytest.mark.slow
 
 PARTITIONS = set(range(6))
 ROWS = 30_000
-# Slows one producer to a few thousand events/s, so that its kill lands mid-file.
-SLOW_PRODUCER = '{"batch.num.messages": "1", "max.in.flight.requests.per.connection": "1"}'
 
 
 def _rebalanced_onto(members: list[Member], timeout: float, what: str) -> None:
