@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -63,6 +63,29 @@ def fresh_schema() -> Iterator[str]:
             yield schema
         finally:
             admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+@contextmanager
+def fresh_database() -> Iterator[tuple[str, Callable[[], None]]]:
+    """A new, empty database's URL and a function that locks every client out of it.
+
+    Locking out (no new connections, current ones terminated) makes the store unreachable
+    to processes already running, without touching the server other tests share.
+    """
+    name = f"t_{uuid.uuid4().hex}"
+
+    def lock_out() -> None:
+        admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,)
+        )
+
+    with admin_connection() as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+        try:
+            yield urlsplit(POSTGRES_URL)._replace(path=f"/{name}").geturl(), lock_out
+        finally:
+            admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
 
 
 class Member:
