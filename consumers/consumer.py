@@ -3,11 +3,14 @@
 Each loop takes one batch, prepares it (decode, validate, date), sends its dead letters
 and waits for their acknowledgement, then applies it to the store in one transaction
 together with the next offsets. Offsets are read back from the store on assignment, so
-Kafka's own committed offsets are only informational (for lag tools).
+Kafka's own committed offsets are only informational (for lag tools). While the store is
+unavailable every store call is retried; a stop ends that wait, leaving the batch in hand
+uncommitted (whoever gets its partitions consumes it again).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import threading
@@ -36,6 +39,10 @@ log = logging.getLogger(__name__)
 PROVENANCE_COLUMNS = ["uploadRef", "rowNumber"]
 STORE_RETRY_S = (0.5, 1.0, 2.0, 4.0, 8.0)  # backoff while the store is unavailable, then 8 s
 T = TypeVar("T")
+
+
+class _StopRequested(Exception):
+    """Raised out of a store retry once the consumer is asked to stop; caught by run()."""
 
 
 def _raw_batch(messages: list[Message]) -> RawBatch:
@@ -76,12 +83,14 @@ class UsageConsumer:
         self._positions: dict[int, StoredOffset | None] = {}
         self._log_id = ""
         self._unfolded = 0  # batches committed since totals were last folded
+        self._stop = threading.Event()
         self._dead_letters = EventPublisher(
             dead_letter_producer_config(settings.kafka, bootstrap), settings.kafka.dlq_topic
         )
 
     def run(self, stop: threading.Event) -> None:
         """Consume batches until `stop` is set, then leave the group cleanly."""
+        self._stop = stop
         kafka = self._settings.kafka
         config = consumer_config(kafka, self._bootstrap, kafka.consumer_group)
         consumer = Consumer({**with_logger(config), "stats_cb": self._on_stats})
@@ -97,6 +106,8 @@ class UsageConsumer:
                 if messages:
                     self._handle(consumer, messages)
                 self._fold_if_due(idle=not messages)
+        except _StopRequested:
+            log.info("stopped while waiting for the store; the batch in hand is not committed")
         finally:
             consumer.close()
             self._dead_letters.close()
@@ -120,6 +131,9 @@ class UsageConsumer:
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         for tp in partitions:
             self._positions.pop(tp.partition, None)
+            # Its lag is its new owner's to report; a stale gauge here would never move again.
+            with contextlib.suppress(KeyError):
+                self._metrics.consumer_lag.remove(self._topic, str(tp.partition))
         self._metrics.readiness.set("kafka: partitions assigned", False)
 
     def _on_stats(self, stats_json: str) -> None:
@@ -201,7 +215,10 @@ class UsageConsumer:
         return stats
 
     def _retrying(self, call: Callable[[], T]) -> T:
-        """Call the store until it answers: a lost connection must not end the consumer."""
+        """Call the store until it answers or the consumer is stopped.
+
+        A lost connection must not end the consumer, nor keep a stopping one waiting.
+        """
         attempt = 0
         while True:
             try:
@@ -212,7 +229,8 @@ class UsageConsumer:
             except StoreError as exc:
                 self._metrics.readiness.set("store: reachable", False)
                 log.warning("store unavailable, retrying: %s", exc)
-                time.sleep(STORE_RETRY_S[min(attempt, len(STORE_RETRY_S) - 1)])
+                if self._stop.wait(STORE_RETRY_S[min(attempt, len(STORE_RETRY_S) - 1)]):
+                    raise _StopRequested from exc
                 attempt += 1
         self._metrics.readiness.set("store: reachable", True)
         return result

@@ -2,7 +2,8 @@
 
 Each thread opens its own store connection (SQLite connections are per thread). `up`
 supervises the embedded broker: if it dies, it is restarted on the same port, the
-consumer rejoins (and notices the new log), and every upload not yet Done is published
+consumer rejoins (and notices the new log), a publish in flight is abandoned (its
+producer's messages died with the broker), and every upload not yet Done is published
 again from its claimed file, which deterministic eventIds make safe. On shutdown the
 watcher and consumer threads get `shutdown_timeout_s` to finish (see meterpipe/shutdown.py).
 """
@@ -68,11 +69,15 @@ def upload_publisher(
     bootstrap: str,
     metrics: PipelineMetrics,
     stop: threading.Event | None = None,
+    replaced: threading.Event | None = None,
 ) -> Iterator[UploadPublisher]:
-    """An UploadPublisher with its own store connection and producer; `stop` interrupts it."""
+    """An UploadPublisher with its own store connection and producer.
+
+    `stop` (shutdown) and `replaced` (the broker lost its memory) interrupt it.
+    """
     store = open_store(settings.store)
     config = producer_config(settings.kafka, bootstrap)
-    publisher = EventPublisher(config, settings.kafka.topic, stop)
+    publisher = EventPublisher(config, settings.kafka.topic, stop, replaced)
     try:
         spool_dir = settings.store.data_dir / "spool"
         codec = codec_for(settings)
@@ -135,11 +140,12 @@ class Pipeline:
                 broker_died = self._broker is not None and not self._broker.is_running()
                 if broker_died or not consumer.is_alive():
                     consumer_stop.set()
-                    consumer.join()
+                    # The broker first: the old consumer takes seconds to leave a dead group.
                     if broker_died:
                         self._recover_broker()
                     else:
                         log.error("consumer stopped unexpectedly; starting a new one")
+                    consumer.join()
                     consumer_stop, consumer = self._start_consumer(bootstrap)
         finally:
             consumer_stop.set()
@@ -182,7 +188,9 @@ class Pipeline:
         return stop, thread
 
     def _watch(self, bootstrap: str, stop: threading.Event) -> None:
-        with upload_publisher(self._settings, bootstrap, self._metrics, stop) as uploads:
+        with upload_publisher(
+            self._settings, bootstrap, self._metrics, stop, replaced=self._resume
+        ) as uploads:
             store = open_store(self._settings.store)
             try:
                 watcher = InboxWatcher(self._settings.watch, uploads, store)

@@ -108,6 +108,12 @@ class StoreSettings(_ComponentSettings):
         default=None, description="Store URL; unset uses the SQLite file in data_dir."
     )
     dedupe_retention_days: int = Field(default=35, ge=1)
+    idle_in_transaction_timeout_s: float = Field(
+        default=60.0,
+        ge=0,
+        description="PostgreSQL ends a session idle this long inside a transaction"
+        " (0: never), releasing the row locks of a consumer frozen mid-batch.",
+    )
 
     @property
     def sqlite_path(self) -> Path:

@@ -4,7 +4,9 @@ Success is only claimed after `flush()` returns with nothing outstanding and no 
 error was reported: that is the moment an upload's events are safely in the broker.
 Given a stop event, waiting (full queue, flush) ends early with `PublishCancelled`, and
 closing drops what is still queued: the upload it belongs to is not marked published, so
-it is sent again after the restart.
+it is sent again after the restart. Given a `replaced` event, set when the broker was
+replaced by one that lost its memory, waiting ends early with `BrokerReplaced`: what the
+producer holds can no longer be acknowledged, and the upload is sent again at once.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from confluent_kafka import KafkaError, Message, Producer
 from meterpipe.errors import MeterpipeError, PublishError
 from meterpipe.kafka_config import ClientConfig, with_logger
 
-__all__ = ["EventPublisher", "PublishCancelled"]
+__all__ = ["BrokerReplaced", "EventPublisher", "PublishCancelled"]
 
 POLL_EVERY = 5_000
 FLUSH_TIMEOUT_S = 300.0
@@ -30,15 +32,24 @@ class PublishCancelled(MeterpipeError):
     """Publishing stopped because the process is shutting down; nothing was marked sent."""
 
 
+class BrokerReplaced(PublishCancelled):
+    """Publishing stopped because the broker lost its memory; nothing was marked sent."""
+
+
 class EventPublisher:
     """Produces keyed messages to one topic and tracks delivery failures."""
 
     def __init__(
-        self, config: ClientConfig, topic: str, stop: threading.Event | None = None
+        self,
+        config: ClientConfig,
+        topic: str,
+        stop: threading.Event | None = None,
+        replaced: threading.Event | None = None,
     ) -> None:
         self._config = dict(config)
         self._topic = topic
         self._stop = stop
+        self._replaced = replaced
         self._producer: Producer | None = None
         self._failure_count = 0
         self._first_failure = ""
@@ -66,9 +77,11 @@ class EventPublisher:
         return self._stop is not None and self._stop.is_set()
 
     def raise_if_stopping(self) -> None:
-        """PublishCancelled once the process was asked to stop."""
+        """PublishCancelled once the process was asked to stop, or the broker was replaced."""
         if self.stopping():
             raise PublishCancelled(f"publishing to {self._topic} stopped by shutdown")
+        if self._replaced is not None and self._replaced.is_set():
+            raise BrokerReplaced(f"publishing to {self._topic} stopped: the broker was replaced")
 
     def send(self, keys: Sequence[str], values: Sequence[bytes]) -> None:
         """Queue messages; blocks only while librdkafka's queue is full."""

@@ -5,11 +5,13 @@ eventIds), validates every row, and spools the valid rows to disk; in strict mod
 row anywhere keeps the whole file out. The second pass reads the spool, assigns missing
 eventIds, encodes each chunk in one go and hands it to the producer. Memory is bounded
 by the chunk size, whatever the file size. Both passes stop between chunks when the process
-shuts down (`PublishCancelled`): the upload stays Processing and is published again later.
+shuts down (`PublishCancelled`): the upload stays Processing and is published again later,
+under its reference; publishing the same bytes again without one resumes it too.
 """
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -31,6 +33,8 @@ from schemas.codec import EventCodec
 from schemas.validation import RowError
 
 __all__ = ["UploadPublisher", "UploadRequest"]
+
+log = logging.getLogger(__name__)
 
 # Called with work done out of twice the file size (checking, then sending).
 Progress = Callable[[int], None]
@@ -114,8 +118,33 @@ def _sending_progress(progress: Progress | None, size: int, rows: int) -> Progre
     return lambda sent: progress(size + size * sent // max(rows, 1))
 
 
+def _unfinished(ledger: UploadLedger, request: UploadRequest, key: str) -> UploadRecord | None:
+    """Without a reference: an earlier upload of these bytes whose publishing never finished.
+
+    Its publisher died mid-file (or is still running). Publishing the bytes again under its
+    reference resumes it (events already counted are redeliveries), where a new upload would
+    only be its duplicate and leave it Processing for ever. So two publishers of the same
+    bytes running at once both send them, under one reference: the totals stay exact, at
+    twice the traffic; telling a live publisher from a dead one would need a lease.
+    `--force` still asks for a new upload.
+    """
+    if request.reference is not None or request.force:
+        return None
+    earlier = ledger.find_ingested(key, other_than="")
+    if earlier is None or earlier.status != "Processing" or earlier.expected is not None:
+        return None
+    log.info(
+        "resuming upload %s: same bytes, its publishing never finished", earlier.reference,
+        extra={"upload": earlier.reference},
+    )  # fmt: skip
+    return earlier
+
+
 def _begin(ledger: UploadLedger, request: UploadRequest, key: str) -> UploadRecord:
     """Find the upload to resume, or record a new one."""
+    unfinished = _unfinished(ledger, request, key)
+    if unfinished is not None:
+        return unfinished
     reference = request.reference or f"u-{uuid.uuid4().hex[:16]}"
     existing = ledger.find_upload(reference)
     if existing is not None:

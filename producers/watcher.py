@@ -33,7 +33,7 @@ from producers.inbox_paths import (
     split_claimed,
 )
 from producers.ledger import UploadLedger
-from producers.publisher import PublishCancelled
+from producers.publisher import BrokerReplaced, PublishCancelled
 from producers.reports import write_error_reports
 from producers.upload import UploadPublisher, UploadRequest
 
@@ -167,6 +167,11 @@ class InboxWatcher:
         try:
             self._uploads.publish(request)
             log.info("published %s as upload %s", name, reference)
+        except BrokerReplaced:
+            log.info(
+                "upload %s (%s) interrupted: the broker was replaced; published again",
+                reference, name, extra={"upload": reference},
+            )  # fmt: skip
         except PublishCancelled:
             log.info(
                 "upload %s (%s) interrupted by shutdown; published again on the next start",

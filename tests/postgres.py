@@ -1,19 +1,29 @@
-"""PostgreSQL for tests: the server CI always provides, and a fresh schema per test."""
+"""PostgreSQL for tests: the server CI always provides, and a fresh schema per test.
+
+Also the consumer processes fault tests run on it, and the exactly-once checks they end with.
+"""
 
 from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
 
 import psycopg
 import pytest
 
+from tests.groundtruth import as_comparable, expected_totals
+from tests.processes import log_lines, start_cli, totals
+
 POSTGRES_URL = os.environ.get(
     "METERPIPE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
 )
+Db = psycopg.Connection[Any]
 
 
 def schema_url(schema: str, application_name: str | None = None) -> str:
@@ -53,3 +63,90 @@ def fresh_schema() -> Iterator[str]:
             yield schema
         finally:
             admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+@contextmanager
+def fresh_database() -> Iterator[tuple[str, Callable[[], None]]]:
+    """A new, empty database's URL and a function that locks every client out of it.
+
+    Locking out (no new connections, current ones terminated) makes the store unreachable
+    to processes already running, without touching the server other tests share.
+    """
+    name = f"t_{uuid.uuid4().hex}"
+
+    def lock_out() -> None:
+        admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,)
+        )
+
+    with admin_connection() as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+        try:
+            yield urlsplit(POSTGRES_URL)._replace(path=f"/{name}").geturl(), lock_out
+        finally:
+            admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
+class Member:
+    """One `meterpipe consume` process, its log and its PostgreSQL client name."""
+
+    def __init__(self, env: dict[str, str], directory: Path, name: str) -> None:
+        schema = schema_of(env["METERPIPE_STORE_URL"])
+        self.name = f"{schema}-{name}"
+        self.log = directory / f"{name}.log"
+        # The URL goes on the command line: that is what --store-url is for.
+        url = schema_url(schema, application_name=self.name)
+        self.process = start_cli(env, self.log, "consume", "--store-url", url)
+
+    def lines(self) -> list[dict[str, Any]]:
+        """The JSON log lines written so far."""
+        return log_lines(self.log)
+
+    def assignments(self, since: int = 0) -> list[tuple[datetime, int]]:
+        """(time, partition) of each assignment logged after the first `since` lines."""
+        return [
+            (datetime.fromisoformat(line["time"]), line["partition"])
+            for line in self.lines()[since:]
+            if line["message"].startswith("assigned partition")
+        ]
+
+    def partitions(self) -> set[int]:
+        """Its latest assignment: a rebalance logs one line per partition, all at once."""
+        found = self.assignments()
+        latest = max((when for when, _ in found), default=None)
+        return {p for when, p in found if latest and latest - when < timedelta(seconds=1)}
+
+    def logged(self, text: str) -> bool:
+        return any(text in line["message"] for line in self.lines())
+
+    def backend_state(self, db: Db) -> str | None:
+        """Its PostgreSQL session's state: idle, active, idle in transaction, or None."""
+        row = db.execute(
+            "SELECT state FROM pg_stat_activity WHERE application_name = %s", (self.name,)
+        ).fetchone()
+        return row[0] if row else None
+
+
+def one(db: Db, sql: str, *params: Any) -> Any:
+    """The single value a query returns."""
+    row = db.execute(sql, params).fetchone()
+    assert row is not None
+    return row[0]
+
+
+def assert_exactly_once(
+    db: Db, done: list[dict[str, Any]], files: list[Path], env: dict[str, str], rows: int
+) -> None:
+    """Every upload Done with all its `rows`, no eventId counted twice, totals exact."""
+    for upload in done:
+        assert upload["status"] == "Done", upload
+        assert upload["accepted"] + upload["duplicates"] == upload["records"] == rows
+    counted_twice = db.execute(
+        "SELECT event_id FROM seen_events GROUP BY event_id HAVING count(*) > 1 LIMIT 5"
+    ).fetchall()
+    assert counted_twice == []
+    expected = expected_totals(*files)
+    seen = one(db, "SELECT count(*) FROM seen_events")
+    assert seen == sum(upload["accepted"] for upload in done) == sum(r["events"] for r in expected)
+    assert as_comparable(totals(env)) == expected

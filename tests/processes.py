@@ -13,6 +13,9 @@ from typing import Any, TypeVar
 
 T = TypeVar("T")
 METERPIPE = [sys.executable, "-m", "meterpipe"]
+# METERPIPE_CLIENT_OVERRIDES slowing a producer to a few thousand events/s, so that a kill
+# lands mid-file.
+SLOW_PRODUCER = '{"batch.num.messages": "1", "max.in.flight.requests.per.connection": "1"}'
 
 
 def run_cli(
@@ -57,6 +60,14 @@ def wait_for(condition: Callable[[], T | None], timeout: float, what: str) -> T:
             return value
         time.sleep(0.2)
     raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def log_lines(path: Path) -> list[dict[str, Any]]:
+    """The JSON log lines a process has written to `path` so far."""
+    if not path.exists():
+        return []
+    text = path.read_text(encoding="utf-8", errors="replace")
+    return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
 
 
 def uploads(env: dict[str, str]) -> list[dict[str, Any]]:

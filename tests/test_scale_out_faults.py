@@ -10,71 +10,21 @@ every upload be Done, and no eventId be counted twice.
 
 from __future__ import annotations
 
-import json
 import signal
 import subprocess
-from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import psycopg
 import pytest
 
 from meterpipe.sample_data import SampleSpec, write_sample_file
-from tests.groundtruth import as_comparable, expected_totals
-from tests.postgres import schema_of, schema_url
-from tests.processes import all_final, run_cli, start_cli, stop, totals, wait_for
+from tests.postgres import Db, Member, assert_exactly_once, one
+from tests.processes import SLOW_PRODUCER, all_final, run_cli, start_cli, stop, wait_for
 
 pytestmark = pytest.mark.slow
 
 PARTITIONS = set(range(6))
 ROWS = 30_000
-# Slows one producer to a few thousand events/s, so that its kill lands mid-file.
-SLOW_PRODUCER = '{"batch.num.messages": "1", "max.in.flight.requests.per.connection": "1"}'
-Db = psycopg.Connection[Any]
-
-
-class Member:
-    """One `meterpipe consume` process, its log and its PostgreSQL client name."""
-
-    def __init__(self, env: dict[str, str], directory: Path, name: str) -> None:
-        schema = schema_of(env["METERPIPE_STORE_URL"])
-        self.name = f"{schema}-{name}"
-        self.log = directory / f"{name}.log"
-        # The URL goes on the command line: that is what --store-url is for.
-        url = schema_url(schema, application_name=self.name)
-        self.process = start_cli(env, self.log, "consume", "--store-url", url)
-
-    def lines(self) -> list[dict[str, Any]]:
-        """The JSON log lines written so far."""
-        if not self.log.exists():
-            return []
-        text = self.log.read_text(encoding="utf-8", errors="replace")
-        return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
-
-    def assignments(self, since: int = 0) -> list[tuple[datetime, int]]:
-        """(time, partition) of each assignment logged after the first `since` lines."""
-        return [
-            (datetime.fromisoformat(line["time"]), line["partition"])
-            for line in self.lines()[since:]
-            if line["message"].startswith("assigned partition")
-        ]
-
-    def partitions(self) -> set[int]:
-        """Its latest assignment: a rebalance logs one line per partition, all at once."""
-        found = self.assignments()
-        latest = max((when for when, _ in found), default=None)
-        return {p for when, p in found if latest and latest - when < timedelta(seconds=1)}
-
-    def logged(self, text: str) -> bool:
-        return any(text in line["message"] for line in self.lines())
-
-    def backend_state(self, db: Db) -> str | None:
-        """Its PostgreSQL session's state: idle, active, idle in transaction, or None."""
-        row = db.execute(
-            "SELECT state FROM pg_stat_activity WHERE application_name = %s", (self.name,)
-        ).fetchone()
-        return row[0] if row else None
 
 
 def _rebalanced_onto(members: list[Member], timeout: float, what: str) -> None:
@@ -86,13 +36,6 @@ def _rebalanced_onto(members: list[Member], timeout: float, what: str) -> None:
         return set(given) == PARTITIONS
 
     wait_for(covered, timeout, what)
-
-
-def _one(db: Db, sql: str, *params: Any) -> Any:
-    """The single value a query returns."""
-    row = db.execute(sql, params).fetchone()
-    assert row is not None
-    return row[0]
 
 
 def _offsets(db: Db) -> dict[int, int]:
@@ -126,10 +69,10 @@ def test_consumer_and_producer_faults_on_postgres_leave_exact_totals(
         # (d) The producer dies mid-file: some of its events already counted, the upload
         # not marked published.
         counted = "SELECT count(*) FROM seen_events WHERE upload_ref = %s"
-        wait_for(lambda: _one(db, counted, "r2") > 0, 120, "first events of r2 counted")
+        wait_for(lambda: one(db, counted, "r2") > 0, 120, "first events of r2 counted")
         producer.send_signal(signal.SIGKILL)
         producer.wait()
-        assert _one(db, "SELECT expected FROM uploads WHERE reference = 'r2'") is None
+        assert one(db, "SELECT expected FROM uploads WHERE reference = 'r2'") is None
 
         # (a) A member dies inside its batch transaction; (b) a new member joins.
         killed = members[0]
@@ -163,7 +106,7 @@ def test_consumer_and_producer_faults_on_postgres_leave_exact_totals(
 
         # (e) Every consumer's connection is terminated mid-run; they reconnect and go on.
         wait_for(lambda: all(m.backend_state(db) for m in live), 60, "consumers connected")
-        terminated = _one(
+        terminated = one(
             db, "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
             " WHERE application_name = ANY(%s)", [m.name for m in live],
         )  # fmt: skip
@@ -178,22 +121,6 @@ def test_consumer_and_producer_faults_on_postgres_leave_exact_totals(
         for member in members:
             member.process.send_signal(signal.SIGCONT)
             stop(member.process)
-    _assert_exactly_once(db, done, files, env)
-    db.close()
-
-
-def _assert_exactly_once(
-    db: Db, done: list[dict[str, Any]], files: list[Path], env: dict[str, str]
-) -> None:
     assert sorted(upload["reference"] for upload in done) == ["r0", "r1", "r2", "r3"]
-    for upload in done:
-        assert upload["status"] == "Done", upload
-        assert upload["accepted"] + upload["duplicates"] == upload["records"] == ROWS
-    counted_twice = db.execute(
-        "SELECT event_id FROM seen_events GROUP BY event_id HAVING count(*) > 1 LIMIT 5"
-    ).fetchall()
-    assert counted_twice == []
-    expected = expected_totals(*files)
-    seen = _one(db, "SELECT count(*) FROM seen_events")
-    assert seen == sum(upload["accepted"] for upload in done) == sum(r["events"] for r in expected)
-    assert as_comparable(totals(env)) == expected
+    assert_exactly_once(db, done, files, env, ROWS)
+    db.close()

@@ -8,9 +8,11 @@ import time
 from pathlib import Path
 
 import pytest
+from confluent_kafka import Producer
 
 from meterpipe.sample_data import SampleSpec, write_sample_file
 from tests.groundtruth import as_comparable, expected_totals
+from tests.postgres import fresh_database
 from tests.processes import all_final, run_cli, start_cli, stop, totals, uploads, wait_for
 
 pytestmark = pytest.mark.slow
@@ -106,3 +108,24 @@ def test_consume_stops_mid_stream_and_resumes_to_exact_totals(
         stop(second)
     assert upload["status"] == "Done"
     assert as_comparable(totals(env)) == expected_totals(source)
+
+
+def test_consume_stops_cleanly_while_its_store_is_unreachable(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    """Retrying a lost PostgreSQL store must not keep a stopping consumer until the watchdog."""
+    log = tmp_path / "consumer.log"
+    with fresh_database() as (url, lock_out):
+        process = start_cli({**env, "METERPIPE_STORE_URL": url}, log, "consume")
+        try:
+            wait_for(lambda: _assigned(log), 60, "partitions assigned")
+            lock_out()
+            # Any message makes the consumer ask the store for the billing periods.
+            producer = Producer({"bootstrap.servers": env["METERPIPE_BOOTSTRAP_SERVERS"]})
+            producer.produce(env["METERPIPE_TOPIC"], b"anything")
+            assert producer.flush(30) == 0
+            wait_for(lambda: "store unavailable, retrying" in log.read_text(), 60, "retrying")
+            assert _terminate(process) == 0
+        finally:
+            stop(process)
+    assert "stopped while waiting for the store" in log.read_text()

@@ -44,4 +44,6 @@ def open_store(settings: StoreSettings) -> TotalsStore:
             f"store URL scheme {scheme!r} is not supported;"
             " use postgresql:// or unset it for SQLite"
         )
-    return PostgresStore.open(settings.store_url, settings.dedupe_retention_days)
+    return PostgresStore.open(
+        settings.store_url, settings.dedupe_retention_days, settings.idle_in_transaction_timeout_s
+    )

@@ -53,9 +53,14 @@ class PostgresStore(UploadQueries[PostgresConnection]):
         self._retention_s = retention_days * 86_400
 
     @classmethod
-    def open(cls, url: str, retention_days: int = 35) -> PostgresStore:
-        """Connect to `url` and bring its schema (the search_path's first) up to date."""
-        store = cls(PostgresConnection(url), retention_days)
+    def open(
+        cls, url: str, retention_days: int = 35, idle_in_transaction_timeout_s: float | None = None
+    ) -> PostgresStore:
+        """Connect to `url` and bring its schema (the search_path's first) up to date.
+
+        `idle_in_transaction_timeout_s` is applied to every session (None: the server's).
+        """
+        store = cls(PostgresConnection(url, idle_in_transaction_timeout_s), retention_days)
         try:
             store._migrate()
         except (psycopg.Error, StoreError) as exc:

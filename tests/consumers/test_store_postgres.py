@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 
 import psycopg
@@ -92,3 +93,33 @@ def test_a_lost_connection_is_a_store_error_and_then_heals(postgres_url: str) ->
 def test_an_unreachable_server_is_a_store_error() -> None:
     with pytest.raises(StoreError, match="cannot open PostgreSQL store"):
         PostgresStore.open("postgresql://postgres@127.0.0.1:1/test?connect_timeout=2")
+
+
+def test_a_session_frozen_in_its_transaction_is_ended_and_frees_its_offset_rows(
+    postgres_url: str,
+) -> None:
+    """A consumer frozen mid-batch holds its offset rows only for the configured timeout."""
+    frozen = PostgresStore.open(postgres_url, idle_in_transaction_timeout_s=1.0)
+    new_owner = PostgresStore.open(postgres_url)
+    try:
+        frozen.create_upload(UploadRecord(reference="u1", name="f.csv", upload_key="k"))
+        frozen.apply_batch(_batch(_events(("a", 0, "1", True)), None, 1))
+        (start,) = frozen.load_offsets(TOPIC).values()
+        session = frozen._db.connect()
+        assert session.execute("SHOW idle_in_transaction_session_timeout").fetchone() == ("1s",)
+        # Frozen between statements of its batch transaction, the offset row locked.
+        session.execute("BEGIN")
+        session.execute("SELECT * FROM offsets FOR UPDATE")
+        # Without the timeout the new owner would wait for the lock until this one fails.
+        new_owner._db.execute("SET lock_timeout = '20s'")
+        started = time.monotonic()
+        stats = new_owner.apply_batch(_batch(_events(("b", 1, "2", True)), start, 2))
+        assert stats.accepted == 1
+        assert 0.9 < time.monotonic() - started < 15
+        with pytest.raises(StoreError, match="idle-in-transaction"):
+            frozen._db.execute("SELECT 1")
+        with pytest.raises(StaleBatchError):
+            frozen.apply_batch(_batch(_events(("c", 1, "3", True)), start, 2))
+    finally:
+        frozen.close()
+        new_owner.close()

@@ -1,0 +1,55 @@
+"""What the consumer does in librdkafka's callbacks, called as librdkafka calls them."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from confluent_kafka import TopicPartition
+from prometheus_client import CollectorRegistry
+
+from consumers.consumer import UsageConsumer
+from consumers.store import SqliteStore
+from meterpipe.metrics import PipelineMetrics
+from meterpipe.settings import load_settings
+from schemas.codec import make_codec
+
+TOPIC = "usage"
+LAG = "meterpipe_consumer_lag"
+
+
+@pytest.fixture
+def registry() -> CollectorRegistry:
+    return CollectorRegistry()
+
+
+@pytest.fixture
+def consumer(tmp_path: Path, registry: CollectorRegistry) -> Iterator[UsageConsumer]:
+    """A group member that never connects: the callbacks under test need no broker."""
+    settings = load_settings(topic=TOPIC, data_dir=tmp_path)
+    store = SqliteStore.open(tmp_path / "store.sqlite3")
+    codec = make_codec(None, f"{TOPIC}-value")
+    yield UsageConsumer(settings, "127.0.0.1:1", store, codec, PipelineMetrics(registry))
+    store.close()
+
+
+def _stats(lags: dict[int, int]) -> str:
+    """librdkafka's statistics JSON, reduced to what the consumer reads (-1: the topic total)."""
+    partitions = {str(p): {"consumer_lag": lag} for p, lag in {**lags, -1: -1}.items()}
+    return json.dumps({"topics": {TOPIC: {"partitions": partitions}}})
+
+
+def test_revoked_partitions_lose_their_lag_gauge(
+    consumer: UsageConsumer, registry: CollectorRegistry
+) -> None:
+    def lag(partition: int) -> float | None:
+        return registry.get_sample_value(LAG, {"topic": TOPIC, "partition": str(partition)})
+
+    consumer._on_stats(_stats({0: 5, 1: 7, 2: 9}))
+    assert [lag(p) for p in (0, 1, 2)] == [5, 7, 9]
+    consumer._on_revoke(None, [TopicPartition(TOPIC, 0), TopicPartition(TOPIC, 2)])  # type: ignore[arg-type]
+    assert [lag(p) for p in (0, 1, 2)] == [None, 7, None]
+    # A partition revoked before any statistics named it is no error.
+    consumer._on_revoke(None, [TopicPartition(TOPIC, 4)])  # type: ignore[arg-type]
