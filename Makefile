@@ -3,6 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
+# Test processes: most end-to-end tests wait on brokers and group joins, so three share
+# two cores well. Every test has its own topics, groups, directories and schemas.
+TEST_WORKERS ?= 3
 
 .PHONY: run test lint typecheck bench install clean
 
@@ -27,7 +30,7 @@ typecheck: $(STAMP)
 
 test: lint typecheck
 	bash deploy/install-tools.sh
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n $(TEST_WORKERS)
 
 bench: $(STAMP)
 	$(BIN)/meterpipe bench

@@ -160,8 +160,10 @@ class InboxWatcher:
         return claimed
 
     def _publish(self, claimed: Path) -> None:
-        reference, name = split_claimed(claimed.name) or ("", "")
-        request = UploadRequest(path=claimed, name=display_name(name), reference=reference)
+        reference, claimed_name = split_claimed(claimed.name) or ("", "")
+        # The shown name is valid UTF-8 (logs, reports): file names need not be.
+        name = display_name(claimed_name)
+        request = UploadRequest(path=claimed, name=name, reference=reference)
         if self._stop.is_set():
             return
         try:

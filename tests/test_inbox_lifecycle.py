@@ -14,7 +14,15 @@ import pytest
 
 from meterpipe.sample_data import HEADER, SampleSpec, write_sample_file
 from tests.groundtruth import as_comparable, expected_totals
-from tests.processes import all_final, start_cli, stop, totals, uploads, wait_for
+from tests.processes import (
+    SLOW_PRODUCER,
+    all_final,
+    start_cli,
+    stop,
+    totals,
+    uploads,
+    wait_for,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -102,11 +110,11 @@ def test_up_killed_mid_publish_resumes_to_exact_totals(
 ) -> None:
     inbox = Path(inbox_env["METERPIPE_INBOX"])
     source = tmp_path / "big.csv"
-    write_sample_file(source, SampleSpec(rows=200_000, seed=77, accounts=200))
-    # Small chunks make publishing slow enough to be caught half way.
+    write_sample_file(source, SampleSpec(rows=50_000, seed=77, accounts=200))
     env = {**inbox_env, "METERPIPE_CHUNK_BYTES": "65536"}
     log = tmp_path / "up.log"
-    first = start_cli(env, log, "up")
+    # A slowed producer makes sure the kill lands half way through publishing.
+    first = start_cli({**env, "METERPIPE_CLIENT_OVERRIDES": SLOW_PRODUCER}, log, "up")
     try:
         _drop(source, inbox, "big.csv")
         wait_for(lambda: uploads(env), 60, "the upload to be recorded")

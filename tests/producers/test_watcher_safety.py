@@ -7,7 +7,9 @@ Every file here is refused by its header, so uploads end in Error without reachi
 from __future__ import annotations
 
 import json
+import logging
 import os
+import re
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -112,6 +114,7 @@ def test_same_name_again_never_overwrites_a_file_or_report(inbox: Path) -> None:
 def test_hostile_names_stay_inside_the_lifecycle_folders(
     inbox: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO, logger="producers.watcher")
     processing = inbox / "processing"
     processing.mkdir()
     (processing / "stray.csv").write_text("dropped here by hand\n", encoding="utf-8")
@@ -131,6 +134,8 @@ def test_hostile_names_stay_inside_the_lifecycle_folders(
     assert (inbox / too_long).exists()
     assert (processing / "stray.csv").exists()
     messages = " ".join(record.getMessage() for record in caplog.records)
+    assert "caf\ufffd.csv" in messages
+    assert not re.search("[\ud800-\udfff]", messages), "a log line is not valid UTF-8"
     assert f"longer than {MAX_NAME_BYTES} bytes" in messages
     assert "ignoring 'stray.csv': not a claimed upload" in messages
     everything = {p.relative_to(tmp_path) for p in tmp_path.rglob("*")}
