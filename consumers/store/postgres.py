@@ -122,6 +122,7 @@ class PostgresStore(UploadQueries[PostgresConnection]):
     def prune_seen(self) -> int:
         """Forget eventIds older than the retention window; return how many."""
         cutoff = int(time.time()) - self._retention_s
+        self._prune_settled(self._db, cutoff)
         return self._db.execute("DELETE FROM seen_events WHERE seen_at < ?", (cutoff,)).rowcount
 
     # ---- reads -------------------------------------------------------------------

@@ -13,7 +13,14 @@ from typing import Any, Generic, Protocol, TypeVar
 
 import polars as pl
 
-from consumers.store.records import StoredOffset, UploadRecord, UploadStatus, UploadSummary, utc_now
+from consumers.store.records import (
+    StoredOffset,
+    UploadRecord,
+    UploadStatus,
+    UploadSummary,
+    utc_now,
+    utc_timestamp,
+)
 from consumers.store.stats import STATS_TABLES, StoreStats, TableStats
 
 __all__ = ["SqlConnection", "SqlCursor", "UploadQueries", "pending_totals_filter", "totals_filter"]
@@ -203,6 +210,18 @@ class UploadQueries(Generic[Connection]):
         """When the oldest remembered eventId was first seen (epoch seconds)."""
         (oldest,) = self._db.execute("SELECT min(seen_at) FROM seen_events").fetchone()
         return int(oldest) if oldest is not None else None
+
+    def _prune_settled(self, db: SqlConnection, cutoff_s: int) -> None:
+        """Forget the settled rows of uploads that finished before `cutoff_s` (epoch seconds).
+
+        They make redeliveries of those uploads' duplicates and dead letters no-ops; past the
+        dedupe window an eventId sent again counts again anyway, so they go with it.
+        """
+        db.execute(
+            "DELETE FROM settled_rows WHERE upload_ref IN"
+            " (SELECT reference FROM uploads WHERE finished_at < ?)",
+            (utc_timestamp(cutoff_s),),
+        )
 
     def status_counts(self) -> dict[str, int]:
         """How many uploads are in each status."""

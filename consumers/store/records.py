@@ -25,7 +25,13 @@ UploadStatus = Literal["Processing", "Error", "Done"]
 
 def utc_now() -> str:
     """Now as an RFC 3339 UTC string, the form every stored timestamp takes."""
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return utc_timestamp(datetime.now(UTC).timestamp())
+
+
+def utc_timestamp(epoch_s: float) -> str:
+    """An epoch time in the stored form, so stored timestamps compare as strings."""
+    moment = datetime.fromtimestamp(epoch_s, UTC)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 @dataclass(frozen=True)

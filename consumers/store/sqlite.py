@@ -345,6 +345,7 @@ class SqliteStore(UploadQueries[sqlite3.Connection]):
             " AND first_row < (SELECT max(first_row) FROM seen_blocks)"
         )
         with self._transaction() as db:
+            self._prune_settled(db, cutoff)
             pruned = db.execute("DELETE FROM seen_events WHERE seen_at < ?", (cutoff,)).rowcount
             in_blocks = db.execute(f"SELECT total(length(hashes) / 8) {old_blocks}", (cutoff,))
             pruned += int(in_blocks.fetchone()[0])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
@@ -18,7 +19,7 @@ from click.testing import CliRunner
 
 from consumers.store import StoredOffset, open_store
 from consumers.store.migrations import POSTGRES_MIGRATIONS, SQLITE_MIGRATIONS
-from consumers.store.records import UploadRecord
+from consumers.store.records import UploadRecord, utc_timestamp
 from meterpipe.cli import main
 from meterpipe.settings import StoreSettings
 from tests.consumers.test_store import _batch, _events
@@ -51,21 +52,31 @@ def _stats(settings: StoreSettings) -> dict[str, Any]:
     return stats
 
 
+def _execute(settings: StoreSettings, sql: str, *params: Any) -> None:
+    """Change the store straight in the database (`?` placeholders, on either backend)."""
+    if settings.store_url:
+        with psycopg.connect(settings.store_url, autocommit=True) as db:
+            db.execute(sql.replace("?", "%s"), params)
+    else:
+        with contextlib.closing(sqlite3.connect(settings.sqlite_path)) as lite, lite:
+            lite.execute(sql, params)
+
+
 def _age_first_batch(settings: StoreSettings, event_ids: list[str], seconds: int) -> None:
     """Make the first batch's dedupe entries (`event_ids`) look first seen `seconds` ago."""
     cutoff = int(time.time()) - seconds
     if settings.store_url:
-        with psycopg.connect(settings.store_url, autocommit=True) as db:
-            db.execute(
-                "UPDATE seen_events SET seen_at = %s WHERE event_id = ANY(%s)", (cutoff, event_ids)
-            )
+        _execute(settings, "UPDATE seen_events SET seen_at = ? WHERE event_id = ANY(?)",
+                 cutoff, event_ids)  # fmt: skip
     else:  # SQLite keeps a batch's entries as one block
-        with sqlite3.connect(settings.sqlite_path) as db:
-            db.execute(
-                "UPDATE seen_blocks SET seen_at = ?"
-                " WHERE first_row = (SELECT min(first_row) FROM seen_blocks)",
-                (cutoff,),
-            )
+        _execute(settings, "UPDATE seen_blocks SET seen_at = ?"
+                 " WHERE first_row = (SELECT min(first_row) FROM seen_blocks)", cutoff)  # fmt: skip
+
+
+def _finish_upload(settings: StoreSettings, reference: str, seconds_ago: int) -> None:
+    finished = utc_timestamp(time.time() - seconds_ago)
+    _execute(settings, "UPDATE uploads SET status = 'Done', finished_at = ? WHERE reference = ?",
+             finished, reference)  # fmt: skip
 
 
 def test_stats_count_the_store_and_prune_forgets_only_old_entries(backend: StoreSettings) -> None:
@@ -103,6 +114,13 @@ def test_stats_count_the_store_and_prune_forgets_only_old_entries(backend: Store
         after = _stats(backend)
         assert after["tables"]["seen_events"]["rows"] == 1
         assert after["dedupe"]["oldestAgeSeconds"] < 600
+        # Settled rows (here u1's duplicate) go once their upload finished before the window.
+        _finish_upload(backend, "u1", 0)
+        _invoke("store", "prune", *args)
+        assert _stats(backend)["tables"]["settled_rows"]["rows"] == 1
+        _finish_upload(backend, "u1", 40 * DAY_S)
+        _invoke("store", "prune", *args)
+        assert _stats(backend)["tables"]["settled_rows"]["rows"] == 0
 
         # What was pruned is forgotten (counts again); what was kept still dedupes.
         again = _events(("old-1", 6, "1", True), ("new", 7, "3", True))
