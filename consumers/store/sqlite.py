@@ -1,13 +1,15 @@
 """The embedded store: one SQLite file holding totals, dedupe state, offsets and uploads.
 
-A consumed batch is applied in one `BEGIN IMMEDIATE` transaction: new eventIds, totals,
-upload progress and the next offsets commit together or not at all, which is what makes
-totals exactly-once across crashes. WAL mode lets the CLI read while consumers write.
+A consumed batch is applied in one `BEGIN IMMEDIATE` transaction: new eventIds, total
+deltas, upload progress and the next offsets commit together or not at all, which is what
+makes totals exactly-once across crashes. WAL mode lets the CLI read while consumers write.
 
-Accepted eventIds are only ever appended (`seen_events`, plus one `seen_blocks` blob of
-hashes per batch); which rows may hold a batch's ids is answered by an in-memory
-`SeenIndex`, caught up from the blobs inside each write transaction (so several processes
-sharing the file stay exact) and confirmed by row id against the full eventId.
+A batch is written as blobs, not a row per event: one `seen_blocks` row (the accepted
+eventIds' hashes, and the eventIds with their provenance) and one `total_deltas` row (its
+totals). Which rows may hold a batch's ids is answered by an in-memory `SeenIndex`, caught
+up from the blocks inside each write transaction (so several processes sharing the file stay
+exact) and confirmed against the full eventId read back from the blocks. Pending deltas are
+folded into `totals` by `fold_totals`; readers add the ones still pending.
 """
 
 from __future__ import annotations
@@ -49,8 +51,8 @@ BUSY_TIMEOUT_S = 60.0
 BLOCK_END = "(first_row + length(hashes) / 8)"  # one past a block's last row
 # Page cache per connection: the hot pages are the totals a fold updates; batches only append.
 CACHE_KIB = 64 * 1024
-# What `aggregate` reads: an empty frame of it gives the (empty) pending-deltas frame.
 SEEN_SCHEMA = {"eventId": pl.String, **PROVENANCE_SCHEMA}  # what a seen row holds
+# What `aggregate` reads: an empty frame of it gives the (empty) pending-deltas frame.
 DELTA_SOURCE_SCHEMA = {
     "accountId": pl.String, "pricingUnit": pl.String, "customUnit": pl.String,
     "day": pl.Date, "quantity": pl.String, "billable": pl.Boolean,
