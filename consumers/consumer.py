@@ -177,11 +177,12 @@ class UsageConsumer:
         if self._unfolded and (idle or self._unfolded >= due):
             started = time.perf_counter()
             rows = self._retrying(self._store.fold_totals)
-            log.info(
-                "totals folded",
-                extra={"batches": self._unfolded, "rows": rows,
-                       "seconds": round(time.perf_counter() - started, 3)},
-            )  # fmt: skip
+            if rows:  # stores that write totals in each batch (PostgreSQL) have nothing to fold
+                log.info(
+                    "totals folded",
+                    extra={"batches": self._unfolded, "rows": rows,
+                           "seconds": round(time.perf_counter() - started, 3)},
+                )  # fmt: skip
             self._unfolded = 0
 
     def _send_dead_letters(self, prepared: PreparedBatch) -> None:
