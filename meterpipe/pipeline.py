@@ -140,12 +140,15 @@ class Pipeline:
                 broker_died = self._broker is not None and not self._broker.is_running()
                 if broker_died or not consumer.is_alive():
                     consumer_stop.set()
-                    # The broker first: the old consumer takes seconds to leave a dead group.
+                    # The old consumer must be gone before the new broker starts: one that
+                    # joins the new broker's group and leaves mid-join stays its leader on
+                    # Tansu, and the next member never gets a partition. Leaving a dead
+                    # broker's group takes it a few seconds.
+                    consumer.join()
                     if broker_died:
                         self._recover_broker()
                     else:
                         log.error("consumer stopped unexpectedly; starting a new one")
-                    consumer.join()
                     consumer_stop, consumer = self._start_consumer(bootstrap)
         finally:
             consumer_stop.set()
