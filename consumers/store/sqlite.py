@@ -51,12 +51,18 @@ BUSY_TIMEOUT_S = 60.0
 BLOCK_END = "(first_row + length(hashes) / 8)"  # one past a block's last row
 # Page cache per connection: the hot pages are the totals a fold updates; batches only append.
 CACHE_KIB = 64 * 1024
+ID_HASH = "idHash"
 SEEN_SCHEMA = {"eventId": pl.String, **PROVENANCE_SCHEMA}  # what a seen row holds
 # What `aggregate` reads: an empty frame of it gives the (empty) pending-deltas frame.
 DELTA_SOURCE_SCHEMA = {
     "accountId": pl.String, "pricingUnit": pl.String, "customUnit": pl.String,
     "day": pl.Date, "quantity": pl.String, "billable": pl.Boolean,
 }  # fmt: skip
+
+
+def _with_hashes(events: pl.DataFrame) -> pl.DataFrame:
+    """`events` with each eventId's hash (column ID_HASH), which the dedupe index keys on."""
+    return events.with_columns(event_id_hashes(events["eventId"]).alias(ID_HASH))
 
 
 class SqliteStore(UploadQueries[sqlite3.Connection]):
@@ -128,8 +134,10 @@ class SqliteStore(UploadQueries[sqlite3.Connection]):
             with self._transaction() as db:
                 self._check_offsets(db, outcome)
                 index = self._caught_up_index(db)
-                known, settled = self._lookup(db, index, outcome)
-                classified = classify(outcome.events, outcome.dead_lettered, known, settled)
+                # Hashed once: the lookup uses every event's hash, the new block the accepted ones'.
+                events = _with_hashes(outcome.events)
+                known, settled = self._lookup(db, index, events, outcome.dead_lettered)
+                classified = classify(events, outcome.dead_lettered, known, settled)
                 appended = self._record_outcomes(db, classified)
                 self._append_deltas(db, aggregate(classified.accepted))
                 finished = self._count_progress(db, classified)
@@ -187,16 +195,17 @@ class SqliteStore(UploadQueries[sqlite3.Connection]):
         return max(in_blocks or 0, in_rows or 0)
 
     def _lookup(
-        self, db: sqlite3.Connection, index: SeenIndex, outcome: BatchOutcome
+        self,
+        db: sqlite3.Connection,
+        index: SeenIndex,
+        events: pl.DataFrame,
+        dead_lettered: pl.DataFrame,
     ) -> tuple[pl.DataFrame, pl.DataFrame]:
         """Which of the batch's eventIds and provenances the store already knows."""
         # The index only narrows the search to candidate rows; classify() matches the
         # full eventId, so a hash collision or a pruned row never hides a new event.
-        hashes = event_id_hashes(outcome.events["eventId"]).to_numpy()
-        known = self._seen_at_rows(db, index.candidate_rows(hashes))
-        provenance = pl.concat(
-            [provenance_of(outcome.events), provenance_of(outcome.dead_lettered)]
-        )
+        known = self._seen_at_rows(db, index.candidate_rows(events[ID_HASH].to_numpy()))
+        provenance = pl.concat([provenance_of(events), provenance_of(dead_lettered)])
         # An upload's rows in one batch are close together: one range scan per upload
         # finds its settled rows (a superset of the batch's; classify() joins exactly).
         ranges = provenance.group_by("uploadRef").agg(
@@ -239,7 +248,7 @@ class SqliteStore(UploadQueries[sqlite3.Connection]):
     ) -> tuple[np.ndarray, np.ndarray]:
         """Append accepted ids (and their hash blob), settle the rest; return (hashes, rows)."""
         accepted = classified.accepted.select(*SEEN_SCHEMA)
-        hashes = event_id_hashes(accepted["eventId"]).to_numpy()
+        hashes = classified.accepted[ID_HASH].to_numpy()
         last = self._last_row(db)
         rows = np.arange(last + 1, last + 1 + len(hashes), dtype=np.int64)
         if len(hashes):
@@ -328,7 +337,7 @@ class SqliteStore(UploadQueries[sqlite3.Connection]):
 
         For taking over from another system, and for the benchmark's store of 50M ids.
         """
-        accepted = pl.DataFrame({"eventId": event_ids}).with_columns(
+        accepted = _with_hashes(pl.DataFrame({"eventId": event_ids})).with_columns(
             pl.lit(None, pl.String).alias("uploadRef"), pl.lit(None, pl.Int64).alias("rowNumber")
         )
         nothing = accepted.clear()
