@@ -6,9 +6,10 @@ the concatenation of each field's bytes, so every field can be encoded as a colu
 computes zigzag varints (lengths, longs, union indexes) for all rows at once, and pyarrow
 joins the per-field pieces row by row in C++. No Python code runs per row.
 
-For decoding, `container_file` frames bodies as an Avro object container file so that a
-columnar reader can decode a whole batch in one call, and `well_formed` walks all bodies at
-once to keep malformed ones away from that reader (which may read past a corrupt body).
+Decoding is the same idea in reverse: `decode_records` walks all bodies field by field at
+once, checking the layout as it goes, and builds each column straight from the positions it
+found; strings become Arrow string views into the bodies' own buffer, so no text is copied.
+A body that is not exactly one record is left out, never guessed at.
 
 Only the types the event contract needs are supported: ``string``, ``boolean``, ``long`` and
 their ``["null", T]`` unions.
@@ -17,6 +18,7 @@ their ``["null", T]`` unions.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -28,21 +30,20 @@ import pyarrow.compute as pc
 from meterpipe.errors import SchemaError
 
 __all__ = [
-    "CONTAINER_SYNC",
-    "container_file",
-    "encode_long",
+    "decode_records",
     "encode_records",
     "polars_schema",
-    "well_formed",
 ]
-
-# Any 16 bytes will do: a reader only compares the marker after each block with the header's.
-CONTAINER_SYNC = b"meterpipe.batch."
 
 _UInt64s = npt.NDArray[np.uint64]
 _Int64s = npt.NDArray[np.int64]
 _Int16s = npt.NDArray[np.int16]
 _Bools = npt.NDArray[np.bool_]
+
+# String views address their data buffer with signed 32-bit offsets, and hold strings of
+# up to 12 bytes themselves.
+_MAX_VIEW_OFFSET = 2**31 - 1 - 12
+_INLINE = 12
 
 _POLARS_DTYPES: dict[str, pl.DataType] = {
     "string": pl.String(),
@@ -72,37 +73,6 @@ def polars_schema(schema: Mapping[str, Any]) -> pl.Schema:
     return pl.Schema(
         {field["name"]: _POLARS_DTYPES[_field_kind(field)[0]] for field in schema["fields"]}
     )
-
-
-def encode_long(value: int) -> bytes:
-    """Return the Avro encoding of one long: its zigzag varint."""
-    encoded: bytes = _varint_array(_zigzag(np.array([value], dtype=np.int64)))[0].as_py()
-    return encoded
-
-
-def container_file(schema_json: str, bodies: pa.LargeBinaryArray) -> bytes:
-    """Return an uncompressed object container file holding `bodies` as its one block."""
-    offsets, data = _layout(bodies)
-    block = data.data[offsets[0] : offsets[-1]]
-    parts: list[bytes | memoryview] = [
-        b"Obj\x01",
-        encode_long(2),  # metadata map: one block of two entries, then an empty block
-        *_avro_bytes(b"avro.schema"),
-        *_avro_bytes(schema_json.encode()),
-        *_avro_bytes(b"avro.codec"),
-        *_avro_bytes(b"null"),
-        encode_long(0),
-        CONTAINER_SYNC,
-        encode_long(len(bodies)),
-        encode_long(len(block)),
-        block,
-        CONTAINER_SYNC,
-    ]
-    return b"".join(parts)
-
-
-def _avro_bytes(value: bytes) -> tuple[bytes, bytes]:
-    return encode_long(len(value)), value
 
 
 def _field_kind(field: Mapping[str, Any]) -> tuple[str, bool]:
@@ -175,16 +145,64 @@ def _varint_array(values: _UInt64s, valid: _Bools | None = None) -> pa.LargeBina
     return pa.LargeBinaryArray.from_buffers(pa.large_binary(), len(values), buffers)
 
 
-def well_formed(bodies: pa.LargeBinaryArray, schema: Mapping[str, Any]) -> _Bools:
-    """Tell which bodies have exactly the layout of record `schema`.
+def decode_records(
+    bodies: pa.LargeBinaryArray, schema: Mapping[str, Any]
+) -> tuple[pl.DataFrame, _Bools]:
+    """Decode every body that is exactly one record `schema`, all at once.
 
-    All bodies are walked field by field at once: each union index and boolean must be 0 or
-    1, each varint (at most 10 bytes) and string must end inside its body, and no byte may
-    be left over. String contents (UTF-8) are not checked.
+    Returns the decoded rows, in input order, as a frame of `polars_schema(schema)`, and
+    which bodies they are. All bodies are walked field by field together: each union
+    index and boolean must be 0 or 1, each varint must end within 10 bytes and fit 64
+    bits, each string must end inside its body and be UTF-8, and no byte may be left
+    over. Strings are not copied: each becomes a view into the bodies' own buffer.
     """
     offsets, data = _layout(bodies)
+    if offsets[-1] - offsets[0] > _MAX_VIEW_OFFSET and len(bodies) > 1:
+        half = len(bodies) // 2  # string views address their buffer with 32-bit offsets
+        head, head_ok = decode_records(bodies.slice(0, half), schema)
+        tail, tail_ok = decode_records(bodies.slice(half), schema)
+        return pl.concat([head, tail]), np.concatenate([head_ok, tail_ok])
+    located, complete = _walk(offsets, data, schema)
+    # The views' data buffer: the bodies, plus room to read a full inline prefix anywhere.
+    texts = np.concatenate([data[offsets[0] : offsets[-1]], np.zeros(_INLINE, np.uint8)])
+    columns: dict[str, pa.Array] = {}
+    for field in located:
+        column, bad = _column(field, complete, texts, int(offsets[0]))
+        if bad is not None:  # strings that are not UTF-8: decode again without their rows
+            complete[np.flatnonzero(complete)[bad]] = False
+            return _without(bodies, schema, complete)
+        columns[field.name] = column
+    return pl.DataFrame(pl.from_arrow(pa.table(columns))), complete
+
+
+def _without(
+    bodies: pa.LargeBinaryArray, schema: Mapping[str, Any], keep: _Bools
+) -> tuple[pl.DataFrame, _Bools]:
+    """Decode only the bodies in `keep` (the others are known bad)."""
+    frame, sound = decode_records(bodies.filter(keep), schema)
+    complete = np.zeros(len(bodies), dtype=np.bool_)
+    complete[np.flatnonzero(keep)[sound]] = True
+    return frame, complete
+
+
+@dataclass(frozen=True)
+class _Located:
+    """Where one field's value is in every body: what a column is built from."""
+
+    name: str
+    kind: str
+    present: _Bools  # False where a ["null", T] union holds null
+    start: _Int64s  # strings: where the text starts in the data buffer
+    value: _UInt64s  # longs: the zigzag varint; strings: the byte length; booleans: 0 or 1
+
+
+def _walk(
+    offsets: _Int64s, data: npt.NDArray[np.uint8], schema: Mapping[str, Any]
+) -> tuple[list[_Located], _Bools]:
+    """Locate every field of every body; return them and which bodies are exactly a record."""
     cursor, ends = offsets[:-1].copy(), offsets[1:]
-    ok = np.ones(len(bodies), dtype=np.bool_)
+    ok = np.ones(len(cursor), dtype=np.bool_)
+    located = []
     for field in schema["fields"]:
         kind, nullable = _field_kind(field)
         present = ok
@@ -193,11 +211,106 @@ def well_formed(bodies: pa.LargeBinaryArray, schema: Mapping[str, Any]) -> _Bool
             ok = ok & ((branch == 0) | (branch == 2))
             present = ok & (branch == 2)
             cursor += ok
-        width = _field_width(data, cursor, ends, kind)
+        value, width, start = _field_value(data, cursor, ends, kind)
         ok = ok & (~present | (width >= 0))
+        located.append(_Located(field["name"], kind, present, start, value))
         cursor += np.where(present & ok, width, 0)
     complete: _Bools = ok & (cursor == ends)
-    return complete
+    return located, complete
+
+
+def _field_value(
+    data: npt.NDArray[np.uint8], cursor: _Int64s, ends: _Int64s, kind: str
+) -> tuple[_UInt64s, _Int64s, _Int64s]:
+    """Return the field's value at `cursor`, how many bytes it takes (-1: it cannot fit),
+    and where a string's text starts."""
+    if kind == "boolean":
+        byte = _bytes_at(data, cursor, ends)
+        fits = (byte == 0) | (byte == 1)
+        return np.where(fits, byte, 0).astype(np.uint64), np.where(fits, 1, -1), cursor
+    value, size = _read_varints(data, cursor, ends)
+    if kind == "long":
+        return value, np.where(size > 0, size, -1), cursor
+    length = _unzigzag(value)
+    fits = (size > 0) & (length >= 0) & (length <= ends - cursor - size)
+    width = np.where(fits, size + length, -1)
+    return np.where(fits, length, 0).view(np.uint64), width, cursor + size
+
+
+def _column(
+    field: _Located, rows: _Bools, texts: npt.NDArray[np.uint8], base: int
+) -> tuple[pa.Array, _Bools | None]:
+    """Build the field's column for `rows`; or say which of them are not UTF-8.
+
+    `texts` holds the bodies' bytes from position `base` on, where strings are viewed.
+    """
+    present = field.present[rows]
+    validity = None if present.all() else pa.py_buffer(np.packbits(present, bitorder="little"))
+    value = field.value[rows]
+    if field.kind == "boolean":
+        bits = pa.py_buffer(np.packbits(value == 1, bitorder="little"))
+        return pa.Array.from_buffers(pa.bool_(), len(value), [validity, bits]), None
+    if field.kind == "long":
+        longs = pa.py_buffer(_unzigzag(value))
+        return pa.Array.from_buffers(pa.int64(), len(value), [validity, longs]), None
+    views = _string_views(texts, field.start[rows] - base, value.view(np.int64), present)
+    buffers = [validity, pa.py_buffer(views), pa.py_buffer(texts)]
+    binary = pa.Array.from_buffers(pa.binary_view(), len(value), buffers)
+    try:
+        return binary.cast(pa.string_view()), None
+    except pa.ArrowInvalid:  # rare: find the culprits one by one
+        return binary, np.array([not _is_utf8(text) for text in binary.to_pylist()])
+
+
+def _string_views(
+    texts: npt.NDArray[np.uint8], start: _Int64s, length: _Int64s, present: _Bools
+) -> npt.NDArray[np.int32]:
+    """Arrow's 16-byte string views, as four int32 words: the length, then the text itself
+    (zero padded) when it fits in 12 bytes, else its first 4 bytes, buffer 0 and where it
+    starts in `texts`."""
+    lengths = np.where(present, length, 0).astype(np.int32)
+    views: npt.NDArray[np.int32] = np.zeros((len(start), 4), dtype="<i4")
+    if not present.any():
+        return views
+    start = np.where(present, start, 0)
+    windows = np.lib.stride_tricks.sliding_window_view(texts, _INLINE)
+    words: npt.NDArray[np.uint32] = windows[start].view("<u4")
+    short = lengths <= _INLINE
+    if short.any():
+        words &= _inline_masks(lengths)
+    views[:, 0] = lengths
+    views[:, 1] = words[:, 0]
+    views[:, 2] = np.where(short, words[:, 1], 0)
+    views[:, 3] = np.where(short, words[:, 2], start)
+    return views
+
+
+def _inline_masks(length: npt.NDArray[np.int32]) -> npt.NDArray[np.uint32]:
+    """Per row, three little-endian words that keep the first `length` of 12 bytes."""
+    low_bits = np.minimum(length, 8).astype(np.uint64) * np.uint64(8)
+    low = np.where(low_bits == 64, np.uint64(2**64 - 1), (np.uint64(1) << low_bits) - np.uint64(1))
+    high_bits = (np.clip(length, 8, 12) - 8).astype(np.uint32) * np.uint32(8)
+    high = np.where(high_bits == 32, np.uint32(2**32 - 1), (np.uint32(1) << high_bits) - 1)
+    masks = np.empty((len(length), 3), dtype="<u4")
+    masks[:, :2] = low.view("<u4").reshape(-1, 2)
+    masks[:, 2] = high
+    return masks
+
+
+def _is_utf8(text: bytes | None) -> bool:
+    try:
+        (text or b"").decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _unzigzag(values: _UInt64s) -> _Int64s:
+    """Undo `_zigzag`: 0, 1, 2, 3 -> 0, -1, 1, -2."""
+    result: _Int64s = (values >> np.uint64(1)).view(np.int64) ^ -(values & np.uint64(1)).view(
+        np.int64
+    )
+    return result
 
 
 def _layout(bodies: pa.LargeBinaryArray) -> tuple[_Int64s, npt.NDArray[np.uint8]]:
@@ -206,19 +319,6 @@ def _layout(bodies: pa.LargeBinaryArray) -> tuple[_Int64s, npt.NDArray[np.uint8]
     offsets = np.frombuffer(offsets_buffer, dtype=np.int64)
     data = np.frombuffer(data_buffer or b"", dtype=np.uint8)
     return offsets[bodies.offset : bodies.offset + len(bodies) + 1], data
-
-
-def _field_width(data: npt.NDArray[np.uint8], cursor: _Int64s, ends: _Int64s, kind: str) -> _Int64s:
-    """Return how many bytes the field's value takes at `cursor`, or -1 if it cannot fit."""
-    if kind == "boolean":
-        byte = _bytes_at(data, cursor, ends)
-        return np.where((byte == 0) | (byte == 1), 1, -1)
-    value, size = _read_varints(data, cursor, ends)
-    if kind == "long":
-        return np.where(size > 0, size, -1)
-    length = (value >> np.uint64(1)).view(np.int64) ^ -(value & np.uint64(1)).view(np.int64)
-    fits = (size > 0) & (length >= 0) & (length <= ends - cursor - size)
-    return np.where(fits, size + length, -1)
 
 
 def _read_varints(
@@ -230,7 +330,7 @@ def _read_varints(
     pending = np.ones(len(cursor), dtype=np.bool_)
     for k in range(10):
         byte = _bytes_at(data, cursor + k, ends)
-        pending &= byte >= 0
+        pending &= (byte >= 0) if k < 9 else (byte >= 0) & (byte <= 1)  # 64 bits at most
         low_bits = (byte & 0x7F).astype(np.uint64) << np.uint64(7 * k)
         value |= np.where(pending, low_bits, np.uint64(0))
         last = pending & (byte < 0x80)

@@ -33,7 +33,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from meterpipe.errors import SchemaError
-from schemas.avro_columns import container_file, encode_records, polars_schema, well_formed
+from schemas.avro_columns import decode_records, encode_records, polars_schema
 
 __all__ = [
     "FIELD_NAMES",
@@ -137,51 +137,11 @@ def decode_bodies(bodies: Sequence[bytes]) -> DecodeResult:
 
 
 def _decode_array(bodies: pa.LargeBinaryArray) -> DecodeResult:
-    """Decode the well-formed bodies in one columnar read; explain the malformed ones."""
-    sound = well_formed(bodies, load_schema())
+    """Decode the well-formed bodies in one columnar pass; explain the malformed ones."""
+    frame, sound = decode_records(bodies, load_schema())
     malformed = [(int(i), _failure_reason(bodies[i].as_py())) for i in np.flatnonzero(~sound)]
-    result = _decode_well_formed(bodies.filter(sound))
-    return _remapped(result, np.flatnonzero(sound), malformed)
-
-
-def _decode_well_formed(bodies: pa.LargeBinaryArray) -> DecodeResult:
-    """Decode in one columnar read; if that fails or is not exact, body by body."""
-    if len(bodies) == 0:
-        return DecodeResult(pl.DataFrame(schema=FRAME_SCHEMA), [], [])
-    frame = _read_as_container(bodies)
-    # Re-encoding must give back every body exactly, so that nothing the columnar reader
-    # reads differently from the spec (a non-minimal varint, say) passes unnoticed.
-    if frame is not None and encode_bodies(frame).equals(bodies):
-        return DecodeResult(frame, list(range(len(bodies))), [])
-    return _decode_each(bodies)
-
-
-def _read_as_container(bodies: pa.LargeBinaryArray) -> pl.DataFrame | None:
-    """Read all bodies as one block of an in-memory Avro file; None if the reader refuses it."""
-    # polars cannot read the .avsc as shipped (it rejects field defaults), hence the
-    # canonical form, which describes the same binary layout.
-    container = container_file(canonical_form(), bodies)
-    try:
-        return pl.read_avro(io.BytesIO(container))
-    except (pl.exceptions.PolarsError, OSError, pl.exceptions.PanicException):
-        # PanicException is a BaseException: polars' reader panics on some malformed input
-        # that `well_formed` should already have kept out.
-        return None
-
-
-def _decode_each(bodies: pa.LargeBinaryArray) -> DecodeResult:
-    """Decode body by body with fastavro, the slow but exact path."""
-    records: list[dict[str, Any]] = []
-    positions: list[int] = []
-    failures: list[tuple[int, str]] = []
-    for index, body in enumerate(bodies.to_pylist()):
-        outcome = _decode_one(body)
-        if isinstance(outcome, str):
-            failures.append((index, outcome))
-        else:
-            records.append(outcome)
-            positions.append(index)
-    return DecodeResult(pl.DataFrame(records, schema=FRAME_SCHEMA), positions, failures)
+    positions = np.flatnonzero(sound).tolist()
+    return DecodeResult(frame, positions, malformed)
 
 
 def _decode_one(body: bytes) -> dict[str, Any] | str:

@@ -23,6 +23,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from meterpipe.errors import SchemaError
+from schemas import avro_columns
 from schemas.codec import (
     FIELD_NAMES,
     FRAME_SCHEMA,
@@ -313,48 +314,44 @@ def test_decoding_never_accepts_more_than_fastavro(
     assert sorted([*decoded, *(index for index, _ in result.failures)]) == list(range(len(bodies)))
 
 
-def test_the_columnar_reader_only_sees_well_formed_bodies(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    read_avro = pl.read_avro
-    records_seen: list[int] = []
+@pytest.mark.parametrize("length", [0, 1, 4, 11, 12, 13, 63, 64, 200])
+def test_strings_decode_exactly_either_side_of_the_inline_view_limit(length: int) -> None:
+    # Arrow keeps strings of up to 12 bytes inside the view and points at longer ones.
+    text = ("é☕a" * length)[:length]
+    records = [event(n, accountId=text, description=text[: n % (length + 1)]) for n in range(5)]
+    result = decode_bodies([avro_body(r) for r in records])
+    assert (result.frame.to_dicts(), result.failures) == (records, [])
 
-    def spy(source: io.BytesIO, *args: Any, **kwargs: Any) -> pl.DataFrame:
-        records_seen.append(len(list(fastavro.reader(io.BytesIO(source.getvalue())))))
-        return read_avro(source, *args, **kwargs)
 
-    monkeypatch.setattr(pl, "read_avro", spy)
+def test_bad_utf8_in_two_columns_fails_only_those_bodies() -> None:
     bodies = [avro_body(r) for r in EVENTS]
-    bodies[2] = b"\x90\x4e" + bodies[2][2:]  # accountId claims 5000 bytes
-    assert EVENTS[3]["pricingUnit"] is None
-    bodies[3] = with_byte(bodies[3], first_union_at(bodies[3]), 4)  # the rest still parses
-    bodies[5] = bodies[5][:-1]
-    bodies[6] = bodies[6] + b"\x00"
+    bodies[1] = bodies[1].replace(b"API_CALL", b"API\xffCALL")
+    bodies[6] = bodies[6].replace(b"2026-", b"2026\xfe")
     result = decode_bodies(bodies)
-    assert records_seen == [len(EVENTS) - 4]
-    assert [index for index, _ in result.failures] == [2, 3, 5, 6]
+    assert [index for index, _ in result.failures] == [1, 6]
+    assert result.frame.to_dicts() == [EVENTS[i] for i in (0, 2, 3, 4, 5, 7, 8)]
 
 
-def test_decoding_survives_a_failing_columnar_reader(monkeypatch: pytest.MonkeyPatch) -> None:
-    def refuse(*args: object, **kwargs: object) -> pl.DataFrame:
-        raise pl.exceptions.ComputeError("refused")
+def test_a_varint_beyond_64_bits_is_malformed() -> None:
+    body = avro_body(EVENTS[0])
+    row_number = avro_long(EVENTS[0]["rowNumber"])
+    assert body.count(b"\x02" + row_number) == 1
+    ten_bytes = b"\xff" * 9 + b"\x02"  # the 10th byte may only carry bit 63
+    result = decode_bodies([body.replace(b"\x02" + row_number, b"\x02" + ten_bytes)])
+    assert result.positions == []
+    assert "malformed" in result.failures[0][1]
 
-    monkeypatch.setattr(pl, "read_avro", refuse)
-    result = decode_bodies([avro_body(r) for r in EVENTS])
-    assert (result.frame.to_dicts(), result.failures) == (EVENTS, [])
 
-
-def test_decoding_distrusts_a_columnar_reader_that_misreads(
+def test_batches_too_large_for_one_view_buffer_are_decoded_in_parts(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    read_avro = pl.read_avro
-
-    def misread(*args: Any, **kwargs: Any) -> pl.DataFrame:
-        return read_avro(*args, **kwargs).with_columns(quantity=pl.lit("0"))
-
-    monkeypatch.setattr(pl, "read_avro", misread)
-    result = decode_bodies([avro_body(r) for r in EVENTS])
-    assert (result.frame.to_dicts(), result.failures) == (EVENTS, [])
+    # The real limit is 2 GiB of bodies; a small one exercises the same split.
+    monkeypatch.setattr(avro_columns, "_MAX_VIEW_OFFSET", 700)
+    bodies = [avro_body(r) for r in EVENTS]
+    bodies[7] = bodies[7][:-1]
+    result = decode_bodies(bodies)
+    assert result.frame.to_dicts() == EVENTS[:7] + EVENTS[8:]
+    assert [index for index, _ in result.failures] == [7]
 
 
 def mock_url() -> str:
