@@ -142,8 +142,9 @@ def prepare_batch(
     )
     result = validate_events(indexed, max_errors=indexed.height)
     valid, _, late_errors = apply_period_rules(result.valid, calendar)
-    invalid = indexed.join(valid.select(INDEX), on=INDEX, how="anti")
-    letters += _invalid_letters(raw, invalid, result.errors + late_errors)
+    if valid.height < indexed.height:  # the usual batch has no invalid event to look for
+        invalid = indexed.join(valid.select(INDEX), on=INDEX, how="anti")
+        letters += _invalid_letters(raw, invalid, result.errors + late_errors)
     events = valid.drop("rowNumber").rename({SOURCE_ROW: "rowNumber"})
     events = events.with_columns(
         utc_day(pl.col("eventDate")).alias("day"),

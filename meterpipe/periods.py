@@ -13,11 +13,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Literal
+from typing import Literal, cast
 
 import polars as pl
 
-from schemas.validation import RowError
+from schemas.validation import RowError, utc_instant
 
 __all__ = [
     "PeriodCalendar",
@@ -29,8 +29,8 @@ __all__ = [
 
 StoredState = Literal["open", "closed", "hold"]
 PeriodState = Literal["open", "grace", "hold", "closed"]
-MONTH = "_month"
 INSTANT = "_instant"
+REASON = "_reason"
 
 
 def period_bounds(period: str) -> tuple[datetime, datetime]:
@@ -64,38 +64,32 @@ class PeriodCalendar:
         return "grace" if stored is None and self.now < end + self.grace else "open"
 
 
-def _utc_instant(event_date: pl.Expr) -> pl.Expr:
-    """The instant of a valid RFC 3339 eventDate, to the second, as a naive UTC datetime."""
-    local = event_date.str.slice(0, 19).str.strptime(pl.Datetime("us"), "%Y-%m-%dT%H:%M:%S")
-    offset = event_date.str.extract(r"([+-][0-9]{2}):([0-9]{2})$", 0)
-    sign = pl.when(offset.str.starts_with("-")).then(-1).otherwise(1)
-    minutes = offset.str.slice(1, 2).cast(pl.Int64) * 60 + offset.str.slice(4, 2).cast(pl.Int64)
-    return local - pl.duration(minutes=(sign * minutes).fill_null(0))
-
-
 def apply_period_rules(
     valid: pl.DataFrame, calendar: PeriodCalendar
 ) -> tuple[pl.DataFrame, pl.DataFrame, list[RowError]]:
     """Split valid rows into (still valid, refused, one RowError per refused row)."""
-    dated = valid.with_columns(_utc_instant(pl.col("eventDate")).alias(INSTANT))
-    dated = dated.with_columns(pl.col(INSTANT).dt.strftime("%Y-%m").alias(MONTH))
-    months = dated[MONTH].drop_nulls().unique().to_list()
-    closed = [month for month in months if calendar.state(month) == "closed"]
+    instants = valid.select(utc_instant(pl.col("eventDate")).alias(INSTANT))[INSTANT]
+    months = instants.dt.truncate("1mo").unique().drop_nulls()
+    closed = [month for month in months if calendar.state(f"{month:%Y-%m}") == "closed"]
     latest = (calendar.now + calendar.future_skew).replace(tzinfo=None)
+    newest = cast(datetime | None, instants.max())
+    if not closed and (newest is None or newest <= latest):
+        return valid, valid.clear(), []  # the usual case: nothing to refuse, nothing to copy
+    month = pl.col(INSTANT).dt.truncate("1mo")
     reason = (
-        pl.when(pl.col(MONTH).is_in(closed)).then(pl.lit("period_closed"))
+        pl.when(month.is_in(closed)).then(pl.lit("period_closed"))
         .when(pl.col(INSTANT) > latest).then(pl.lit("event_in_future"))
     )  # fmt: skip
-    judged = dated.with_columns(reason.alias("_reason"))
-    refused = judged.filter(pl.col("_reason").is_not_null())
+    judged = valid.with_columns(instants).with_columns(reason.alias(REASON))
+    refused = judged.filter(pl.col(REASON).is_not_null())
     errors = [
         RowError(row=row, column="eventDate", value=value, reason=why,
-                 message=_message(why, month, calendar))
-        for row, value, why, month in refused.select(
-            "rowNumber", "eventDate", "_reason", MONTH).iter_rows()
+                 message=_message(why, f"{instant:%Y-%m}", calendar))
+        for row, value, why, instant in refused.select(
+            "rowNumber", "eventDate", REASON, INSTANT).iter_rows()
     ]  # fmt: skip
-    kept = judged.filter(pl.col("_reason").is_null()).drop(INSTANT, MONTH, "_reason")
-    return kept, refused.drop(INSTANT, MONTH, "_reason"), errors
+    kept = judged.filter(pl.col(REASON).is_null()).drop(INSTANT, REASON)
+    return kept, refused.drop(INSTANT, REASON), errors
 
 
 def _message(reason: str, month: str, calendar: PeriodCalendar) -> str:

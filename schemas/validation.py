@@ -43,6 +43,7 @@ __all__ = [
     "breaks_pattern",
     "too_long",
     "utc_day",
+    "utc_instant",
     "validate_events",
     "validate_frame",
 ]
@@ -172,6 +173,12 @@ def utc_day(event_date: pl.Expr) -> pl.Expr:
     local_minutes = _number(event_date, 11, 2) * 60 + _number(event_date, 14, 2)
     day_shift = (local_minutes - _offset_minutes(event_date)) // 1440  # floored: -1, 0 or 1
     return local_day + pl.duration(days=day_shift)
+
+
+def utc_instant(event_date: pl.Expr) -> pl.Expr:
+    """The instant of a valid eventDate, to the second, as a naive UTC datetime."""
+    local = event_date.str.slice(0, 19).str.strptime(pl.Datetime("us"), "%Y-%m-%dT%H:%M:%S")
+    return local - pl.duration(minutes=_offset_minutes(event_date))
 
 
 def _checked(

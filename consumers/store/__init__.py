@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from consumers.store.base import TotalsStore
-from consumers.store.postgres import PostgresStore
 from consumers.store.records import (
     BatchOutcome,
     BatchStats,
@@ -19,7 +18,6 @@ from meterpipe.settings import StoreSettings
 __all__ = [
     "BatchOutcome",
     "BatchStats",
-    "PostgresStore",
     "SqliteStore",
     "StoredOffset",
     "TotalRow",
@@ -44,6 +42,9 @@ def open_store(settings: StoreSettings) -> TotalsStore:
             f"store URL scheme {scheme!r} is not supported;"
             " use postgresql:// or unset it for SQLite"
         )
+    # Imported here: psycopg is a sizeable import that SQLite users never need.
+    from consumers.store.postgres import PostgresStore
+
     return PostgresStore.open(
         settings.store_url, settings.dedupe_retention_days, settings.idle_in_transaction_timeout_s
     )

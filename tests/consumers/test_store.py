@@ -13,13 +13,13 @@ import pytest
 
 from consumers.store import (
     BatchOutcome,
-    PostgresStore,
     SqliteStore,
     StoredOffset,
     TotalsStore,
     UploadRecord,
     open_store,
 )
+from consumers.store.postgres import PostgresStore
 from consumers.store.records import UploadSummary
 from consumers.store.reports import summarize_totals
 from meterpipe.errors import ConfigError, StaleBatchError, StoreError

@@ -9,7 +9,8 @@ from collections.abc import Callable
 import psycopg
 import pytest
 
-from consumers.store import PostgresStore, StoredOffset, UploadRecord
+from consumers.store import StoredOffset, UploadRecord
+from consumers.store.postgres import PostgresStore
 from consumers.store.reports import summarize_totals
 from meterpipe.errors import StaleBatchError, StoreError
 from tests.consumers.test_store import TOPIC, _batch, _events
