@@ -128,8 +128,10 @@ def prepare_batch(
     """
     oversized = _oversized(raw, max_message_bytes)
     letters = [_too_large(raw, i, oversized[i], max_message_bytes) for i in sorted(oversized)]
-    readable = [None if i in oversized else v for i, v in enumerate(raw.values)]
-    decoded = codec.decode(readable if oversized else raw.values)
+    if oversized:
+        decoded = codec.decode([None if i in oversized else v for i, v in enumerate(raw.values)])
+    else:
+        decoded = codec.decode(raw.values)
     letters += [
         _letter(raw, index, reason, reason)
         for index, reason in decoded.failures

@@ -52,20 +52,58 @@ _POLARS_DTYPES: dict[str, pl.DataType] = {
 }
 
 
-def encode_records(frame: pl.DataFrame, schema: Mapping[str, Any]) -> pa.LargeBinaryArray:
-    """Encode each row of `frame` as the Avro binary body of record `schema`.
+def encode_records(
+    frame: pl.DataFrame, schema: Mapping[str, Any], prefix: bytes = b""
+) -> pa.LargeBinaryArray:
+    """Encode each row of `frame` as the Avro binary body of record `schema`, after `prefix`.
 
     `frame` has one column per field, named like the field: pl.String for strings,
     pl.Boolean for booleans, pl.Int64 for longs; nulls only in ``["null", T]`` fields.
     Other columns are ignored. Raises SchemaError if a column is missing or does not fit.
+    `prefix` (a message header, say) costs nothing extra: it joins the first constant piece.
     """
-    pieces: list[pa.Array] = []
+    pieces: list[pa.Array | bytes] = [prefix]
     for field in schema["fields"]:
         kind, nullable = _field_kind(field)
         column = _checked_column(frame, field["name"], kind, nullable)
-        pieces.extend(_encode_column(column, kind, nullable))
+        if len(column) > 1 and _is_constant(column):
+            # One value for every row (an upload's reference, a null): encoded once.
+            pieces.append(_encoded_once(column[:1], kind, nullable))
+        else:
+            pieces.extend(_encode_column(column, kind, nullable))
     separator = pa.scalar(b"", type=pa.large_binary())
-    return pc.binary_join_element_wise(*pieces, separator, null_handling="skip")
+    runs = _runs_of_constants(pieces)
+    if len(runs) == 1 and isinstance(runs[0], bytes):  # every row is the same record
+        return pa.array(runs * frame.height, type=pa.large_binary())
+    joined = [_as_piece(run) for run in runs]
+    return pc.binary_join_element_wise(*joined, separator, null_handling="skip")
+
+
+def _encoded_once(value: pl.Series, kind: str, nullable: bool) -> bytes:
+    """The encoding of a one-row column, as bytes."""
+    return b"".join(piece[0].as_py() or b"" for piece in _encode_column(value, kind, nullable))
+
+
+def _is_constant(column: pl.Series) -> bool:
+    """Whether every row holds the same value (null included)."""
+    if column.null_count() == len(column):
+        return True
+    return column.null_count() == 0 and bool((column == column[0]).all())
+
+
+def _runs_of_constants(pieces: list[pa.Array | bytes]) -> list[pa.Array | bytes]:
+    """Adjacent constant pieces joined into one: each piece costs a pass over every row."""
+    merged: list[pa.Array | bytes] = []
+    for piece in pieces:
+        if isinstance(piece, bytes) and merged and isinstance(merged[-1], bytes):
+            merged[-1] += piece
+        else:
+            merged.append(piece)
+    return merged
+
+
+def _as_piece(piece: pa.Array | bytes) -> pa.Array | pa.Scalar:
+    return pa.scalar(piece, type=pa.large_binary()) if isinstance(piece, bytes) else piece
 
 
 def polars_schema(schema: Mapping[str, Any]) -> pl.Schema:

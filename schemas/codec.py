@@ -208,10 +208,7 @@ class _HeaderCodec(ABC):
 
     def encode(self, frame: pl.DataFrame) -> list[bytes]:
         """Return one message value per row of `frame`."""
-        header = pa.scalar(self._header(), type=pa.large_binary())
-        separator = pa.scalar(b"", type=pa.large_binary())
-        values = pc.binary_join_element_wise(header, encode_bodies(frame), separator)
-        encoded: list[bytes] = values.to_pylist()
+        encoded: list[bytes] = encode_records(frame, load_schema(), self._header()).to_pylist()
         return encoded
 
     def decode(self, values: Sequence[bytes | None]) -> DecodeResult:

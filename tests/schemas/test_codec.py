@@ -179,6 +179,23 @@ def test_single_object_header_is_the_marker_then_the_little_endian_fingerprint()
     assert on_the_wire == fingerprint.to_bytes(8, "little") != fingerprint.to_bytes(8, "big")
 
 
+CONSTANT_FIELDS = {"customUnit": None, "uploadRef": "u-1", "sourceFormat": "appdirect",
+                   "subscriptionRef": None, "properties": None}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "records",
+    [
+        pytest.param([event(n, **CONSTANT_FIELDS) for n in range(40)], id="some constant"),
+        pytest.param([event(3)] * 4, id="all rows alike"),
+    ],
+)
+def test_columns_with_one_value_are_encoded_like_any_other(records: list[Record]) -> None:
+    # A column holding one value for all rows is encoded once and shared.
+    values = SingleObjectCodec().encode(frame_of(records))
+    assert values == [SINGLE_OBJECT_HEADER + avro_body(r) for r in records]
+
+
 @pytest.mark.parametrize("make", [SingleObjectCodec, lambda: RegistryCodec(mock_url(), "s")])
 def test_codecs_round_trip_and_frame_fastavro_bodies(make: Callable[[], Any]) -> None:
     codec = make()
