@@ -130,12 +130,11 @@ class CsvChunkReader:
         return rest
 
     def _parse(self, data: bytes) -> CsvChunk:
-        text = _decode(data, self._offset)
-        self._offset += len(data)
-        try:
+        offset, self._offset = self._offset, self._offset + len(data)
+        try:  # polars refuses bytes that are not UTF-8 too: then the slow path names them
             frame, malformed = self._parse_fast(data), list[RowError]()
         except pl.exceptions.PolarsError:
-            frame, malformed = self._parse_slow(text)
+            frame, malformed = self._parse_slow(_decode(data, offset))
         rows = frame.height + len(malformed)
         self._next_row += rows
         not_blank = pl.any_horizontal(pl.col(self._columns).is_not_null())
