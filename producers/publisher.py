@@ -57,7 +57,10 @@ class EventPublisher:
     def _client(self) -> Producer:
         if self._producer is None:
             callbacks = {"error_cb": self._on_error, "on_delivery": self._on_delivery}
-            self._producer = Producer({**with_logger(self._config), **callbacks})
+            # Success is `flush()` leaving nothing outstanding: a callback per delivered
+            # message would only cost a Python call each. Failures are still reported.
+            only_failures = {"delivery.report.only.error": True}
+            self._producer = Producer({**with_logger(self._config), **callbacks, **only_failures})
         return self._producer
 
     def _fail(self, reason: str) -> None:

@@ -1,4 +1,5 @@
-"""The publisher's waits end early when the process stops or the broker is replaced."""
+"""The publisher: its waits end early when the process stops or the broker is replaced, and
+every delivery failure fails the flush."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import time
 import pytest
 
 from meterpipe.broker import free_port
+from meterpipe.errors import PublishError
 from meterpipe.kafka_config import producer_config
 from meterpipe.settings import KafkaSettings
 from producers.publisher import BrokerReplaced, EventPublisher, PublishCancelled
@@ -34,3 +36,12 @@ def test_flush_waiting_for_a_lost_broker_ends_at_once(which: str) -> None:
     assert time.monotonic() - started < 5
     assert type(raised.value) is expected
     publisher.reset()
+
+
+def test_a_message_that_is_never_acknowledged_fails_the_flush() -> None:
+    # Only failed deliveries are reported by librdkafka: this one must still surface.
+    kafka = KafkaSettings(client_overrides={"message.timeout.ms": "300"})
+    publisher = EventPublisher(producer_config(kafka, f"127.0.0.1:{free_port()}"), "events")
+    publisher.send(["key"], [b"value"])
+    with pytest.raises(PublishError, match="1 delivery failure"):
+        publisher.flush()
