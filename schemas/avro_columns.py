@@ -195,8 +195,10 @@ def decode_records(
     over. Strings are not copied: each becomes a view into the bodies' own buffer.
     """
     offsets, data = _layout(bodies)
-    if offsets[-1] - offsets[0] > _MAX_VIEW_OFFSET and len(bodies) > 1:
-        half = len(bodies) // 2  # string views address their buffer with 32-bit offsets
+    if offsets[-1] - offsets[0] > _MAX_VIEW_OFFSET:  # views address text with 32-bit offsets
+        if len(bodies) == 1:  # no record of ours comes near 2 GiB: refused unread
+            return pl.DataFrame(schema=polars_schema(schema)), np.zeros(1, dtype=np.bool_)
+        half = len(bodies) // 2
         head, head_ok = decode_records(bodies.slice(0, half), schema)
         tail, tail_ok = decode_records(bodies.slice(half), schema)
         return pl.concat([head, tail]), np.concatenate([head_ok, tail_ok])

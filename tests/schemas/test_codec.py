@@ -369,6 +369,9 @@ def test_batches_too_large_for_one_view_buffer_are_decoded_in_parts(
     result = decode_bodies(bodies)
     assert result.frame.to_dicts() == EVENTS[:7] + EVENTS[8:]
     assert [index for index, _ in result.failures] == [7]
+    huge = event(1, description="x" * 800)  # one body alone over the limit
+    alone = decode_bodies([avro_body(EVENTS[0]), avro_body(huge)])
+    assert (alone.positions, [index for index, _ in alone.failures]) == ([0], [1])
 
 
 def mock_url() -> str:
