@@ -15,9 +15,9 @@ from dataclasses import dataclass, replace
 import polars as pl
 
 from consumers.dead_letters import HEADER_MAX_CHARS, DeadLetter
-from meterpipe.periods import PeriodCalendar, apply_period_rules
+from meterpipe.periods import INSTANT, PeriodCalendar, apply_period_rules
 from schemas.codec import EventCodec
-from schemas.validation import RowError, utc_day, validate_events
+from schemas.validation import RowError, utc_instant, validate_events
 
 __all__ = ["PreparedBatch", "RawBatch", "prepare_batch"]
 
@@ -143,13 +143,14 @@ def prepare_batch(
         pl.Series("rowNumber", decoded.positions, dtype=pl.Int64),
     )
     result = validate_events(indexed, max_errors=indexed.height)
-    valid, _, late_errors = apply_period_rules(result.valid, calendar)
+    dated = result.valid.with_columns(utc_instant(pl.col("eventDate")).alias(INSTANT))
+    valid, _, late_errors = apply_period_rules(dated, calendar)
     if valid.height < indexed.height:  # the usual batch has no invalid event to look for
         invalid = indexed.join(valid.select(INDEX), on=INDEX, how="anti")
         letters += _invalid_letters(raw, invalid, result.errors + late_errors)
     events = valid.drop("rowNumber").rename({SOURCE_ROW: "rowNumber"})
     events = events.with_columns(
-        utc_day(pl.col("eventDate")).alias("day"),
+        pl.col(INSTANT).dt.date().alias("day"),  # totals are kept per UTC day
         pl.col(INDEX).is_in(sorted(raw.replayed)).alias("replayed"),
-    )
+    ).drop(INSTANT)
     return PreparedBatch(events=events, dead_letters=letters)

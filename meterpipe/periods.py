@@ -20,6 +20,7 @@ import polars as pl
 from schemas.validation import RowError, utc_instant
 
 __all__ = [
+    "INSTANT",
     "PeriodCalendar",
     "PeriodState",
     "StoredState",
@@ -29,7 +30,7 @@ __all__ = [
 
 StoredState = Literal["open", "closed", "hold"]
 PeriodState = Literal["open", "grace", "hold", "closed"]
-INSTANT = "_instant"
+INSTANT = "utcInstant"
 REASON = "_reason"
 
 
@@ -67,8 +68,16 @@ class PeriodCalendar:
 def apply_period_rules(
     valid: pl.DataFrame, calendar: PeriodCalendar
 ) -> tuple[pl.DataFrame, pl.DataFrame, list[RowError]]:
-    """Split valid rows into (still valid, refused, one RowError per refused row)."""
-    instants = valid.select(utc_instant(pl.col("eventDate")).alias(INSTANT))[INSTANT]
+    """Split valid rows into (still valid, refused, one RowError per refused row).
+
+    A caller that needs each row's instant too may add it first, as column `INSTANT`
+    computed by `utc_instant`: it is then used, and kept, instead of worked out again.
+    """
+    supplied = INSTANT in valid.columns
+    if supplied:
+        instants = valid[INSTANT]
+    else:
+        instants = valid.select(utc_instant(pl.col("eventDate")).alias(INSTANT)).to_series()
     months = instants.dt.truncate("1mo").unique().drop_nulls()
     closed = [month for month in months if calendar.state(f"{month:%Y-%m}") == "closed"]
     latest = (calendar.now + calendar.future_skew).replace(tzinfo=None)
@@ -88,8 +97,9 @@ def apply_period_rules(
         for row, value, why, instant in refused.select(
             "rowNumber", "eventDate", REASON, INSTANT).iter_rows()
     ]  # fmt: skip
-    kept = judged.filter(pl.col(REASON).is_null()).drop(INSTANT, REASON)
-    return kept, refused.drop(INSTANT, REASON), errors
+    scratch = [REASON] if supplied else [INSTANT, REASON]
+    kept = judged.filter(pl.col(REASON).is_null()).drop(scratch)
+    return kept, refused.drop(scratch), errors
 
 
 def _message(reason: str, month: str, calendar: PeriodCalendar) -> str:

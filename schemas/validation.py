@@ -42,7 +42,6 @@ __all__ = [
     "breaks_event_date",
     "breaks_pattern",
     "too_long",
-    "utc_day",
     "utc_instant",
     "validate_events",
     "validate_frame",
@@ -115,13 +114,17 @@ def validate_events(frame: pl.DataFrame, *, max_errors: int = 1000) -> Validatio
     frame = _checked(frame, _ACCEPTED_EVENT_DTYPES, max_errors)
     billable = frame.schema["billable"]
     source_format = pl.col("sourceFormat")
-    failing = (
-        pl.when(source_format == "appdirect")
-        .then(pl.any_horizontal(_failures(billable)))
-        .when(source_format == "solvimon")
-        .then(pl.any_horizontal(_solvimon_failures(billable)))
-        .otherwise(True)
-    )
+    rules = {
+        "appdirect": lambda: pl.any_horizontal(_failures(billable)),
+        "solvimon": lambda: pl.any_horizontal(_solvimon_failures(billable)),
+    }
+    # polars evaluates every branch of a when/then for every row: only the formats present
+    # get one (a batch is usually all AppDirect or all Solvimon). Any other sourceFormat
+    # is invalid; a column, not a literal, so that alone it still covers every row.
+    present = set(frame["sourceFormat"].unique().drop_nulls().to_list())
+    failing = pl.repeat(True, pl.len())
+    for name in sorted(present & rules.keys(), reverse=True):
+        failing = pl.when(source_format == name).then(rules[name]()).otherwise(failing)
     explainer = _Explainer(explain_event, (*COLUMNS, "sourceFormat"))
     return _split(frame, failing, explainer, max_errors, appdirect=source_format == "appdirect")
 
@@ -163,20 +166,11 @@ def _split(
     )
 
 
-def utc_day(event_date: pl.Expr) -> pl.Expr:
-    """The UTC calendar day (pl.Date) of a valid eventDate: its local day, moved by the offset.
-
-    The instant is the local time minus the offset; as both are under a day, the UTC day is
-    the local day or one of its neighbours, which pl.Date handles across months and years.
-    """
-    local_day = event_date.str.slice(0, 10).str.strptime(pl.Date, "%Y-%m-%d", strict=False)
-    local_minutes = _number(event_date, 11, 2) * 60 + _number(event_date, 14, 2)
-    day_shift = (local_minutes - _offset_minutes(event_date)) // 1440  # floored: -1, 0 or 1
-    return local_day + pl.duration(days=day_shift)
-
-
 def utc_instant(event_date: pl.Expr) -> pl.Expr:
-    """The instant of a valid eventDate, to the second, as a naive UTC datetime."""
+    """The instant of a valid eventDate, to the second, as a naive UTC datetime.
+
+    Its date is the event's UTC day, the day its usage is totalled under.
+    """
     local = event_date.str.slice(0, 19).str.strptime(pl.Datetime("us"), "%Y-%m-%dT%H:%M:%S")
     return local - pl.duration(minutes=_offset_minutes(event_date))
 

@@ -7,7 +7,8 @@ from datetime import UTC, datetime, timedelta
 import polars as pl
 import pytest
 
-from meterpipe.periods import PeriodCalendar, apply_period_rules, period_bounds
+from meterpipe.periods import INSTANT, PeriodCalendar, apply_period_rules, period_bounds
+from schemas.validation import utc_instant
 
 NOW = datetime(2026, 11, 1, 5, 0, tzinfo=UTC)  # 5 h into November
 
@@ -39,7 +40,8 @@ def test_october_state(
     assert calendar.state("2026-10") == expected
 
 
-def test_closed_period_and_future_events_are_refused_by_their_utc_instant() -> None:
+@pytest.mark.parametrize("supplied", [False, True], ids=["computed", "supplied"])
+def test_closed_period_and_future_events_are_refused_by_their_utc_instant(supplied: bool) -> None:
     rows = pl.DataFrame(
         {
             "rowNumber": [2, 3, 4, 5, 6],
@@ -52,8 +54,11 @@ def test_closed_period_and_future_events_are_refused_by_their_utc_instant() -> N
             ],
         }
     )
+    if supplied:  # as the consumer does, which needs each instant for its UTC day
+        rows = rows.with_columns(utc_instant(pl.col("eventDate")).alias(INSTANT))
     calendar = PeriodCalendar(stored={"2026-10": "closed"}, now=NOW)
     kept, refused, errors = apply_period_rules(rows, calendar)
+    assert kept.columns == refused.columns == rows.columns
     assert kept["rowNumber"].to_list() == [4, 5]
     assert refused["rowNumber"].to_list() == [2, 3, 6]
     assert [(e.row, e.column, e.reason) for e in errors] == [

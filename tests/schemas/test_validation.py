@@ -19,7 +19,7 @@ from schemas.model import (
     SolvimonEvent,
     UsageRow,
 )
-from schemas.validation import RowError, utc_day, validate_events, validate_frame
+from schemas.validation import RowError, utc_instant, validate_events, validate_frame
 from tests.rows import ACCOUNT, VALID_CELLS
 
 Cells = dict[str, str | None]
@@ -158,7 +158,7 @@ def test_every_near_miss_is_judged_alike(column: str) -> None:
     assert_both_judge_alike([{**VALID, column: miss} for miss in misses])
 
 
-# ---- utc_day against Python's own conversion ----
+# ---- utc_instant against Python's own conversion ----
 
 
 @st.composite
@@ -172,18 +172,18 @@ def instants(draw: st.DrawFn) -> str:
     return f"{local.year:04d}-{local:%m-%dT%H:%M:%S}{fraction}{offset}"
 
 
-def utc_days(event_dates: list[str]) -> list[date]:
+def utc_instants(event_dates: list[str]) -> list[datetime]:
     frame = pl.DataFrame({"eventDate": event_dates})
-    days: list[date] = frame.select(utc_day(pl.col("eventDate"))).to_series().to_list()
-    return days
+    found: list[datetime] = frame.select(utc_instant(pl.col("eventDate"))).to_series().to_list()
+    return found
 
 
 @settings(max_examples=300, deadline=None, database=None)
 @given(st.lists(instants(), min_size=1, max_size=25))
 @example(["2026-01-01T00:30:00+14:00", "2025-12-31T12:00:00-12:00", "2025-12-31T23:59:59-00:01"])
-def test_utc_day_agrees_with_python(event_dates: list[str]) -> None:
-    expected = [datetime.fromisoformat(d).astimezone(UTC).date() for d in event_dates]
-    assert utc_days(event_dates) == expected
+def test_utc_instant_agrees_with_python(event_dates: list[str]) -> None:
+    utc = [datetime.fromisoformat(d).astimezone(UTC) for d in event_dates]
+    assert utc_instants(event_dates) == [t.replace(tzinfo=None, microsecond=0) for t in utc]
 
 
 @pytest.mark.parametrize(
@@ -199,7 +199,7 @@ def test_utc_day_agrees_with_python(event_dates: list[str]) -> None:
     ],
 )
 def test_utc_day_crosses_day_month_and_year_boundaries(event_date: str, day: date) -> None:
-    assert utc_days([event_date]) == [day]
+    assert [instant.date() for instant in utc_instants([event_date])] == [day]
 
 
 # ---- validate_frame's contract, rule by rule ----
