@@ -51,9 +51,20 @@ class RawBatch:
         return dict(self._next_offsets)
 
 
+# What a store reads of an event, besides its day: carrying no other column keeps the
+# store's joins and filters from copying text that no total depends on.
+STORED_COLUMNS = (
+    "eventId", "uploadRef", "rowNumber", "accountId", "pricingUnit", "customUnit", "quantity",
+    "billable",
+)  # fmt: skip
+
+
 @dataclass(frozen=True)
 class PreparedBatch:
-    """What a batch holds: events that may count, and messages that never can."""
+    """What a batch holds: events that may count, and messages that never can.
+
+    `events` has the `STORED_COLUMNS`, `day` (pl.Date) and `replayed` (pl.Boolean).
+    """
 
     events: pl.DataFrame
     dead_letters: list[DeadLetter]
@@ -149,8 +160,9 @@ def prepare_batch(
         invalid = indexed.join(valid.select(INDEX), on=INDEX, how="anti")
         letters += _invalid_letters(raw, invalid, result.errors + late_errors)
     events = valid.drop("rowNumber").rename({SOURCE_ROW: "rowNumber"})
-    events = events.with_columns(
+    events = events.select(
+        *STORED_COLUMNS,
         pl.col(INSTANT).dt.date().alias("day"),  # totals are kept per UTC day
         pl.col(INDEX).is_in(sorted(raw.replayed)).alias("replayed"),
-    ).drop(INSTANT)
+    )
     return PreparedBatch(events=events, dead_letters=letters)
