@@ -25,7 +25,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Message,
 from consumers.batch import PreparedBatch, RawBatch, prepare_batch
 from consumers.dead_letters import REPLAY_HEADER, dead_letter_headers
 from consumers.store import BatchOutcome, BatchStats, StoredOffset, TotalsStore
-from meterpipe.errors import StaleBatchError, StoreError
+from meterpipe.errors import PublishError, StaleBatchError, StoreError
 from meterpipe.kafka_config import consumer_config, dead_letter_producer_config, with_logger
 from meterpipe.metrics import PipelineMetrics
 from meterpipe.settings import Settings
@@ -38,6 +38,7 @@ __all__ = ["UsageConsumer"]
 log = logging.getLogger(__name__)
 PROVENANCE_COLUMNS = ["uploadRef", "rowNumber"]
 STORE_RETRY_S = (0.5, 1.0, 2.0, 4.0, 8.0)  # backoff while the store is unavailable, then 8 s
+DEAD_LETTER_RETRY_S = 2.0  # pause before reading a batch again whose dead letters failed
 T = TypeVar("T")
 
 
@@ -152,7 +153,15 @@ class UsageConsumer:
         states = self._retrying(self._store.period_states)
         calendar = self._settings.periods.calendar(states, datetime.now(UTC))
         prepared = prepare_batch(raw, self._codec, calendar, self._settings.kafka.max_message_bytes)
-        self._send_dead_letters(prepared)
+        try:
+            self._send_dead_letters(prepared)
+        except PublishError as exc:
+            # Nothing of the batch is committed: read again, its letters are sent again (the
+            # dead-letter topic is at least once), until the broker acknowledges them.
+            log.error("dead letters not acknowledged, the batch will be read again: %s", exc)
+            self._read_again(consumer, raw)
+            self._stop.wait(DEAD_LETTER_RETRY_S)
+            return
         try:
             stats = self._commit(raw, prepared)
         except StaleBatchError as exc:
@@ -235,6 +244,17 @@ class UsageConsumer:
                 attempt += 1
         self._metrics.readiness.set("store: reachable", True)
         return result
+
+    def _read_again(self, consumer: Consumer, raw: RawBatch) -> None:
+        """Seek each partition of an uncommitted batch back to its first message."""
+        first: dict[int, int] = {}
+        for partition, offset in zip(raw.partitions, raw.offsets, strict=True):
+            first[partition] = min(offset, first.get(partition, offset))
+        for partition, offset in first.items():
+            try:
+                consumer.seek(TopicPartition(self._topic, partition, offset))
+            except KafkaException as exc:  # revoked meanwhile: its new owner reads it
+                log.warning("cannot rewind partition %d: %s", partition, exc)
 
     def _rewind(self, consumer: Consumer, raw: RawBatch) -> None:
         """After a fenced batch, continue from what the store holds (if still ours)."""

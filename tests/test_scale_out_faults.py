@@ -54,7 +54,7 @@ def test_consumer_and_producer_faults_on_postgres_leave_exact_totals(
 ) -> None:
     # Small batches: many commit points, and a load that outlasts the faults.
     env = {**pg_pipeline_env, "METERPIPE_BATCH_MAX_EVENTS": "500"}
-    files = [tmp_path / f"usage-{seed}.csv" for seed in range(4)]
+    files = [tmp_path / f"usage-{seed}.csv" for seed in range(5)]
     for seed, path in enumerate(files):
         write_sample_file(path, SampleSpec(rows=ROWS, seed=100 + seed, accounts=300))
     members = [Member(env, tmp_path, f"c{i}") for i in range(3)]
@@ -86,14 +86,17 @@ def test_consumer_and_producer_faults_on_postgres_leave_exact_totals(
         live = members[1:]
         _rebalanced_onto(live, 90, "partitions shared by c1, c2, c3")
 
-        # (c) With a fresh backlog on every partition, a member is frozen between batches
-        # past the session timeout; the others take its partitions and commit past it.
-        assert run_cli(env, "publish", str(files[3]), "--reference", "r3").returncode == 0
+        # (c) A member is frozen between batches, with r3 still arriving (so it holds some),
+        # past the session timeout; the others take its partitions and commit past it what
+        # is published after they took over (a backlog from before can be gone by then).
+        publishers.append(_publish(env, tmp_path, files[3], "r3"))
+        wait_for(lambda: one(db, counted, "r3") > 0, 120, "first events of r3 counted")
         zombie, others = members[1], members[2:]
         wait_for(lambda: zombie.backend_state(db) == "idle", 60, "c1 between batches")
         zombie.process.send_signal(signal.SIGSTOP)
         frozen_at, held = _offsets(db), zombie.partitions()
         _rebalanced_onto(others, 90, "c1's partitions taken over")
+        assert run_cli(env, "publish", str(files[4]), "--reference", "r4").returncode == 0
         wait_for(
             lambda: all(_offsets(db)[p] > frozen_at.get(p, -1) for p in held), 90,
             f"partitions {held} committed past the frozen member",
@@ -111,8 +114,8 @@ def test_consumer_and_producer_faults_on_postgres_leave_exact_totals(
             " WHERE application_name = ANY(%s)", [m.name for m in live],
         )  # fmt: skip
         assert terminated == len(live)
-        done = wait_for(lambda: all_final(env, 4), 240, "every upload final")
-        assert [p.wait(timeout=120) for p in publishers] == [0, 0, 0]
+        done = wait_for(lambda: all_final(env, 5), 240, "every upload final")
+        assert [p.wait(timeout=120) for p in publishers] == [0, 0, 0, 0]
         assert all(m.process.poll() is None for m in live), "a consumer died"
         assert any(m.logged("store unavailable, retrying") for m in live)
     finally:
@@ -121,6 +124,6 @@ def test_consumer_and_producer_faults_on_postgres_leave_exact_totals(
         for member in members:
             member.process.send_signal(signal.SIGCONT)
             stop(member.process)
-    assert sorted(upload["reference"] for upload in done) == ["r0", "r1", "r2", "r3"]
+    assert sorted(upload["reference"] for upload in done) == ["r0", "r1", "r2", "r3", "r4"]
     assert_exactly_once(db, done, files, env, ROWS)
     db.close()

@@ -1,0 +1,113 @@
+"""Dead letters the broker does not acknowledge: the batch is read again, the consumer lives.
+
+The dead-letter producer is pointed at a port where no broker listens (with a short message
+timeout), as when the broker died with letters in flight; then at the real broker again.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from pathlib import Path
+
+import pytest
+from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
+from prometheus_client import CollectorRegistry
+
+from consumers.consumer import UsageConsumer
+from consumers.store import SqliteStore
+from meterpipe.broker import EmbeddedBroker, free_port
+from meterpipe.kafka_config import dead_letter_producer_config, producer_config
+from meterpipe.metrics import PipelineMetrics
+from meterpipe.settings import KafkaSettings, load_settings
+from meterpipe.topics import ensure_topics
+from producers.publisher import EventPublisher
+from schemas.codec import make_codec
+from tests.processes import wait_for
+
+POISON = 3
+FAILURE = "dead letters not acknowledged"
+
+
+def _dead_letter_keys(bootstrap: str, topic: str, expected: int) -> list[bytes]:
+    """The keys of the dead-letter topic's messages, once `expected` of them are there."""
+    reader = Consumer({
+        "bootstrap.servers": bootstrap, "group.id": f"dlq-{uuid.uuid4().hex}",
+        "auto.offset.reset": "earliest",
+    })  # fmt: skip
+    partitions = reader.list_topics(topic, timeout=30).topics[topic].partitions
+    # Assigned, not subscribed: no group to join, which takes a new group many seconds.
+    reader.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
+    keys: list[bytes] = []
+
+    def enough() -> bool:
+        keys.extend(m.key() or b"" for m in reader.consume(100, 1.0) if m.error() is None)
+        return len(keys) >= expected
+
+    try:
+        wait_for(enough, 120, f"{expected} dead letters")
+        keys.extend(m.key() or b"" for m in reader.consume(100, 2.0) if m.error() is None)
+    finally:
+        reader.close()
+    return sorted(keys)
+
+
+def test_unacknowledged_dead_letters_keep_the_batch_until_they_are_sent(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.ERROR, logger="consumers.consumer")
+    topic = f"usage-{uuid.uuid4().hex[:8]}"
+    with EmbeddedBroker() as broker:
+        bootstrap = broker.bootstrap_servers
+        settings = load_settings(
+            topic=topic, dlq_topic=f"{topic}-dlq", consumer_group=topic, data_dir=tmp_path
+        )
+        ensure_topics(settings.kafka, bootstrap)
+        producer = Producer(producer_config(settings.kafka, bootstrap))
+        for n in range(POISON):
+            producer.produce(topic, b"not avro %d" % n, b"key-%d" % n)
+        assert producer.flush(30) == 0
+
+        store_path = tmp_path / "store.sqlite3"
+        lost = KafkaSettings(client_overrides={"message.timeout.ms": "300"})
+        nowhere = dead_letter_producer_config(lost, f"127.0.0.1:{free_port()}")
+        started: list[UsageConsumer] = []
+        stop = threading.Event()
+
+        def run() -> None:  # as `consume` does: the store is opened in the consumer's thread
+            store = SqliteStore.open(store_path)
+            try:
+                metrics = PipelineMetrics(CollectorRegistry())
+                consumer = UsageConsumer(settings, bootstrap, store, make_codec(None, "v"), metrics)
+                consumer._dead_letters = EventPublisher(nowhere, settings.kafka.dlq_topic)
+                started.append(consumer)
+                consumer.run(stop)
+            finally:
+                store.close()
+
+        thread = threading.Thread(target=run, daemon=True)
+        thread.start()
+        reader = SqliteStore.open(store_path)  # SQLite connections belong to one thread
+
+        def failures() -> bool:
+            return sum(FAILURE in r.getMessage() for r in caplog.records) >= 2
+
+        def committed() -> bool:
+            return sum(o.next_offset for o in reader.load_offsets(topic).values()) == POISON
+
+        try:
+            wait_for(failures, 120, "the batch to fail twice")
+            assert thread.is_alive()
+            assert reader.load_offsets(topic) == {}  # nothing of the batch was committed
+            working = dead_letter_producer_config(settings.kafka, bootstrap)
+            started[0]._dead_letters = EventPublisher(working, settings.kafka.dlq_topic)
+            wait_for(committed, 120, "the batch to commit")
+        finally:
+            stop.set()
+            thread.join(60)
+            reader.close()
+        assert not thread.is_alive()
+        # Sent once each: the failed attempts never reached a broker.
+        keys = _dead_letter_keys(bootstrap, settings.kafka.dlq_topic, POISON)
+        assert keys == [b"key-%d" % n for n in range(POISON)]
