@@ -45,13 +45,15 @@ from consumers.store.records import BatchOutcome, BatchStats
 from consumers.store.stats import STATS_TABLES, TableStats
 from meterpipe.errors import StaleBatchError, StoreError
 
-__all__ = ["SqliteStore"]
+__all__ = ["SqliteStore", "row_runs"]
 
 BUSY_TIMEOUT_S = 60.0
 BLOCK_END = "(first_row + length(hashes) / 8)"  # one past a block's last row
 # Page cache per connection: the hot pages are the totals a fold updates; batches only append.
 CACHE_KIB = 64 * 1024
 ID_HASH = "idHash"
+RUN_GAP_ROWS = 1_000  # see row_runs
+MAX_RUNS = 256
 SEEN_SCHEMA = {"eventId": pl.String, **PROVENANCE_SCHEMA}  # what a seen row holds
 # What `aggregate` reads: an empty frame of it gives the (empty) pending-deltas frame.
 DELTA_SOURCE_SCHEMA = {
@@ -63,6 +65,28 @@ DELTA_SOURCE_SCHEMA = {
 def _with_hashes(events: pl.DataFrame) -> pl.DataFrame:
     """`events` with each eventId's hash (column ID_HASH), which the dedupe index keys on."""
     return events.with_columns(event_id_hashes(events["eventId"]).alias(ID_HASH))
+
+
+def row_runs(provenance: pl.DataFrame) -> pl.DataFrame:
+    """Row ranges (uploadRef, first, last) covering every (uploadRef, rowNumber) given.
+
+    A batch holds an upload's rows in a few runs, one per partition it read (each partition
+    a stretch of the file), and partitions are read unevenly: from the first row to the last
+    can span most of the upload, whose settled rows one scan would then read in every batch.
+    Rows more than `RUN_GAP_ROWS` apart start a new range; when that makes more than
+    `MAX_RUNS` (rows scattered), one range per upload is cheaper.
+    """
+    after_gap = (pl.col("rowNumber").diff().fill_null(0) > RUN_GAP_ROWS).cum_sum()
+    bounds = [pl.col("rowNumber").min().alias("first"), pl.col("rowNumber").max().alias("last")]
+    runs = (
+        provenance.sort(PROVENANCE)
+        .with_columns(after_gap.over("uploadRef").alias("run"))
+        .group_by("uploadRef", "run")
+        .agg(bounds)
+    )
+    if runs.height > MAX_RUNS:
+        return provenance.group_by("uploadRef").agg(bounds)
+    return runs.drop("run")
 
 
 class SqliteStore(UploadQueries[sqlite3.Connection]):
@@ -206,14 +230,11 @@ class SqliteStore(UploadQueries[sqlite3.Connection]):
         # full eventId, so a hash collision or a pruned row never hides a new event.
         known = self._seen_at_rows(db, index.candidate_rows(events[ID_HASH].to_numpy()))
         provenance = pl.concat([provenance_of(events), provenance_of(dead_lettered)])
-        # An upload's rows in one batch are close together: one range scan per upload
-        # finds its settled rows (a superset of the batch's; classify() joins exactly).
-        ranges = provenance.group_by("uploadRef").agg(
-            pl.col("rowNumber").min().alias("first"), pl.col("rowNumber").max().alias("last")
-        )
+        # One range scan per run of nearby rows finds their settled rows (a superset of
+        # the batch's; classify() joins exactly).
         settled = [
             row
-            for upload_ref, first, last in ranges.iter_rows()
+            for upload_ref, first, last in row_runs(provenance).iter_rows()
             for row in db.execute(
                 "SELECT upload_ref, row_number, outcome FROM settled_rows"
                 " WHERE upload_ref = ? AND row_number BETWEEN ? AND ?",

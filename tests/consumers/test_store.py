@@ -19,9 +19,11 @@ from consumers.store import (
     UploadRecord,
     open_store,
 )
+from consumers.store.frames import PROVENANCE_SCHEMA
 from consumers.store.postgres import PostgresStore
 from consumers.store.records import UploadSummary
 from consumers.store.reports import summarize_totals
+from consumers.store.sqlite import row_runs
 from meterpipe.errors import ConfigError, StaleBatchError, StoreError
 from meterpipe.settings import StoreSettings
 
@@ -216,3 +218,17 @@ def test_replayed_dead_letter_is_revived_once(store: TotalsStore) -> None:
     assert (upload.accepted, upload.dead_lettered) == (2, 0)
     (total,) = summarize_totals(store.total_rows(None, None, None))
     assert (total.events, total.quantity) == (2, "5")
+
+
+def test_row_runs_cover_every_row_in_ranges_split_at_gaps() -> None:
+    rows = [("a", n) for n in (7, 1, 2, 3, 5000, 5001, 1003)] + [("b", 10), ("b", 11)]
+    provenance = pl.DataFrame(rows, schema=PROVENANCE_SCHEMA, orient="row")
+    runs = sorted(row_runs(provenance).iter_rows())
+    # 1..1003 is one run (no gap over 1,000 rows); 5000 starts another.
+    assert runs == [("a", 1, 1003), ("a", 5000, 5001), ("b", 10, 11)]
+
+
+def test_row_runs_fall_back_to_one_range_per_upload_for_scattered_rows() -> None:
+    scattered = [("a", n * 10_000) for n in range(300)] + [("b", 4)]
+    provenance = pl.DataFrame(scattered, schema=PROVENANCE_SCHEMA, orient="row")
+    assert sorted(row_runs(provenance).iter_rows()) == [("a", 0, 2_990_000), ("b", 4, 4)]
