@@ -41,14 +41,18 @@ class RawBatch:
     replayed: frozenset[int] = frozenset()
 
     @functools.cached_property
-    def _next_offsets(self) -> dict[int, int]:
+    def _bounds(self) -> pl.DataFrame:
         frame = pl.DataFrame({"partition": self.partitions, "offset": self.offsets})
-        ends = frame.group_by("partition").agg(pl.col("offset").max() + 1)
-        return dict(ends.iter_rows())
+        offset = pl.col("offset")
+        return frame.group_by("partition").agg(offset.min().alias("first"), offset.max() + 1)
+
+    def first_offsets(self) -> dict[int, int]:
+        """Per partition, the offset of the first message in the batch."""
+        return dict(self._bounds.select("partition", "first").iter_rows())
 
     def next_offsets(self) -> dict[int, int]:
         """Per partition, the offset after the last message in the batch."""
-        return dict(self._next_offsets)
+        return dict(self._bounds.select("partition", "offset").iter_rows())
 
 
 # What a store reads of an event, besides its day: carrying no other column keeps the

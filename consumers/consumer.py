@@ -247,24 +247,22 @@ class UsageConsumer:
 
     def _read_again(self, consumer: Consumer, raw: RawBatch) -> None:
         """Seek each partition of an uncommitted batch back to its first message."""
-        first: dict[int, int] = {}
-        for partition, offset in zip(raw.partitions, raw.offsets, strict=True):
-            first[partition] = min(offset, first.get(partition, offset))
-        for partition, offset in first.items():
-            try:
-                consumer.seek(TopicPartition(self._topic, partition, offset))
-            except KafkaException as exc:  # revoked meanwhile: its new owner reads it
-                log.warning("cannot rewind partition %d: %s", partition, exc)
+        self._seek(consumer, raw.first_offsets())
 
     def _rewind(self, consumer: Consumer, raw: RawBatch) -> None:
         """After a fenced batch, continue from what the store holds (if still ours)."""
         stored = self._retrying(lambda: self._store.load_offsets(self._topic))
+        offsets = {}
         for partition in raw.next_offsets():
-            if partition not in self._positions:
-                continue
-            position = stored.get(partition)
-            self._positions[partition] = position
-            offset = position.next_offset if position else OFFSET_BEGINNING
+            if partition in self._positions:
+                position = stored.get(partition)
+                self._positions[partition] = position
+                offsets[partition] = position.next_offset if position else OFFSET_BEGINNING
+        self._seek(consumer, offsets)
+
+    def _seek(self, consumer: Consumer, offsets: dict[int, int]) -> None:
+        """Continue each partition from its offset; one revoked meanwhile is its new owner's."""
+        for partition, offset in offsets.items():
             try:
                 consumer.seek(TopicPartition(self._topic, partition, offset))
             except KafkaException as exc:

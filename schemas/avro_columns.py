@@ -40,10 +40,10 @@ _Int64s = npt.NDArray[np.int64]
 _Int16s = npt.NDArray[np.int16]
 _Bools = npt.NDArray[np.bool_]
 
-# String views address their data buffer with signed 32-bit offsets, and hold strings of
-# up to 12 bytes themselves.
-_MAX_VIEW_OFFSET = 2**31 - 1 - 12
+# String views hold strings of up to 12 bytes themselves, and address longer ones in their
+# data buffer with signed 32-bit offsets (that buffer ends with room for one inline read).
 _INLINE = 12
+_MAX_VIEW_OFFSET = 2**31 - 1 - _INLINE
 
 _POLARS_DTYPES: dict[str, pl.DataType] = {
     "string": pl.String(),

@@ -50,3 +50,8 @@ def test_dead_letter_header_texts_are_capped() -> None:
     assert headers["meterpipe.row"] == "3"
     assert headers["meterpipe.original.size"] == "7"
     assert "meterpipe.original.sha256" not in headers
+
+
+def test_a_batch_knows_where_each_partition_starts_and_ends() -> None:
+    raw = RawBatch(partitions=[1, 0, 1, 0], offsets=[5, 3, 6, 4], keys=[None] * 4, values=[b""] * 4)
+    assert (raw.first_offsets(), raw.next_offsets()) == ({0: 3, 1: 5}, {0: 5, 1: 7})
