@@ -2,7 +2,8 @@
 
 Checking rows one at a time through pydantic costs microseconds a row, too slow for files of
 millions of rows. Here the rules of `schemas.model`, with the very same patterns and limits,
-become polars expressions that judge a whole frame at once. Only the rows found invalid go
+become polars expressions that judge a whole frame at once (the date-time pattern also
+says the limits the model checks by arithmetic). Only the rows found invalid go
 through the pydantic model, which stays the authority for error messages; a differential
 test checks, row for row, that both agree on validity and on the normalised values.
 
@@ -24,7 +25,6 @@ from schemas.model import (
     BOOLEAN_PATTERN,
     COLUMNS,
     CURRENCY_PATTERN,
-    DATETIME_PATTERN,
     DECIMAL_PATTERN,
     DESCRIPTION_MAX_CHARS,
     EVENT_ID_MAX_CHARS,
@@ -56,6 +56,13 @@ _ACCEPTED_DTYPES: Final[dict[str, tuple[pl.DataType, ...]]] = {
 }
 _ACCEPTED_EVENT_DTYPES: Final = {**_ACCEPTED_DTYPES, "sourceFormat": (pl.String(),)}
 _ALL_ROWS: Final = pl.lit(True)
+_LOCAL_FORMAT: Final = "%Y-%m-%dT%H:%M:%S"
+# DATETIME_PATTERN, with what the model checks by arithmetic that a pattern can say:
+# seconds 00-59 and an offset under 24 hours, in whole minutes.
+_REAL_DATETIME_PATTERN: Final = (
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-5][0-9](?:\.[0-9]{1,9})?"
+    r"(?:Z|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])"
+)
 
 
 @dataclass(frozen=True)
@@ -171,8 +178,7 @@ def utc_instant(event_date: pl.Expr) -> pl.Expr:
 
     Its date is the event's UTC day, the day its usage is totalled under.
     """
-    local = event_date.str.slice(0, 19).str.strptime(pl.Datetime("us"), "%Y-%m-%dT%H:%M:%S")
-    return local - pl.duration(minutes=_offset_minutes(event_date))
+    return _local_time(event_date) - pl.duration(minutes=_offset_minutes(event_date))
 
 
 def _checked(
@@ -252,7 +258,8 @@ def _breaks_currency() -> pl.Expr:
 
 def breaks_event_date(column: str, *, required: bool) -> pl.Expr:
     """True where a date-time is malformed or not a real instant; an empty cell as required."""
-    real = _matches(column, DATETIME_PATTERN) & _is_real_instant(pl.col(column))
+    text = pl.col(column)
+    real = text.str.contains(f"^(?:{_REAL_DATETIME_PATTERN})$") & _is_real_day_and_time(text)
     return real.not_().fill_null(required)
 
 
@@ -268,28 +275,18 @@ def _number(text: pl.Expr, start: int, length: int) -> pl.Expr:
     return text.str.slice(start, length).cast(pl.Int32, strict=False)
 
 
-def _is_real_instant(text: pl.Expr) -> pl.Expr:
-    """Whether a DATETIME_PATTERN match names a real day and clock time, and a valid offset.
+def _local_time(text: pl.Expr) -> pl.Expr:
+    """The date and clock time of an eventDate, before its offset; null if not a real one."""
+    return text.str.slice(0, 19).str.strptime(pl.Datetime("us"), _LOCAL_FORMAT, strict=False)
 
-    The model asks Python's datetime; this is the same rule written as arithmetic.
+
+def _is_real_day_and_time(text: pl.Expr) -> pl.Expr:
+    """Whether a `_REAL_DATETIME_PATTERN` match names a real day and clock time.
+
+    The model asks Python's datetime. polars' parser refuses the same days and times,
+    except year 0, which it accepts (seconds and offsets are the pattern's to check).
     """
-    year, month, day = _number(text, 0, 4), _number(text, 5, 2), _number(text, 8, 2)
-    real_day = (year >= 1) & month.is_between(1, 12) & day.is_between(1, _month_days(year, month))
-    clock = (_number(text, 11, 2) <= 23) & (_number(text, 14, 2) <= 59)
-    offset = (_number(text, -5, 2) <= 23) & (_number(text, -2, 2) <= 59)
-    return real_day & clock & (_number(text, 17, 2) <= 59) & (text.str.ends_with("Z") | offset)
-
-
-def _month_days(year: pl.Expr, month: pl.Expr) -> pl.Expr:
-    """The number of days of `month` in `year`, Gregorian leap years included."""
-    leap = ((year % 4 == 0) & (year % 100 != 0)) | (year % 400 == 0)
-    return (
-        pl.when(month == 2)
-        .then(28 + leap.cast(pl.Int32))
-        .when(month.is_in([4, 6, 9, 11]))
-        .then(30)
-        .otherwise(31)
-    )
+    return _local_time(text).is_not_null() & ~text.str.starts_with("0000")
 
 
 def _offset_minutes(event_date: pl.Expr) -> pl.Expr:
