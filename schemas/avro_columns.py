@@ -43,6 +43,8 @@ _Bools = npt.NDArray[np.bool_]
 # String views hold strings of up to 12 bytes themselves, and address longer ones in their
 # data buffer with signed 32-bit offsets (that buffer ends with room for one inline read).
 _INLINE = 12
+# Keeps the first n bytes (the index) of a little-endian 32-bit word.
+_WORD_MASKS = np.array([0, 0xFF, 0xFFFF, 0xFFFFFF, 0xFFFFFFFF], dtype=np.uint32)
 _MAX_VIEW_OFFSET = 2**31 - 1 - _INLINE
 
 _POLARS_DTYPES: dict[str, pl.DataType] = {
@@ -313,28 +315,15 @@ def _string_views(
     if not present.any():
         return views
     start = np.where(present, start, 0)
-    windows = np.lib.stride_tricks.sliding_window_view(texts, _INLINE)
-    words: npt.NDArray[np.uint32] = windows[start].view("<u4")
+    # The little-endian 32-bit word at every byte of `texts` (its padding keeps reads inside).
+    words = np.ndarray((len(texts) - 3,), dtype="<u4", buffer=texts, strides=(1,))
     short = lengths <= _INLINE
-    if short.any():
-        words &= _inline_masks(lengths)
     views[:, 0] = lengths
-    views[:, 1] = words[:, 0]
-    views[:, 2] = np.where(short, words[:, 1], 0)
-    views[:, 3] = np.where(short, words[:, 2], start)
+    for k in range(3):  # the text's bytes 4k..4k+3, cut at its end
+        word = words[start + 4 * k] & _WORD_MASKS[np.clip(lengths - 4 * k, 0, 4)]
+        views[:, k + 1] = word.view("<i4") if k == 0 else np.where(short, word.view("<i4"), 0)
+    views[:, 3] = np.where(short, views[:, 3], start)
     return views
-
-
-def _inline_masks(length: npt.NDArray[np.int32]) -> npt.NDArray[np.uint32]:
-    """Per row, three little-endian words that keep the first `length` of 12 bytes."""
-    low_bits = np.minimum(length, 8).astype(np.uint64) * np.uint64(8)
-    low = np.where(low_bits == 64, np.uint64(2**64 - 1), (np.uint64(1) << low_bits) - np.uint64(1))
-    high_bits = (np.clip(length, 8, 12) - 8).astype(np.uint32) * np.uint32(8)
-    high = np.where(high_bits == 32, np.uint32(2**32 - 1), (np.uint32(1) << high_bits) - 1)
-    masks = np.empty((len(length), 3), dtype="<u4")
-    masks[:, :2] = low.view("<u4").reshape(-1, 2)
-    masks[:, 2] = high
-    return masks
 
 
 def _is_utf8(text: bytes | None) -> bool:
