@@ -43,10 +43,21 @@ def _exact(name: str) -> pl.Expr:
 
 
 def _sum_by_key(frame: pl.DataFrame, events: pl.Expr, q: pl.Expr, b: pl.Expr) -> pl.DataFrame:
-    """Group by total key, sum exactly, and split the sums back into halves."""
+    """Sum exactly by total key, in key order, and split the sums back into halves.
+
+    Sorting, then grouping runs of equal keys by an integer, beats hashing four text keys:
+    a fold's input is sorted runs (each batch's deltas), which the sort merges cheaply.
+    """
+    new_key = pl.any_horizontal(pl.col(key).ne_missing(pl.col(key).shift(1)) for key in TOTAL_KEYS)
     return (
-        frame.group_by(TOTAL_KEYS)
-        .agg(events.alias("events"), q.sum().alias("q"), b.sum().alias("b"))
+        frame.sort(TOTAL_KEYS)
+        .group_by(new_key.cum_sum().alias("_run"), maintain_order=True)
+        .agg(
+            pl.col(TOTAL_KEYS).first(),
+            events.alias("events"),
+            q.sum().alias("q"),
+            b.sum().alias("b"),
+        )
         .select(
             *TOTAL_KEYS[:3],
             pl.col("day").cast(pl.String),
@@ -54,7 +65,6 @@ def _sum_by_key(frame: pl.DataFrame, events: pl.Expr, q: pl.Expr, b: pl.Expr) ->
             *_halves(pl.col("q"), "quantity"),
             *_halves(pl.col("b"), "billableQuantity"),
         )
-        .sort(TOTAL_KEYS)
     )
 
 

@@ -84,6 +84,7 @@ class UsageConsumer:
         self._positions: dict[int, StoredOffset | None] = {}
         self._log_id = ""
         self._unfolded = 0  # batches committed since totals were last folded
+        self._folding = True  # combined parts may wait to be folded (a run may have left some)
         self._stop = threading.Event()
         self._dead_letters = EventPublisher(
             dead_letter_producer_config(settings.kafka, bootstrap), settings.kafka.dlq_topic
@@ -101,9 +102,9 @@ class UsageConsumer:
         )  # fmt: skip
         try:
             while not stop.is_set():
-                messages = consumer.consume(
-                    self._settings.consumer.batch_max_events, self._settings.consumer.batch_wait_s
-                )
+                # While a fold has parts left, an idle topic is no reason to wait.
+                wait = 0.0 if self._folding else self._settings.consumer.batch_wait_s
+                messages = consumer.consume(self._settings.consumer.batch_max_events, wait)
                 if messages:
                     self._handle(consumer, messages)
                 self._fold_if_due(idle=not messages)
@@ -177,22 +178,27 @@ class UsageConsumer:
         )
 
     def _fold_if_due(self, idle: bool) -> None:
-        """Fold pending totals when the topic is idle, or after enough batches.
+        """Start a fold when the topic is idle, or after enough batches; else fold a part.
 
         Idle time is free; the batch count bounds the pending deltas (and what every
-        reader must add up) under a stream that never pauses.
+        reader must add up) under a stream that never pauses. A fold's parts go one per
+        loop, so a fold of many keys never holds up the batches behind it for long.
         """
         due = self._settings.consumer.fold_every_batches
         if self._unfolded and (idle or self._unfolded >= due):
             started = time.perf_counter()
-            rows = self._retrying(self._store.fold_totals)
-            if rows:  # stores that write totals in each batch (PostgreSQL) have nothing to fold
-                log.info(
-                    "totals folded",
-                    extra={"batches": self._unfolded, "rows": rows,
-                           "seconds": round(time.perf_counter() - started, 3)},
-                )  # fmt: skip
+            rows = self._retrying(self._store.start_fold)
             self._unfolded = 0
+            self._folding = rows > 0  # stores that total in each batch have nothing to fold
+            if rows:
+                log.info(
+                    "totals combined for folding",
+                    extra={"rows": rows, "seconds": round(time.perf_counter() - started, 3)},
+                )  # fmt: skip
+        elif self._folding:
+            self._folding = self._retrying(self._store.fold_part) > 0
+            if not self._folding:
+                log.info("totals folded")
 
     def _send_dead_letters(self, prepared: PreparedBatch) -> None:
         """Dead letters are acknowledged before the batch commits, so none is ever lost.

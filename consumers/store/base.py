@@ -36,6 +36,12 @@ class TotalsStore(Protocol):
         Readers always see pending deltas, so folding changes no answer, only its cost.
         """
 
+    def start_fold(self) -> int:
+        """Begin a fold in steps: combine the pending deltas into parts; return their rows."""
+
+    def fold_part(self) -> int:
+        """Fold one combined part into the totals table; return its rows (0: none waits)."""
+
     def prune_seen(self) -> int:
         """Forget eventIds older than the retention window; return how many."""
 

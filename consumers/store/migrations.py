@@ -123,6 +123,11 @@ SQLITE_MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE seen_blocks ADD COLUMN events BLOB;
     """,
+    # A fold first combines the pending deltas into key-ordered parts (fold_part 1), then
+    # adds one part at a time to `totals`, so batches commit between parts.
+    """
+    ALTER TABLE total_deltas ADD COLUMN fold_part INTEGER NOT NULL DEFAULT 0;
+    """,
 )
 
 POSTGRES_MIGRATIONS: tuple[str, ...] = (

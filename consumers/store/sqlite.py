@@ -9,7 +9,8 @@ eventIds' hashes, and the eventIds with their provenance) and one `total_deltas`
 totals). Which rows may hold a batch's ids is answered by an in-memory `SeenIndex`, caught
 up from the blocks inside each write transaction (so several processes sharing the file stay
 exact) and confirmed against the full eventId read back from the blocks. Pending deltas are
-folded into `totals` by `fold_totals`; readers add the ones still pending.
+folded into `totals` in steps (`start_fold`, then `fold_part` per key-ordered part); readers
+add the ones still pending.
 """
 
 from __future__ import annotations
@@ -53,6 +54,9 @@ BLOCK_END = "(first_row + length(hashes) / 8)"  # one past a block's last row
 CACHE_KIB = 64 * 1024
 ID_HASH = "idHash"
 RUN_GAP_ROWS = 1_000  # see row_runs
+# Totals rows per fold transaction: a fraction of a second of upserts, so a fold of many
+# keys never stalls the batches behind it for long.
+FOLD_PART_ROWS = 50_000
 MAX_RUNS = 256
 SEEN_SCHEMA = {"eventId": pl.String, **PROVENANCE_SCHEMA}  # what a seen row holds
 # What `aggregate` reads: an empty frame of it gives the (empty) pending-deltas frame.
@@ -292,31 +296,74 @@ class SqliteStore(UploadQueries[sqlite3.Connection]):
     def _append_deltas(self, db: sqlite3.Connection, deltas: pl.DataFrame) -> None:
         """Keep the batch's totals as one pending blob: `fold_totals` adds them later."""
         if deltas.height:
-            db.execute("INSERT INTO total_deltas (deltas) VALUES (?)", (frame_to_blob(deltas),))
+            db.execute(
+                "INSERT INTO total_deltas (deltas) VALUES (?)",
+                (frame_to_blob(deltas, compressed=True),),
+            )
 
-    def _pending_deltas(self, db: sqlite3.Connection) -> tuple[int | None, pl.DataFrame]:
-        """The last pending batch (None if none) and every pending delta, summed by key."""
-        pending = db.execute("SELECT batch, deltas FROM total_deltas ORDER BY batch").fetchall()
-        if not pending:
-            return None, aggregate(pl.DataFrame(schema=DELTA_SOURCE_SCHEMA))
-        return pending[-1][0], combine(pl.concat(frame_from_blob(blob) for _, blob in pending))
+    def _pending_deltas(
+        self, db: sqlite3.Connection, where: str = ""
+    ) -> tuple[list[int], pl.DataFrame]:
+        """The pending delta rows (all, or those `where` selects) and their sum by key."""
+        pending = db.execute(f"SELECT batch, deltas FROM total_deltas{where} ORDER BY batch")
+        batches, frames = [], []
+        for batch, blob in pending:
+            batches.append(batch)
+            frames.append(frame_from_blob(blob))
+        if not frames:
+            return [], aggregate(pl.DataFrame(schema=DELTA_SOURCE_SCHEMA))
+        return batches, combine(pl.concat(frames))
 
-    def fold_totals(self) -> int:
-        """Add the pending deltas to `totals` in one transaction; return the rows touched.
+    def start_fold(self, part_rows: int = FOLD_PART_ROWS) -> int:
+        """Combine the batches' pending deltas into key-ordered parts; return the rows.
 
-        Folding many batches at once upserts each (account, unit, day) once, however many
-        batches touched it, in key order.
+        One upsert per (account, unit, day), however many batches touched it. The parts
+        (of `part_rows`) are folded one per `fold_part` transaction, so batches commit in
+        between.
         """
         try:
             with self._transaction() as db:
-                last, deltas = self._pending_deltas(db)
-                if last is None:
+                batches, deltas = self._pending_deltas(db, " WHERE fold_part = 0")
+                if not batches:
                     return 0
+                db.executemany(
+                    "INSERT INTO total_deltas (deltas, fold_part) VALUES (?, 1)",
+                    (
+                        (frame_to_blob(part, compressed=True),)
+                        for part in deltas.iter_slices(part_rows)
+                    ),
+                )
+                db.execute(
+                    "DELETE FROM total_deltas WHERE fold_part = 0 AND batch <= ?", (batches[-1],)
+                )
+        except sqlite3.Error as exc:
+            raise StoreError(f"totals not combined for folding: {exc}") from exc
+        return deltas.height
+
+    def fold_part(self) -> int:
+        """Add the oldest combined part to `totals`; return its rows (0: no part waits)."""
+        try:
+            with self._transaction() as db:
+                part = db.execute(
+                    "SELECT batch, deltas FROM total_deltas WHERE fold_part = 1"
+                    " ORDER BY batch LIMIT 1"
+                ).fetchone()
+                if part is None:
+                    return 0
+                deltas = frame_from_blob(part[1])
                 self._add_totals(db, deltas)
-                db.execute("DELETE FROM total_deltas WHERE batch <= ?", (last,))
+                db.execute("DELETE FROM total_deltas WHERE batch = ?", (part[0],))
         except sqlite3.Error as exc:
             raise StoreError(f"totals not folded: {exc}") from exc
         return deltas.height
+
+    def fold_totals(self) -> int:
+        """Fold every pending delta now; return the rows added to `totals`."""
+        self.start_fold()
+        folded = 0
+        while rows := self.fold_part():
+            folded += rows
+        return folded
 
     def _add_totals(self, db: sqlite3.Connection, deltas: pl.DataFrame) -> None:
         """Add each delta to its running total: exact integer halves, carrying lo into hi."""

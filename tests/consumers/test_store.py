@@ -130,6 +130,37 @@ def test_totals_filter_by_period_account_and_unit(store: TotalsStore) -> None:
         store.fold_totals()
 
 
+def test_a_fold_in_parts_never_changes_a_total_and_lets_batches_commit(tmp_path: Path) -> None:
+    path = tmp_path / "store.sqlite3"
+    folder, consumer = SqliteStore.open(path), SqliteStore.open(path)  # two connections
+    accounts = [f"acct-{n}" for n in range(1, 7)]  # one total key each
+    rows = [(f"e{n}", n, f"{n}.5", n % 2 == 0) for n in range(1, 7)]
+    events = _events(*rows).with_columns(pl.Series("accountId", accounts))
+    consumer.apply_batch(_batch(events[:3], None, 3))
+    consumer.apply_batch(_batch(events[3:], StoredOffset("log-1", 3), 6))
+    late = _events(("e7", 7, "0.25", True)).with_columns(pl.lit("acct-1").alias("accountId"))
+
+    def totals() -> dict[str, tuple[int, str, str]]:
+        found = summarize_totals(consumer.total_rows(None, None, None))
+        return {t.account_id: (t.events, t.quantity, t.billable_quantity) for t in found}
+
+    before = totals()
+    assert before["acct-2"] == (1, "2.5", "2.5")
+    assert folder.start_fold(part_rows=2) == 6  # three parts of two keys
+    assert totals() == before
+    assert folder.fold_part() == 2
+    assert totals() == before
+    consumer.apply_batch(_batch(late, StoredOffset("log-1", 6), 7))  # between two parts
+    after = {**before, "acct-1": (2, "1.75", "0.25")}
+    assert totals() == after
+    assert (folder.fold_part(), folder.fold_part(), folder.fold_part()) == (2, 2, 0)
+    assert totals() == after
+    assert consumer.stats().tables["total_deltas"].rows == 1  # the late batch: next fold's
+    assert folder.fold_totals() == 1
+    assert consumer.stats().tables["total_deltas"].rows == 0
+    assert totals() == after
+
+
 def _open_together(path: str, barrier: Any, outcomes: Any) -> None:
     barrier.wait()
     try:
