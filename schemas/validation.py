@@ -286,7 +286,8 @@ def _is_real_day_and_time(text: pl.Expr) -> pl.Expr:
     The model asks Python's datetime. polars' parser refuses the same days and times,
     except year 0, which it accepts (seconds and offsets are the pattern's to check).
     """
-    return _local_time(text).is_not_null() & ~text.str.starts_with("0000")
+    real = _local_time(text).is_not_null() & ~text.str.starts_with("0000")
+    return pl.when(text.is_not_null()).then(real)  # null for an empty cell, as the pattern
 
 
 def _offset_minutes(event_date: pl.Expr) -> pl.Expr:
