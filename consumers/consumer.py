@@ -121,8 +121,7 @@ class UsageConsumer:
         for tp in partitions:
             position = stored.get(tp.partition)
             self._positions[tp.partition] = position
-            same_log = position is not None and position.log_id == self._log_id
-            tp.offset = position.next_offset if same_log and position else OFFSET_BEGINNING
+            tp.offset = self._resume_offset(position)
             log.info(
                 "assigned partition %d from offset %d", tp.partition, tp.offset,
                 extra={"partition": tp.partition, "offset": tp.offset},
@@ -263,8 +262,18 @@ class UsageConsumer:
             if partition in self._positions:
                 position = stored.get(partition)
                 self._positions[partition] = position
-                offsets[partition] = position.next_offset if position else OFFSET_BEGINNING
+                offsets[partition] = self._resume_offset(position)
         self._seek(consumer, offsets)
+
+    def _resume_offset(self, position: StoredOffset | None) -> int:
+        """Where a partition continues: the stored offset if it is of this log, else its start.
+
+        An offset of an earlier log (a broker that lost its data) would skip that many of
+        the new log's messages.
+        """
+        if position is not None and position.log_id == self._log_id:
+            return position.next_offset
+        return OFFSET_BEGINNING
 
     def _seek(self, consumer: Consumer, offsets: dict[int, int]) -> None:
         """Continue each partition from its offset; one revoked meanwhile is its new owner's."""
