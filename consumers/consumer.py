@@ -188,8 +188,8 @@ class UsageConsumer:
             started = time.perf_counter()
             rows = self._retrying(self._store.start_fold)
             self._unfolded = 0
-            self._folding = rows > 0  # stores that total in each batch have nothing to fold
-            if rows:
+            self._folding = True  # its parts, and any an earlier fold left, one per loop
+            if rows:  # stores that total in each batch (PostgreSQL) have nothing to fold
                 log.info(
                     "totals combined for folding",
                     extra={"rows": rows, "seconds": round(time.perf_counter() - started, 3)},
