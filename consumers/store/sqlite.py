@@ -58,6 +58,7 @@ RUN_GAP_ROWS = 1_000  # see row_runs
 # keys never stalls the batches behind it for long.
 FOLD_PART_ROWS = 50_000
 MAX_RUNS = 256
+ROW_SPAN = 2**40  # row numbers are far below it (a larger one only costs more ranges)
 SEEN_SCHEMA = {"eventId": pl.String, **PROVENANCE_SCHEMA}  # what a seen row holds
 # What `aggregate` reads: an empty frame of it gives the (empty) pending-deltas frame.
 DELTA_SOURCE_SCHEMA = {
@@ -78,15 +79,19 @@ def row_runs(provenance: pl.DataFrame) -> pl.DataFrame:
     a stretch of the file), and partitions are read unevenly: from the first row to the last
     can span most of the upload, whose settled rows one scan would then read in every batch.
     Rows more than `RUN_GAP_ROWS` apart start a new range; when that makes more than
-    `MAX_RUNS` (rows scattered), one range per upload is cheaper.
+    `MAX_RUNS` (rows scattered), one range per upload is cheaper. Every row is inside its
+    range whatever the order: sorting only keeps the ranges few.
     """
-    after_gap = (pl.col("rowNumber").diff().fill_null(0) > RUN_GAP_ROWS).cum_sum()
-    bounds = [pl.col("rowNumber").min().alias("first"), pl.col("rowNumber").max().alias("last")]
+    rows, upload = pl.col("rowNumber"), pl.col("uploadRef")
+    # One integer sort key, an upload's code above its row number: sorting by a text
+    # column and a number costs several times more.
+    code = upload.cast(pl.Categorical).to_physical().cast(pl.Int64)
+    starts = upload.ne_missing(upload.shift(1)) | (rows.diff().fill_null(0) > RUN_GAP_ROWS)
+    bounds = [rows.min().alias("first"), rows.max().alias("last")]
     runs = (
-        provenance.sort(PROVENANCE)
-        .with_columns(after_gap.over("uploadRef").alias("run"))
-        .group_by("uploadRef", "run")
-        .agg(bounds)
+        provenance.sort(code * ROW_SPAN + rows)
+        .group_by(starts.cum_sum().alias("run"), maintain_order=True)
+        .agg(upload.first(), *bounds)
     )
     if runs.height > MAX_RUNS:
         return provenance.group_by("uploadRef").agg(bounds)

@@ -10,6 +10,8 @@ from typing import Any
 
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from consumers.store import (
     BatchOutcome,
@@ -263,3 +265,23 @@ def test_row_runs_fall_back_to_one_range_per_upload_for_scattered_rows() -> None
     scattered = [("a", n * 10_000) for n in range(300)] + [("b", 4)]
     provenance = pl.DataFrame(scattered, schema=PROVENANCE_SCHEMA, orient="row")
     assert sorted(row_runs(provenance).iter_rows()) == [("a", 0, 2_990_000), ("b", 4, 4)]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["u-a", "u-b", "u-c"]),
+            st.one_of(st.integers(1, 5_000), st.integers(2**40 - 3, 2**62)),  # huge: any order
+        ),
+        min_size=1,
+        max_size=400,
+    )
+)
+def test_row_runs_cover_every_row_by_a_range_of_its_own_upload(
+    rows: list[tuple[str, int]],
+) -> None:
+    provenance = pl.DataFrame(rows, schema=PROVENANCE_SCHEMA, orient="row")
+    runs = row_runs(provenance).rows()
+    for upload_ref, row in rows:
+        assert any(ref == upload_ref and first <= row <= last for ref, first, last in runs)
