@@ -46,6 +46,7 @@ _INLINE = 12
 # Keeps the first n bytes (the index) of a little-endian 32-bit word.
 _WORD_MASKS = np.array([0, 0xFF, 0xFFFF, 0xFFFFFF, 0xFFFFFFFF], dtype=np.uint32)
 _MAX_VIEW_OFFSET = 2**31 - 1 - _INLINE
+_TAIL_BYTES = 24  # see _padded
 
 _POLARS_DTYPES: dict[str, pl.DataType] = {
     "string": pl.String(),
@@ -206,7 +207,7 @@ def decode_records(
         return pl.concat([head, tail]), np.concatenate([head_ok, tail_ok])
     located, complete = _walk(offsets, data, schema)
     # The views' data buffer: the bodies, plus room to read a full inline prefix anywhere.
-    texts = np.concatenate([data[offsets[0] : offsets[-1]], np.zeros(_INLINE, np.uint8)])
+    texts = _padded(data[offsets[0] : offsets[-1]])
     columns: dict[str, pa.Array] = {}
     for field in located:
         column, bad = _column(field, complete, texts, int(offsets[0]))
@@ -304,25 +305,49 @@ def _column(
         return binary, np.array([not _is_utf8(text) for text in binary.to_pylist()])
 
 
+def _padded(bodies: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
+    """`bodies` copied into a buffer of whole 64-bit words, with three spare words at the end,
+    so that the 12 bytes at any position can be read as three aligned words."""
+    texts = np.zeros((len(bodies) + _TAIL_BYTES + 7) // 8 * 8, dtype=np.uint8)
+    texts[: len(bodies)] = bodies
+    return texts
+
+
 def _string_views(
     texts: npt.NDArray[np.uint8], start: _Int64s, length: _Int64s, present: _Bools
 ) -> npt.NDArray[np.int32]:
     """Arrow's 16-byte string views, as four int32 words: the length, then the text itself
     (zero padded) when it fits in 12 bytes, else its first 4 bytes, buffer 0 and where it
-    starts in `texts`."""
+    starts in `texts` (a `_padded` buffer)."""
     lengths = np.where(present, length, 0).astype(np.int32)
     views: npt.NDArray[np.int32] = np.zeros((len(start), 4), dtype="<i4")
     if not present.any():
         return views
     start = np.where(present, start, 0)
-    # The little-endian 32-bit word at every byte of `texts` (its padding keeps reads inside).
-    words = np.ndarray((len(texts) - 3,), dtype="<u4", buffer=texts, strides=(1,))
-    short = lengths <= _INLINE
+    # Each text's first bytes, out of the aligned 64-bit words around them: gathering
+    # aligned words is several times faster than reading unaligned ones.
+    words = texts.view("<u8")
+    index, shift = start >> 3, (start & 7).astype(np.uint64) * np.uint64(8)
+    back = np.uint64(63) - shift  # shifted by one more: a shift of 64 bits is undefined
+
+    def bytes_from(first_word: _Int64s) -> npt.NDArray[np.uint64]:
+        """8 bytes of each text: at `start` from the start's own word, at `start + 8` from
+        the next."""
+        low, high = words[first_word], words[first_word + 1]
+        joined: npt.NDArray[np.uint64] = (low >> shift) | ((high << np.uint64(1)) << back)
+        return joined
+
+    head = bytes_from(index)
     views[:, 0] = lengths
-    for k in range(3):  # the text's bytes 4k..4k+3, cut at its end
-        word = words[start + 4 * k] & _WORD_MASKS[np.clip(lengths - 4 * k, 0, 4)]
-        views[:, k + 1] = word.view("<i4") if k == 0 else np.where(short, word.view("<i4"), 0)
-    views[:, 3] = np.where(short, views[:, 3], start)
+    views[:, 1] = head.astype(np.uint32).view("<i4")  # a long text's prefix
+    views[:, 3] = start
+    short = lengths <= _INLINE
+    if not short.any():  # the usual column of UUIDs, dates, references
+        return views
+    pieces = (head, head >> np.uint64(32), bytes_from(index + 1))
+    for k, piece in enumerate(pieces):  # a short text's bytes 4k..4k+3, cut at its end
+        word = (piece.astype(np.uint32) & _WORD_MASKS[np.clip(lengths - 4 * k, 0, 4)]).view("<i4")
+        views[:, k + 1] = np.where(short, word, views[:, k + 1])
     return views
 
 
