@@ -27,22 +27,57 @@ __all__ = ["SeenIndex"]
 
 FANOUT = 8
 SMALLEST_LEVEL_SIZE = 4096
+# A run of n hashes gets a directory of about n / 4 to n / 8 buckets (see _Sorted).
+DIRECTORY_SHIFT = 3
 
 Int64s = npt.NDArray[np.int64]
 
 
+def _buckets(hashes: Int64s, bits: int) -> Int64s:
+    """The top `bits` bits of each hash, in the hashes' own (signed) order."""
+    if bits == 0:
+        return np.zeros(len(hashes), np.int64)
+    unsigned = hashes.view(np.uint64) ^ np.uint64(1 << 63)  # signed order as unsigned
+    return (unsigned >> np.uint64(64 - bits)).astype(np.int64)
+
+
+def _search(ordered: Int64s, keys: Int64s, low: Int64s, high: Int64s, *, after: bool) -> Int64s:
+    """For each key, the first position in `ordered[low:high]` holding a value >= the key
+    (> it if `after`): one binary search per key, all keys a step at a time, so their
+    memory reads overlap instead of waiting on each other."""
+    low, high = low.copy(), high.copy()
+    while (active := low < high).any():
+        middle = (low + high) >> 1
+        value = ordered[np.minimum(middle, len(ordered) - 1)]
+        right = active & ((value <= keys) if after else (value < keys))
+        low = np.where(right, middle + 1, low)
+        high = np.where(active & ~right, middle, high)
+    return low
+
+
 @dataclass(frozen=True)
 class _Sorted:
-    """Hashes in ascending order and, aligned with them, the rows holding them."""
+    """Hashes in ascending order and, aligned with them, the rows holding them.
+
+    `directory[b]` is where the hashes whose top `bits` bits are b begin (a handful of
+    hashes each): a lookup binary-searches only that stretch, not the whole run, whose
+    upper levels would be a chain of cache misses over tens of millions of hashes.
+    """
 
     hashes: Int64s
     rows: Int64s
+    directory: Int64s
+    bits: int
 
     @classmethod
     def of(cls, hashes: Int64s, rows: Int64s) -> _Sorted:
         # Stable sort finds already-sorted stretches, so merging sorted runs is near linear.
         order = np.argsort(hashes, kind="stable")
-        return cls(hashes[order], rows[order])
+        ordered = hashes[order]
+        bits = max(len(ordered).bit_length() - DIRECTORY_SHIFT, 0)
+        directory = np.zeros(2**bits + 1, dtype=np.int64)
+        np.cumsum(np.bincount(_buckets(ordered, bits), minlength=2**bits), out=directory[1:])
+        return cls(ordered, rows[order], directory, bits)
 
     @property
     def level(self) -> int:
@@ -59,13 +94,17 @@ class _Sorted:
 
     def rows_matching(self, hashes: Int64s) -> Int64s:
         """Every row whose hash is one of `hashes` (duplicates in the index included)."""
-        left = np.searchsorted(self.hashes, hashes, side="left")
-        right = np.searchsorted(self.hashes, hashes, side="right")
-        counts = right - left
-        hit = counts > 0
+        if len(self.hashes) == 0:  # every row of it pruned
+            return np.empty(0, np.int64)
+        bucket = _buckets(hashes, self.bits)
+        low, high = self.directory[bucket], self.directory[bucket + 1]
+        left = _search(self.hashes, hashes, low, high, after=False)
+        hit = (left < high) & (self.hashes[np.minimum(left, len(self.hashes) - 1)] == hashes)
         if not hit.any():
             return np.empty(0, np.int64)
-        starts, counts = left[hit], counts[hit]
+        starts = left[hit]
+        ends = _search(self.hashes, hashes[hit], starts, high[hit], after=True)
+        counts = ends - starts
         # Expand each [start, start + count) range into positions, without a Python loop.
         offsets = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
         found: Int64s = self.rows[np.repeat(starts, counts) + offsets]

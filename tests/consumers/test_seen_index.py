@@ -18,10 +18,16 @@ from consumers.seen_index import FANOUT, SeenIndex
 from consumers.store import BatchOutcome, SqliteStore, StoredOffset, UploadRecord
 from consumers.store.migrations import SQLITE_MIGRATIONS, apply_migrations
 
-# Few distinct hashes, so that the same hash under several rows (collisions) is common.
+# Few distinct hashes, so that the same hash under several rows (collisions) is common,
+# and some anywhere in the 64-bit range, for the runs' directories of top bits.
+hashes = st.one_of(
+    st.integers(-50, 50),
+    st.sampled_from([-(2**63), -(2**63) + 1, -(2**62), 2**62, 2**63 - 2, 2**63 - 1]),
+    st.integers(-(2**63), 2**63 - 1),
+)
 batches = st.lists(
     st.tuples(
-        st.lists(st.integers(-50, 50), min_size=0, max_size=30),
+        st.lists(hashes, min_size=0, max_size=30),
         st.integers(0, 40),  # prune below this row after the batch (if above the last prune)
     ),
     min_size=1,
@@ -30,7 +36,7 @@ batches = st.lists(
 
 
 @settings(max_examples=150, deadline=None)
-@given(batches, st.lists(st.integers(-60, 60), max_size=40))
+@given(batches, st.lists(st.one_of(st.integers(-60, 60), hashes), max_size=40))
 def test_candidates_are_exactly_the_live_rows_with_those_hashes(
     history: list[tuple[list[int], int]], query: list[int]
 ) -> None:
@@ -48,6 +54,23 @@ def test_candidates_are_exactly_the_live_rows_with_those_hashes(
         row for value in set(query) for row in rows_by_hash.get(value, ()) if row >= pruned_below
     )
     assert index.candidate_rows(np.array(query, dtype=np.int64)).tolist() == expected
+
+
+def test_large_runs_find_every_stored_hash_and_nothing_else() -> None:
+    """Runs big enough for directories of many buckets, over the whole 64-bit range."""
+    rng = np.random.default_rng(7)
+    stored = rng.integers(-(2**63), 2**63 - 1, 200_000, dtype=np.int64, endpoint=True)
+    stored[:1_000] = stored[1_000:2_000]  # the same hash under two rows
+    index = SeenIndex()
+    for first in range(0, len(stored), 20_000):  # batches, merged into larger runs
+        index.add(stored[first : first + 20_000], np.arange(first, first + 20_000) + 1)
+    absent = rng.integers(-(2**63), 2**63 - 1, 50_000, dtype=np.int64, endpoint=True)
+    query = np.concatenate([stored[::7], absent, [-(2**63), 2**63 - 1]])
+    rows_by_hash: dict[int, list[int]] = {}
+    for row, value in enumerate(stored.tolist(), start=1):
+        rows_by_hash.setdefault(value, []).append(row)
+    expected = sorted({row for value in query.tolist() for row in rows_by_hash.get(value, [])})
+    assert index.candidate_rows(query).tolist() == expected
 
 
 def _batch(event_ids: list[str], first_row: int, start: StoredOffset | None) -> BatchOutcome:
