@@ -11,8 +11,9 @@ Layout (size-tiered runs): each committed batch adds a sorted run; a run's level
 log8 of its size, and whenever the newest FANOUT runs share a level they are merged into
 one run (a level up). An entry is copied about log8(entries / batch) times (3 to 4 times
 for 50M eventIds in 50k batches), a lookup searches at most FANOUT - 1 runs per level, and
-a batch never triggers the merge of runs much larger than itself. Memory is 16 bytes per
-retained eventId, plus the run being merged.
+a batch never triggers the merge of runs much larger than itself. Within a run, a directory
+of top-bits buckets narrows each binary search to a handful of hashes. Memory is 17 to 18
+bytes per retained eventId, plus the run being merged.
 """
 
 from __future__ import annotations
