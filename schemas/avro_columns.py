@@ -41,7 +41,7 @@ _Int16s = npt.NDArray[np.int16]
 _Bools = npt.NDArray[np.bool_]
 
 # String views hold strings of up to 12 bytes themselves, and address longer ones in their
-# data buffer with signed 32-bit offsets (that buffer ends with room for one inline read).
+# data buffer with signed 32-bit offsets (that buffer is `_padded`).
 _INLINE = 12
 # Keeps the first n bytes (the index) of a little-endian 32-bit word.
 _WORD_MASKS = np.array([0, 0xFF, 0xFFFF, 0xFFFFFF, 0xFFFFFFFF], dtype=np.uint32)
@@ -206,7 +206,7 @@ def decode_records(
         tail, tail_ok = decode_records(bodies.slice(half), schema)
         return pl.concat([head, tail]), np.concatenate([head_ok, tail_ok])
     located, complete = _walk(offsets, data, schema)
-    # The views' data buffer: the bodies, plus room to read a full inline prefix anywhere.
+    # The views' data buffer: the bodies, padded so that any string's first bytes can be read.
     texts = _padded(data[offsets[0] : offsets[-1]])
     columns: dict[str, pa.Array] = {}
     for field in located:

@@ -299,7 +299,7 @@ class SqliteStore(UploadQueries[sqlite3.Connection]):
         return hashes, rows
 
     def _append_deltas(self, db: sqlite3.Connection, deltas: pl.DataFrame) -> None:
-        """Keep the batch's totals as one pending blob: `fold_totals` adds them later."""
+        """Keep the batch's totals as one pending blob: a fold adds them later."""
         if deltas.height:
             db.execute(
                 "INSERT INTO total_deltas (deltas) VALUES (?)",
@@ -308,16 +308,14 @@ class SqliteStore(UploadQueries[sqlite3.Connection]):
 
     def _pending_deltas(
         self, db: sqlite3.Connection, where: str = ""
-    ) -> tuple[list[int], pl.DataFrame]:
-        """The pending delta rows (all, or those `where` selects) and their sum by key."""
+    ) -> tuple[int | None, pl.DataFrame]:
+        """The last pending row (None if none) of all, or those `where` selects, and their
+        deltas summed by key."""
         pending = db.execute(f"SELECT batch, deltas FROM total_deltas{where} ORDER BY batch")
-        batches, frames = [], []
-        for batch, blob in pending:
-            batches.append(batch)
-            frames.append(frame_from_blob(blob))
-        if not frames:
-            return [], aggregate(pl.DataFrame(schema=DELTA_SOURCE_SCHEMA))
-        return batches, combine(pl.concat(frames))
+        rows = pending.fetchall()
+        if not rows:
+            return None, aggregate(pl.DataFrame(schema=DELTA_SOURCE_SCHEMA))
+        return rows[-1][0], combine(pl.concat(frame_from_blob(blob) for _, blob in rows))
 
     def start_fold(self, part_rows: int = FOLD_PART_ROWS) -> int:
         """Combine the batches' pending deltas into key-ordered parts; return the rows.
@@ -328,8 +326,8 @@ class SqliteStore(UploadQueries[sqlite3.Connection]):
         """
         try:
             with self._transaction() as db:
-                batches, deltas = self._pending_deltas(db, " WHERE fold_part = 0")
-                if not batches:
+                last, deltas = self._pending_deltas(db, " WHERE fold_part = 0")
+                if last is None:
                     return 0
                 db.executemany(
                     "INSERT INTO total_deltas (deltas, fold_part) VALUES (?, 1)",
@@ -338,9 +336,7 @@ class SqliteStore(UploadQueries[sqlite3.Connection]):
                         for part in deltas.iter_slices(part_rows)
                     ),
                 )
-                db.execute(
-                    "DELETE FROM total_deltas WHERE fold_part = 0 AND batch <= ?", (batches[-1],)
-                )
+                db.execute("DELETE FROM total_deltas WHERE fold_part = 0 AND batch <= ?", (last,))
         except sqlite3.Error as exc:
             raise StoreError(f"totals not combined for folding: {exc}") from exc
         return deltas.height

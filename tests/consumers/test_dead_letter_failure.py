@@ -7,7 +7,6 @@ timeout), as when the broker died with letters in flight; then at the real broke
 from __future__ import annotations
 
 import logging
-import threading
 import uuid
 from pathlib import Path
 
@@ -19,11 +18,10 @@ from consumers.consumer import UsageConsumer
 from consumers.store import SqliteStore
 from meterpipe.broker import EmbeddedBroker, free_port
 from meterpipe.kafka_config import dead_letter_producer_config, producer_config
-from meterpipe.metrics import PipelineMetrics
 from meterpipe.settings import KafkaSettings, load_settings
 from meterpipe.topics import ensure_topics
 from producers.publisher import EventPublisher
-from schemas.codec import make_codec
+from tests.consumers.running import running_consumer
 from tests.processes import wait_for
 
 POISON = 3
@@ -72,23 +70,7 @@ def test_unacknowledged_dead_letters_keep_the_batch_until_they_are_sent(
         store_path = tmp_path / "store.sqlite3"
         lost = KafkaSettings(client_overrides={"message.timeout.ms": "300"})
         nowhere = dead_letter_producer_config(lost, f"127.0.0.1:{free_port()}")
-        started: list[UsageConsumer] = []
-        stop = threading.Event()
-
-        def run() -> None:  # as `consume` does: the store is opened in the consumer's thread
-            store = SqliteStore.open(store_path)
-            try:
-                metrics = PipelineMetrics(CollectorRegistry())
-                consumer = UsageConsumer(settings, bootstrap, store, make_codec(None, "v"), metrics)
-                consumer._dead_letters = EventPublisher(nowhere, settings.kafka.dlq_topic)
-                started.append(consumer)
-                consumer.run(stop)
-            finally:
-                store.close()
-
-        thread = threading.Thread(target=run, daemon=True)
-        thread.start()
-        reader = SqliteStore.open(store_path)  # SQLite connections belong to one thread
+        reader = SqliteStore.open(store_path)
 
         def failures() -> bool:
             return sum(FAILURE in r.getMessage() for r in caplog.records) >= 2
@@ -96,18 +78,20 @@ def test_unacknowledged_dead_letters_keep_the_batch_until_they_are_sent(
         def committed() -> bool:
             return sum(o.next_offset for o in reader.load_offsets(topic).values()) == POISON
 
+        def lost_dead_letters(consumer: UsageConsumer) -> None:
+            consumer._dead_letters = EventPublisher(nowhere, settings.kafka.dlq_topic)
+
         try:
-            wait_for(failures, 120, "the batch to fail twice")
-            assert thread.is_alive()
-            assert reader.load_offsets(topic) == {}  # nothing of the batch was committed
-            working = dead_letter_producer_config(settings.kafka, bootstrap)
-            started[0]._dead_letters = EventPublisher(working, settings.kafka.dlq_topic)
-            wait_for(committed, 120, "the batch to commit")
+            with running_consumer(
+                settings, bootstrap, store_path, CollectorRegistry(), lost_dead_letters
+            ) as consumer:
+                wait_for(failures, 120, "the batch to fail twice")
+                assert reader.load_offsets(topic) == {}  # nothing of the batch was committed
+                working = dead_letter_producer_config(settings.kafka, bootstrap)
+                consumer._dead_letters = EventPublisher(working, settings.kafka.dlq_topic)
+                wait_for(committed, 120, "the batch to commit")
         finally:
-            stop.set()
-            thread.join(60)
             reader.close()
-        assert not thread.is_alive()
         # Sent once each: the failed attempts never reached a broker.
         keys = _dead_letter_keys(bootstrap, settings.kafka.dlq_topic, POISON)
         assert keys == [b"key-%d" % n for n in range(POISON)]

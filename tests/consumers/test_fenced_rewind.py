@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-import threading
 import uuid
 from pathlib import Path
 
@@ -17,14 +16,12 @@ import pytest
 from confluent_kafka import Producer
 from prometheus_client import CollectorRegistry
 
-from consumers.consumer import UsageConsumer
 from consumers.store import SqliteStore
 from meterpipe.broker import EmbeddedBroker
 from meterpipe.kafka_config import producer_config
-from meterpipe.metrics import PipelineMetrics
 from meterpipe.settings import load_settings
 from meterpipe.topics import ensure_topics, log_identity
-from schemas.codec import make_codec
+from tests.consumers.running import running_consumer
 from tests.processes import wait_for
 
 MESSAGES = 12
@@ -56,41 +53,27 @@ def test_a_fenced_batch_never_resumes_from_an_earlier_logs_offset(
         )
         ensure_topics(settings.kafka, bootstrap)
         registry = CollectorRegistry()
-        stop = threading.Event()
-
-        def run() -> None:  # as `consume` does: the store is opened in the consumer's thread
-            store = SqliteStore.open(store_path)
-            try:
-                metrics = PipelineMetrics(registry)
-                UsageConsumer(settings, bootstrap, store, make_codec(None, "v"), metrics).run(stop)
-            finally:
-                store.close()
-
-        thread = threading.Thread(target=run, daemon=True)
-        thread.start()
         reader = SqliteStore.open(store_path)
         try:
-            assigned = "assigned partition 0 from offset -2"  # the earlier log's offset: no
-            wait_for(lambda: any(assigned in r.getMessage() for r in caplog.records), 120,
-                     "partition 0 assigned from its start")  # fmt: skip
-            # Another member moves the stored position on: the consumer's batch is fenced.
-            _store_offset(store_path, topic, EARLIER_LOG, 5)
-            producer = Producer(producer_config(settings.kafka, bootstrap))
-            for n in range(MESSAGES):  # not Avro: each is dead-lettered, and still counted
-                producer.produce(topic, b"not avro %d" % n, b"key-%d" % n, partition=0)
-            assert producer.flush(30) == 0
-            current = log_identity(settings.kafka, bootstrap, topic)
+            with running_consumer(settings, bootstrap, store_path, registry):
+                assigned = "assigned partition 0 from offset -2"  # the earlier log's: no
+                wait_for(lambda: any(assigned in r.getMessage() for r in caplog.records), 120,
+                         "partition 0 assigned from its start")  # fmt: skip
+                # Another member moves the stored position on: the consumer's batch is fenced.
+                _store_offset(store_path, topic, EARLIER_LOG, 5)
+                producer = Producer(producer_config(settings.kafka, bootstrap))
+                for n in range(MESSAGES):  # not Avro: each is dead-lettered, and still counted
+                    producer.produce(topic, b"not avro %d" % n, b"key-%d" % n, partition=0)
+                assert producer.flush(30) == 0
+                current = log_identity(settings.kafka, bootstrap, topic)
 
-            def committed() -> bool:
-                position = reader.load_offsets(topic).get(0)
-                return position is not None and position.log_id == current
+                def committed() -> bool:
+                    position = reader.load_offsets(topic).get(0)
+                    return position is not None and position.log_id == current
 
-            wait_for(committed, 120, "partition 0 committed on the current log")
+                wait_for(committed, 120, "partition 0 committed on the current log")
         finally:
-            stop.set()
-            thread.join(60)
             reader.close()
-    assert not thread.is_alive()
     assert registry.get_sample_value("meterpipe_batches_fenced_total") == 1
     # Every message of the new log was consumed and committed: none skipped by the rewind.
     assert registry.get_sample_value("meterpipe_events_consumed_total") == MESSAGES
