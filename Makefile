@@ -2,14 +2,16 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
+# The C extension is built at install: its source is part of what the stamp tracks.
+NATIVE := schemas/_avro_scan.c
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml $(NATIVE) | sha256sum | cut -c1-12)
 # Test processes: most end-to-end tests wait on brokers and group joins, so three share
 # two cores well. Every test has its own topics, groups, directories and schemas.
 TEST_WORKERS ?= 3
 
 .PHONY: run test lint typecheck bench install clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(NATIVE)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'

@@ -8,7 +8,8 @@ consumer can refuse what it cannot read instead of mis-reading it. Two framings 
 - Confluent Schema Registry wire format (``00`` + 4-byte big-endian schema id): for
   deployments that run a registry.
 
-Both encode and decode whole batches at once (see `schemas.avro_columns`), because
+Both encode and decode whole batches at once (see `schemas.avro_columns` and
+`schemas.avro_decode`), because
 publishing and consuming many small events one dict at a time is where a Python pipeline
 spends its time. Bad messages are values in `DecodeResult.failures`, never exceptions:
 one corrupt event must not stop a consumer.
@@ -27,13 +28,12 @@ from typing import Any, Literal, Protocol, cast
 
 import fastavro
 import numpy as np
-import numpy.typing as npt
 import polars as pl
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from meterpipe.errors import SchemaError
-from schemas.avro_columns import decode_records, encode_records, polars_schema
+from schemas.avro_columns import encode_records, polars_schema
+from schemas.avro_decode import BARE, Framing, Status, decode_records
 
 __all__ = [
     "FIELD_NAMES",
@@ -54,6 +54,11 @@ __all__ = [
 ]
 
 FailureReason = Literal["not_avro", "unknown_schema", "undecodable"]
+_FAILURE_REASONS: dict[Status, FailureReason] = {
+    Status.NOT_FRAMED: "not_avro",
+    Status.UNKNOWN_HEADER: "unknown_schema",
+    Status.UNDECODABLE: "undecodable",
+}
 
 _SCHEMA_FILE = "usage_event.avsc"
 _CRC64_EMPTY = 0xC15D213AA4D7A795
@@ -133,15 +138,10 @@ def encode_bodies(frame: pl.DataFrame) -> pa.LargeBinaryArray:
 
 def decode_bodies(bodies: Sequence[bytes]) -> DecodeResult:
     """Decode schemaless UsageEvent bodies; failures carry a short human reason."""
-    return _decode_array(pa.array(bodies, type=pa.large_binary()))
-
-
-def _decode_array(bodies: pa.LargeBinaryArray) -> DecodeResult:
-    """Decode the well-formed bodies in one columnar pass; explain the malformed ones."""
-    frame, sound = decode_records(bodies, load_schema())
-    malformed = [(int(i), _failure_reason(bodies[i].as_py())) for i in np.flatnonzero(~sound)]
-    positions = np.flatnonzero(sound).tolist()
-    return DecodeResult(frame, positions, malformed)
+    frame, statuses = decode_records(bodies, load_schema(), BARE)
+    malformed = np.flatnonzero(statuses != Status.DECODED)
+    failures = [(index, _failure_reason(bodies[index])) for index in malformed.tolist()]
+    return DecodeResult(frame, np.flatnonzero(statuses == Status.DECODED).tolist(), failures)
 
 
 def _decode_one(body: bytes) -> dict[str, Any] | str:
@@ -165,21 +165,6 @@ def _failure_reason(body: bytes) -> str:
     return outcome if isinstance(outcome, str) else "malformed body (boolean, union or varint)"
 
 
-def _remapped(
-    result: DecodeResult,
-    sources: npt.NDArray[np.intp],
-    failures: list[tuple[int, str]],
-    reason: str | None = None,
-) -> DecodeResult:
-    """Map `result`, decoded from inputs `sources`, back to input indexes and add `failures`.
-
-    With `reason`, the result's own failures are reported with that reason instead.
-    """
-    failures = failures + [(int(sources[i]), reason or why) for i, why in result.failures]
-    positions = sources[np.asarray(result.positions, dtype=np.intp)].tolist()
-    return DecodeResult(result.frame, positions, sorted(failures))
-
-
 class EventCodec(Protocol):
     """Turns event frames into Kafka message values and back."""
 
@@ -197,6 +182,8 @@ class _HeaderCodec(ABC):
 
     marker: bytes
     header_size: int
+    # The headers seen so far that name our schema (`_accepts`), so each is asked once.
+    _accepted_headers: tuple[bytes, ...] = ()
 
     @abstractmethod
     def _header(self) -> bytes:
@@ -213,24 +200,26 @@ class _HeaderCodec(ABC):
 
     def decode(self, values: Sequence[bytes | None]) -> DecodeResult:
         """Decode message values; failures carry a `FailureReason` code."""
-        messages = pa.array(values, type=pa.large_binary())
-        lengths = pc.binary_length(messages).fill_null(0).to_numpy()
-        headers = pc.binary_slice(messages, 0, self.header_size)
-        marked = pc.starts_with(headers, self.marker).fill_null(False)
-        framed = (lengths >= self.header_size) & marked.to_numpy(zero_copy_only=False)
-        known = pc.is_in(headers, value_set=self._known_headers(headers.filter(framed)))
-        readable = framed & known.to_numpy(zero_copy_only=False)
-        # binary_slice without `stop` overflows in pyarrow 26, so pass the longest length.
-        stop = int(lengths.max(initial=self.header_size))
-        bodies = pc.binary_slice(messages.filter(readable), self.header_size, stop)
-        failures = [(int(i), "not_avro") for i in np.flatnonzero(~framed)]
-        failures += [(int(i), "unknown_schema") for i in np.flatnonzero(framed & ~readable)]
-        return _remapped(_decode_array(bodies), np.flatnonzero(readable), failures, "undecodable")
+        frame, statuses = decode_records(values, load_schema(), self._framing())
+        unknown = np.flatnonzero(statuses == Status.UNKNOWN_HEADER)
+        headers = {(values[index] or b"")[: self.header_size] for index in unknown.tolist()}
+        if self._learned([header for header in headers if self._accepts(header)]):
+            frame, statuses = decode_records(values, load_schema(), self._framing())
+        failures: list[tuple[int, str]] = [
+            (index, _FAILURE_REASONS[Status(code)])
+            for index, code in zip(
+                np.flatnonzero(statuses).tolist(), statuses[statuses != 0].tolist(), strict=True
+            )
+        ]
+        return DecodeResult(frame, np.flatnonzero(statuses == Status.DECODED).tolist(), failures)
 
-    def _known_headers(self, headers: pa.Array) -> pa.Array:
-        """Return the distinct headers among `headers` that name our schema."""
-        accepted = [h for h in pc.unique(headers).to_pylist() if self._accepts(h)]
-        return pa.array(accepted, type=pa.large_binary())
+    def _framing(self) -> Framing:
+        return Framing(self.header_size, self.marker, self._accepted_headers)
+
+    def _learned(self, headers: list[bytes]) -> bool:
+        """Remember more headers that name our schema; False if there were none."""
+        self._accepted_headers = (*self._accepted_headers, *headers)
+        return bool(headers)
 
 
 class SingleObjectCodec(_HeaderCodec):

@@ -23,7 +23,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from meterpipe.errors import SchemaError
-from schemas import avro_columns
+from schemas import avro_decode
+from schemas._avro_scan import scan_records
 from schemas.codec import (
     FIELD_NAMES,
     FRAME_SCHEMA,
@@ -363,7 +364,7 @@ def test_batches_too_large_for_one_view_buffer_are_decoded_in_parts(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # The real limit is 2 GiB of bodies; a small one exercises the same split.
-    monkeypatch.setattr(avro_columns, "_MAX_VIEW_OFFSET", 700)
+    monkeypatch.setattr(avro_decode, "_MAX_VIEW_OFFSET", 700)
     bodies = [avro_body(r) for r in EVENTS]
     bodies[7] = bodies[7][:-1]
     result = decode_bodies(bodies)
@@ -429,3 +430,13 @@ def test_make_codec_uses_the_registry_only_when_configured() -> None:
     assert (codec.url, codec.subject) == ("http://127.0.0.1:1", "usage-value")
     assert isinstance(make_codec(None, "usage-value"), SingleObjectCodec)
     assert isinstance(make_codec("", "usage-value"), SingleObjectCodec)
+
+
+def test_the_scanner_refuses_arguments_it_cannot_honour() -> None:
+    event_body = avro_body(EVENTS[0])
+    with pytest.raises(ValueError, match="header_size"):
+        scan_records([event_body], 2, b"", (b"x",), b"s", 1_000)
+    with pytest.raises(ValueError, match="kind"):
+        scan_records([event_body], 0, b"", (b"",), b"sx", 1_000)
+    with pytest.raises(ValueError, match="marker"):
+        scan_records([event_body], 0, b"\x00", (b"",), b"s", 1_000)

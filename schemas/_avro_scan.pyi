@@ -1,0 +1,23 @@
+"""Types of the C extension schemas/_avro_scan.c (see its header comment)."""
+
+from collections.abc import Sequence
+
+def scan_records(
+    values: Sequence[bytes | None],
+    header_size: int,
+    marker: bytes,
+    accepted: tuple[bytes, ...],
+    kinds: bytes,
+    max_data: int,
+    /,
+) -> tuple[bytes, int, bytearray, bytearray, list[bytearray], list[bytearray], list[int]]:
+    """Decode the values framed by one of the `accepted` headers into Arrow column buffers.
+
+    `kinds` has one code per record field: ``s``/``b``/``l`` for string, boolean and long,
+    upper case for their ``["null", T]`` unions. Returns, in order: a status byte per value
+    (0 decoded, 1 no `marker` or shorter than the header, 2 a header not accepted, 3 not
+    exactly one record); the number of decoded rows; their value indexes (int64); the
+    data buffer their string views point into; per field, its validity bitmap; per field,
+    its 16-byte string views, int64 values or boolean bitmap; per field, its null count.
+    Raises OverflowError when the decoded bodies would exceed `max_data` bytes.
+    """

@@ -1,0 +1,156 @@
+"""Decoding a whole batch of framed Avro records at once, straight into Arrow columns.
+
+A consumer decodes every event it reads, so this is on the hot path. The walk over the
+bodies is one pass in C (`schemas/_avro_scan.c`): it checks each message's header, reads
+each body field by field, and writes every column in Arrow's layout, with strings as views
+into one buffer of the decoded bodies. Here those buffers are wrapped without copying and
+Arrow checks the strings' UTF-8. A body that is not exactly one record is left out, never
+guessed at: each union index and boolean must be 0 or 1, each varint must end within 10
+bytes and fit 64 bits, each string must end inside its body and be UTF-8, and no byte may
+be left over.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import polars as pl
+import pyarrow as pa
+
+from schemas._avro_scan import scan_records
+from schemas.avro_columns import field_kind, polars_schema
+
+__all__ = ["BARE", "Framing", "Status", "decode_records"]
+
+# Views address long strings in their buffer with signed 32-bit offsets; 12 bytes are
+# left for the text an offset points at.
+_MAX_VIEW_OFFSET = 2**31 - 1 - 12
+_KIND_CODES = {"string": "s", "boolean": "b", "long": "l"}
+
+_Statuses = npt.NDArray[np.uint8]
+
+
+class Status(enum.IntEnum):
+    """What became of each message value (the C scanner's status codes)."""
+
+    DECODED = 0
+    NOT_FRAMED = 1  # too short, or without the framing's marker
+    UNKNOWN_HEADER = 2  # framed, but its header names no accepted schema
+    UNDECODABLE = 3  # not exactly one record
+
+
+@dataclass(frozen=True)
+class Framing:
+    """How a message value starts: `header_size` bytes, beginning with `marker`, of which
+    the `accepted` headers name the record's schema."""
+
+    header_size: int
+    marker: bytes
+    accepted: tuple[bytes, ...]
+
+
+BARE = Framing(0, b"", (b"",))  # schemaless bodies: no header at all
+
+
+def decode_records(
+    values: Sequence[bytes | None], schema: Mapping[str, Any], framing: Framing = BARE
+) -> tuple[pl.DataFrame, _Statuses]:
+    """Decode every value that is an accepted header and exactly one record `schema`.
+
+    Returns the decoded rows, in input order, as a frame of `polars_schema(schema)`, and a
+    `Status` per value. Strings are not copied again: each is a view into one buffer.
+    """
+    kinds = "".join(_kind_code(field) for field in schema["fields"]).encode()
+    try:
+        scanned = scan_records(
+            values, framing.header_size, framing.marker, framing.accepted, kinds,
+            _MAX_VIEW_OFFSET,
+        )  # fmt: skip
+    except OverflowError:  # more text than one buffer of views can address
+        return _in_halves(values, schema, framing)
+    status_bytes, rows, positions, data, validity, columns, nulls = scanned
+    statuses = np.frombuffer(status_bytes, dtype=np.uint8).copy()
+    arrays: dict[str, pa.Array] = {}
+    text = pa.py_buffer(data)
+    for field, valid, column, null_count in zip(
+        schema["fields"], validity, columns, nulls, strict=True
+    ):
+        kind = field_kind(field)[0]
+        bitmap = pa.py_buffer(valid) if null_count else None
+        array = _arrow_array(kind, rows, bitmap, pa.py_buffer(column), text, null_count=null_count)
+        if array is None:  # text that is not UTF-8: decode again without its rows
+            bad = np.frombuffer(positions, dtype=np.int64)[_not_utf8(column, rows, valid, text)]
+            return _without(values, schema, framing, bad)
+        arrays[field["name"]] = array
+    if not arrays:
+        return pl.DataFrame(schema=polars_schema(schema)), statuses
+    return pl.DataFrame(pl.from_arrow(pa.table(arrays))), statuses
+
+
+def _kind_code(field: Mapping[str, Any]) -> str:
+    kind, nullable = field_kind(field)
+    code = _KIND_CODES[kind]
+    return code.upper() if nullable else code
+
+
+def _arrow_array(
+    kind: str, rows: int, bitmap: pa.Buffer | None, column: pa.Buffer, text: pa.Buffer,
+    *, null_count: int,
+) -> pa.Array | None:  # fmt: skip
+    """The column as an Arrow array over the scanner's buffers; None if a string is not UTF-8."""
+    if kind == "boolean":
+        return pa.Array.from_buffers(pa.bool_(), rows, [bitmap, column], null_count)
+    if kind == "long":
+        return pa.Array.from_buffers(pa.int64(), rows, [bitmap, column], null_count)
+    views = pa.Array.from_buffers(pa.binary_view(), rows, [bitmap, column, text], null_count)
+    try:
+        return views.cast(pa.string_view())
+    except pa.ArrowInvalid:
+        return None
+
+
+def _not_utf8(column: bytearray, rows: int, valid: bytearray, text: pa.Buffer) -> list[int]:
+    """The rows of a string column whose text is not UTF-8 (rare: checked one by one)."""
+    views = pa.Array.from_buffers(
+        pa.binary_view(), rows, [pa.py_buffer(valid), pa.py_buffer(column), text]
+    )
+    return [row for row, value in enumerate(views.to_pylist()) if not _is_utf8(value)]
+
+
+def _is_utf8(text: bytes | None) -> bool:
+    try:
+        (text or b"").decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _without(
+    values: Sequence[bytes | None],
+    schema: Mapping[str, Any],
+    framing: Framing,
+    bad: npt.NDArray[np.int64],
+) -> tuple[pl.DataFrame, _Statuses]:
+    """Decode again with the `bad` values left out; they are UNDECODABLE."""
+    dropped = set(bad.tolist())
+    kept = [None if index in dropped else value for index, value in enumerate(values)]
+    frame, statuses = decode_records(kept, schema, framing)
+    statuses[bad] = Status.UNDECODABLE
+    return frame, statuses
+
+
+def _in_halves(
+    values: Sequence[bytes | None], schema: Mapping[str, Any], framing: Framing
+) -> tuple[pl.DataFrame, _Statuses]:
+    """Decode the two halves of a batch apart; a single value too large is UNDECODABLE."""
+    if len(values) == 1:  # no record of ours comes near 2 GiB: refused unread
+        return pl.DataFrame(schema=polars_schema(schema)), np.array([Status.UNDECODABLE], np.uint8)
+    half = len(values) // 2
+    head, head_statuses = decode_records(values[:half], schema, framing)
+    tail, tail_statuses = decode_records(values[half:], schema, framing)
+    return pl.concat([head, tail]), np.concatenate([head_statuses, tail_statuses])
