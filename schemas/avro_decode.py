@@ -1,7 +1,7 @@
 """Decoding a whole batch of framed Avro records at once, straight into Arrow columns.
 
 A consumer decodes every event it reads, so this is on the hot path. The walk over the
-bodies is one pass in C (`schemas/_avro_scan.c`): it checks each message's header, reads
+bodies is one pass in C (`schemas/_avro_batch.c`): it checks each message's header, reads
 each body field by field, and writes every column in Arrow's layout, with strings as views
 into one buffer of the decoded bodies. Here those buffers are wrapped without copying and
 Arrow checks the strings' UTF-8. A body that is not exactly one record is left out, never
@@ -22,15 +22,14 @@ import numpy.typing as npt
 import polars as pl
 import pyarrow as pa
 
-from schemas._avro_scan import scan_records
-from schemas.avro_columns import field_kind, polars_schema
+from schemas._avro_batch import scan_records
+from schemas.avro_columns import field_code, field_kind, polars_schema
 
 __all__ = ["BARE", "Framing", "Status", "decode_records"]
 
 # Views address long strings in their buffer with signed 32-bit offsets; 12 bytes are
 # left for the text an offset points at.
 _MAX_VIEW_OFFSET = 2**31 - 1 - 12
-_KIND_CODES = {"string": "s", "boolean": "b", "long": "l"}
 
 _Statuses = npt.NDArray[np.uint8]
 
@@ -65,7 +64,7 @@ def decode_records(
     Returns the decoded rows, in input order, as a frame of `polars_schema(schema)`, and a
     `Status` per value. Strings are not copied again: each is a view into one buffer.
     """
-    kinds = "".join(_kind_code(field) for field in schema["fields"]).encode()
+    kinds = "".join(field_code(field) for field in schema["fields"]).encode()
     try:
         scanned = scan_records(
             values, framing.header_size, framing.marker, framing.accepted, kinds,
@@ -90,12 +89,6 @@ def decode_records(
     if not arrays:
         return pl.DataFrame(schema=polars_schema(schema)), statuses
     return pl.DataFrame(pl.from_arrow(pa.table(arrays))), statuses
-
-
-def _kind_code(field: Mapping[str, Any]) -> str:
-    kind, nullable = field_kind(field)
-    code = _KIND_CODES[kind]
-    return code.upper() if nullable else code
 
 
 def _arrow_array(

@@ -29,7 +29,6 @@ from typing import Any, Literal, Protocol, cast
 import fastavro
 import numpy as np
 import polars as pl
-import pyarrow as pa
 
 from meterpipe.errors import SchemaError
 from schemas.avro_columns import encode_records, polars_schema
@@ -131,7 +130,7 @@ class DecodeResult:
     failures: list[tuple[int, str]]
 
 
-def encode_bodies(frame: pl.DataFrame) -> pa.LargeBinaryArray:
+def encode_bodies(frame: pl.DataFrame) -> list[bytes]:
     """Encode each row of `frame` (columns as in `FRAME_SCHEMA`) as a schemaless Avro body."""
     return encode_records(frame, load_schema())
 
@@ -195,8 +194,7 @@ class _HeaderCodec(ABC):
 
     def encode(self, frame: pl.DataFrame) -> list[bytes]:
         """Return one message value per row of `frame`."""
-        encoded: list[bytes] = encode_records(frame, load_schema(), self._header()).to_pylist()
-        return encoded
+        return encode_records(frame, load_schema(), self._header())
 
     def decode(self, values: Sequence[bytes | None]) -> DecodeResult:
         """Decode message values; failures carry a `FailureReason` code."""

@@ -17,6 +17,7 @@ from typing import Any, cast
 
 import fastavro
 import polars as pl
+import pyarrow as pa
 import pytest
 from confluent_kafka.schema_registry import Schema
 from hypothesis import given, settings
@@ -24,7 +25,7 @@ from hypothesis import strategies as st
 
 from meterpipe.errors import SchemaError
 from schemas import avro_decode
-from schemas._avro_scan import scan_records
+from schemas._avro_batch import encode_records, scan_records
 from schemas.codec import (
     FIELD_NAMES,
     FRAME_SCHEMA,
@@ -127,7 +128,24 @@ def test_field_names_and_frame_dtypes_follow_the_schema_file() -> None:
 @FEW
 @given(st.lists(RECORDS, max_size=6))
 def test_bodies_are_byte_identical_to_fastavro(records: list[Record]) -> None:
-    assert encode_bodies(frame_of(records)).to_pylist() == [avro_body(r) for r in records]
+    assert encode_bodies(frame_of(records)) == [avro_body(r) for r in records]
+
+
+@FEW
+@given(st.lists(RECORDS, min_size=2, max_size=8), st.data())
+def test_slices_and_chunked_frames_encode_like_whole_ones(
+    records: list[Record], data: st.DataObject
+) -> None:
+    # Arrow arrays of a slice start at an offset into their buffers (polars hands a frame
+    # of several chunks over as one). Each must encode exactly the rows it shows.
+    cut = data.draw(st.integers(1, len(records) - 1))
+    head, tail = frame_of(records[:cut]), frame_of(records[cut:])
+    chunked = pl.concat([head, tail], rechunk=False)
+    assert encode_bodies(chunked) == [avro_body(r) for r in records]
+    assert encode_bodies(chunked.slice(cut - 1)) == [avro_body(r) for r in records[cut - 1 :]]
+    assert encode_bodies(frame_of(records).slice(1, cut)) == [
+        avro_body(r) for r in records[1 : cut + 1]
+    ]
 
 
 @settings(max_examples=100, deadline=None, database=None)
@@ -440,3 +458,18 @@ def test_the_scanner_refuses_arguments_it_cannot_honour() -> None:
         scan_records([event_body], 0, b"", (b"",), b"sx", 1_000)
     with pytest.raises(ValueError, match="marker"):
         scan_records([event_body], 0, b"\x00", (b"",), b"s", 1_000)
+
+
+def test_the_encoder_refuses_buffers_that_do_not_hold_the_rows() -> None:
+    longs = pa.array([1, 2, 3], type=pa.int64())
+    _, values = longs.buffers()
+    assert encode_records(3, [("l", 0, None, values, None)], b"") == [b"\x02", b"\x04", b"\x06"]
+    with pytest.raises(ValueError, match="too short"):
+        encode_records(4, [("l", 0, None, values, None)], b"")
+    with pytest.raises(ValueError, match="too short"):
+        encode_records(3, [("l", 1, None, values, None)], b"")
+    gappy = pa.array([1, None, 3], type=pa.int64())
+    with pytest.raises(ValueError, match="null"):
+        encode_records(3, [("l", 0, *gappy.buffers(), None)], b"")
+    with pytest.raises(ValueError, match="missing"):
+        encode_records(3, [("s", 0, None, None, None)], b"")

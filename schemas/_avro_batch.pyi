@@ -1,4 +1,4 @@
-"""Types of the C extension schemas/_avro_scan.c (see its header comment)."""
+"""Types of the C extension schemas/_avro_batch.c (see its header comment)."""
 
 from collections.abc import Sequence
 
@@ -20,4 +20,20 @@ def scan_records(
     data buffer their string views point into; per field, its validity bitmap; per field,
     its 16-byte string views, int64 values or boolean bitmap; per field, its null count.
     Raises OverflowError when the decoded bodies would exceed `max_data` bytes.
+    """
+
+def encode_records(
+    rows: int,
+    columns: list[tuple[str, int, object, object, object]],
+    prefix: bytes,
+    /,
+) -> list[bytes]:
+    """Encode `rows` rows as `prefix` then one Avro record body each.
+
+    Each of `columns`, in field order, is (code, offset, validity, values, data): the
+    field's code as for `scan_records`, and its Arrow array's offset and buffers (any
+    object with the buffer protocol, or None): the validity bitmap (None: no nulls), then
+    int64 offsets and the text for a large string, int64 values for a long, the bit-packed
+    values for a boolean (data None). Raises ValueError for a buffer too short for `rows`,
+    or a null in a field that is not a union with null.
     """
