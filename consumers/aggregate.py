@@ -42,14 +42,25 @@ def _exact(name: str) -> pl.Expr:
     return pl.col(f"{name}Hi").cast(pl.Int128) * HALF + pl.col(f"{name}Lo").cast(pl.Int128)
 
 
-def _sum_by_key(frame: pl.DataFrame, events: pl.Expr, q: pl.Expr, b: pl.Expr) -> pl.DataFrame:
-    """Sum exactly by total key, in key order, and split the sums back into halves.
+def _as_stored(sums: pl.DataFrame) -> pl.DataFrame:
+    """Summed rows (keys, `events`, `q`, `b`) as a store keeps them: day as text, halves."""
+    return sums.select(
+        *TOTAL_KEYS[:3],
+        pl.col("day").cast(pl.String),
+        "events",
+        *_halves(pl.col("q"), "quantity"),
+        *_halves(pl.col("b"), "billableQuantity"),
+    )
 
-    Sorting, then grouping runs of equal keys by an integer, beats hashing four text keys:
-    a fold's input is sorted runs (each batch's deltas), which the sort merges cheaply.
+
+def _sum_by_key(frame: pl.DataFrame, events: pl.Expr, q: pl.Expr, b: pl.Expr) -> pl.DataFrame:
+    """Sum exactly by total key, in key order (a fold upserts its parts in that order).
+
+    Sorting, then grouping runs of equal keys by an integer, beats hashing four text keys
+    and then sorting the sums, when most keys are distinct (as in a fold).
     """
     new_key = pl.any_horizontal(pl.col(key).ne_missing(pl.col(key).shift(1)) for key in TOTAL_KEYS)
-    return (
+    sums = (
         frame.sort(TOTAL_KEYS)
         .group_by(new_key.cum_sum().alias("_run"), maintain_order=True)
         .agg(
@@ -58,22 +69,24 @@ def _sum_by_key(frame: pl.DataFrame, events: pl.Expr, q: pl.Expr, b: pl.Expr) ->
             q.sum().alias("q"),
             b.sum().alias("b"),
         )
-        .select(
-            *TOTAL_KEYS[:3],
-            pl.col("day").cast(pl.String),
-            "events",
-            *_halves(pl.col("q"), "quantity"),
-            *_halves(pl.col("b"), "billableQuantity"),
-        )
     )
+    return _as_stored(sums)
 
 
 def aggregate(accepted: pl.DataFrame) -> pl.DataFrame:
-    """One row per total key: events, and quantity and billable quantity as (hi, lo)."""
+    """One row per total key, in no particular order: events, and quantity and billable
+    quantity as (hi, lo).
+
+    A batch's keys are nearly all distinct (an account's unit on one day): hashing them
+    costs a third of sorting them, and whatever needs an order sorts (a fold, PostgreSQL).
+    """
     units = _units("quantity")
     billable = pl.when(pl.col("billable")).then(units).otherwise(pl.lit(0, pl.Int128))
     keyed = accepted.with_columns(pl.col("pricingUnit", "customUnit").fill_null(""))
-    return _sum_by_key(keyed, pl.len(), units, billable)
+    sums = keyed.group_by(TOTAL_KEYS).agg(
+        pl.len().alias("events"), units.sum().alias("q"), billable.sum().alias("b")
+    )
+    return _as_stored(sums)
 
 
 def combine(deltas: pl.DataFrame) -> pl.DataFrame:

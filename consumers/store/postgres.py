@@ -16,7 +16,7 @@ from typing import Any
 import polars as pl
 import psycopg
 
-from consumers.aggregate import DECIMAL_SCALE, HALF, aggregate
+from consumers.aggregate import DECIMAL_SCALE, HALF, TOTAL_KEYS, aggregate
 from consumers.dedupe import Classified, classify
 from consumers.event_hash import event_id_hashes
 from consumers.store.connection import PostgresConnection
@@ -236,7 +236,12 @@ def _record_outcomes(cur: Cursor, classified: Classified) -> None:
 
 
 def _add_totals(cur: Cursor, deltas: pl.DataFrame) -> None:
-    """Add each delta to its running total, rebuilt exactly from the (hi, lo) halves."""
+    """Add each delta to its running total, rebuilt exactly from the (hi, lo) halves.
+
+    In key order: consumers that upsert overlapping keys then lock them in the same order,
+    so one waits for the other instead of deadlocking.
+    """
+    deltas = deltas.sort(TOTAL_KEYS)
     amounts = ", ".join(
         f"({hi}::numeric * {HALF} + {lo}) * {UNIT}" for hi, lo in (("qh", "ql"), ("bh", "bl"))
     )
