@@ -12,8 +12,9 @@ log8 of its size, and whenever the newest FANOUT runs share a level they are mer
 one run (a level up). An entry is copied about log8(entries / batch) times (3 to 4 times
 for 50M eventIds in 50k batches), a lookup searches at most FANOUT - 1 runs per level, and
 a batch never triggers the merge of runs much larger than itself. Within a run, a directory
-of top-bits buckets narrows each binary search to a handful of hashes. Memory is 17 to 18
-bytes per retained eventId, plus the run being merged.
+of top-bits buckets narrows each binary search to a handful of hashes; the searches run in C
+(`consumers/_seen_search.c`), one key at a time. Memory is 17 to 18 bytes per retained
+eventId, plus the run being merged.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
+
+from consumers._seen_search import rows_matching
 
 __all__ = ["SeenIndex"]
 
@@ -40,20 +43,6 @@ def _buckets(hashes: Int64s, bits: int) -> Int64s:
         return np.zeros(len(hashes), np.int64)
     unsigned = hashes.view(np.uint64) ^ np.uint64(1 << 63)  # signed order as unsigned
     return (unsigned >> np.uint64(64 - bits)).astype(np.int64)
-
-
-def _search(ordered: Int64s, keys: Int64s, low: Int64s, high: Int64s, *, after: bool) -> Int64s:
-    """For each key, the first position in `ordered[low:high]` holding a value >= the key
-    (> it if `after`): one binary search per key, all keys a step at a time, so their
-    memory reads overlap instead of waiting on each other."""
-    low, high = low.copy(), high.copy()
-    while (active := low < high).any():
-        middle = (low + high) >> 1
-        value = ordered[np.minimum(middle, len(ordered) - 1)]
-        right = active & ((value <= keys) if after else (value < keys))
-        low = np.where(right, middle + 1, low)
-        high = np.where(active & ~right, middle, high)
-    return low
 
 
 @dataclass(frozen=True)
@@ -97,19 +86,8 @@ class _Sorted:
         """Every row whose hash is one of `hashes` (duplicates in the index included)."""
         if len(self.hashes) == 0:  # every row of it pruned
             return np.empty(0, np.int64)
-        bucket = _buckets(hashes, self.bits)
-        low, high = self.directory[bucket], self.directory[bucket + 1]
-        left = _search(self.hashes, hashes, low, high, after=False)
-        hit = (left < high) & (self.hashes[np.minimum(left, len(self.hashes) - 1)] == hashes)
-        if not hit.any():
-            return np.empty(0, np.int64)
-        starts = left[hit]
-        ends = _search(self.hashes, hashes[hit], starts, high[hit], after=True)
-        counts = ends - starts
-        # Expand each [start, start + count) range into positions, without a Python loop.
-        offsets = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
-        found: Int64s = self.rows[np.repeat(starts, counts) + offsets]
-        return found
+        found = rows_matching(hashes, self.hashes, self.rows, self.directory, self.bits)
+        return np.frombuffer(found, dtype=np.int64)
 
 
 class SeenIndex:

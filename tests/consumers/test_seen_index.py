@@ -10,9 +10,11 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from consumers._seen_search import rows_matching
 from consumers.event_hash import event_id_hashes
 from consumers.seen_index import FANOUT, SeenIndex
 from consumers.store import BatchOutcome, SqliteStore, StoredOffset, UploadRecord
@@ -137,3 +139,17 @@ def test_event_ids_stored_as_rows_by_an_older_schema_still_dedupe(tmp_path: Path
     assert (one.accepted, one.duplicates) == (1, 1)
     assert (two.accepted, two.duplicates) == (1, 2)
     assert entries == 4  # a, b as rows; c, d in blocks
+
+
+def test_the_run_search_refuses_buffers_that_do_not_fit_together() -> None:
+    hashes, rows = np.array([3, 5, 5, 9], np.int64), np.array([10, 11, 12, 13], np.int64)
+    whole = np.array([0, 4], np.int64)  # a directory of one bucket (0 bits): every hash
+    keys = np.array([5, 6], np.int64)
+    found = rows_matching(keys, hashes, rows, whole, 0)
+    assert np.frombuffer(found, np.int64).tolist() == [11, 12]
+    with pytest.raises(ValueError, match="fit together"):
+        rows_matching(keys, hashes, rows[:3], whole, 0)
+    with pytest.raises(ValueError, match="fit together"):
+        rows_matching(keys, hashes, rows, np.array([0, 2, 4], np.int64), 0)
+    with pytest.raises(ValueError, match="outside the run"):  # bucket 1 from 7 to 4
+        rows_matching(keys, hashes, rows, np.array([0, 7, 4], np.int64), 1)

@@ -1,0 +1,16 @@
+"""Types of the C extension consumers/_seen_search.c (see its header comment)."""
+
+import numpy as np
+import numpy.typing as npt
+
+_Int64s = npt.NDArray[np.int64]
+
+def rows_matching(
+    keys: _Int64s, hashes: _Int64s, rows: _Int64s, directory: _Int64s, bits: int, /
+) -> bytearray:
+    """The rows of a sorted run whose hash is one of `keys` (any int64 buffers).
+
+    `hashes` is the run's ascending hashes, `rows` the row holding each, and `directory`
+    (2**bits + 1 values) where each top-`bits`-bits bucket of `hashes` begins. A key found
+    n times yields n rows. Raises ValueError if the buffers do not fit together.
+    """
