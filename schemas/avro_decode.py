@@ -59,7 +59,8 @@ BARE = Framing(0, b"", (b"",))  # schemaless bodies: no header at all
 def decode_records(
     values: Sequence[bytes | None], schema: Mapping[str, Any], framing: Framing = BARE
 ) -> tuple[pl.DataFrame, _Statuses]:
-    """Decode every value that is an accepted header and exactly one record `schema`.
+    """Decode every value that starts with an accepted header and then holds exactly one
+    record `schema`.
 
     Returns the decoded rows, in input order, as a frame of `polars_schema(schema)`, and a
     `Status` per value. Strings are not copied again: each is a view into one buffer.
@@ -86,8 +87,6 @@ def decode_records(
             bad = np.frombuffer(positions, dtype=np.int64)[_not_utf8(column, rows, valid, text)]
             return _without(values, schema, framing, bad)
         arrays[field["name"]] = array
-    if not arrays:
-        return pl.DataFrame(schema=polars_schema(schema)), statuses
     return pl.DataFrame(pl.from_arrow(pa.table(arrays))), statuses
 
 

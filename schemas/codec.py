@@ -201,20 +201,18 @@ class _HeaderCodec(ABC):
         frame, statuses = decode_records(values, load_schema(), self._framing())
         unknown = np.flatnonzero(statuses == Status.UNKNOWN_HEADER)
         headers = {(values[index] or b"")[: self.header_size] for index in unknown.tolist()}
-        if self._learned([header for header in headers if self._accepts(header)]):
+        if self._remember_accepted([header for header in headers if self._accepts(header)]):
             frame, statuses = decode_records(values, load_schema(), self._framing())
+        failed = np.flatnonzero(statuses != Status.DECODED).tolist()
         failures: list[tuple[int, str]] = [
-            (index, _FAILURE_REASONS[Status(code)])
-            for index, code in zip(
-                np.flatnonzero(statuses).tolist(), statuses[statuses != 0].tolist(), strict=True
-            )
+            (index, _FAILURE_REASONS[Status(statuses[index])]) for index in failed
         ]
         return DecodeResult(frame, np.flatnonzero(statuses == Status.DECODED).tolist(), failures)
 
     def _framing(self) -> Framing:
         return Framing(self.header_size, self.marker, self._accepted_headers)
 
-    def _learned(self, headers: list[bytes]) -> bool:
+    def _remember_accepted(self, headers: list[bytes]) -> bool:
         """Remember more headers that name our schema; False if there were none."""
         self._accepted_headers = (*self._accepted_headers, *headers)
         return bool(headers)
@@ -225,6 +223,7 @@ class SingleObjectCodec(_HeaderCodec):
 
     marker = b"\xc3\x01"
     header_size = len(SINGLE_OBJECT_HEADER)
+    _accepted_headers = (SINGLE_OBJECT_HEADER,)
 
     def _header(self) -> bytes:
         return SINGLE_OBJECT_HEADER

@@ -64,45 +64,44 @@ def test_broker_killed_mid_load_is_restarted_and_unfinished_uploads_end_done(
         write_sample_file(path, SampleSpec(rows=ROWS, seed=200 + seed, accounts=200))
     up = start_cli(up_env, tmp_path / "up.log", "up")
     members: list[Member] = []
-    db = psycopg.connect(env["METERPIPE_STORE_URL"], autocommit=True)
-    try:
-        bootstrap = wait_for(lambda: _bootstrap_of(tmp_path / "up.log"), 60, "up's broker")
-        env["METERPIPE_BOOTSTRAP_SERVERS"] = bootstrap
-        members = [Member(env, tmp_path, f"c{i}") for i in range(3)]
-        wait_for(lambda: all(m.logged("assigned partition") for m in members), 90, "3 members")
-        for path in files:
-            shutil.copy(path, inbox / f"{path.name}.part")
-            (inbox / f"{path.name}.part").rename(inbox / path.name)
+    with psycopg.connect(env["METERPIPE_STORE_URL"], autocommit=True) as db:
+        try:
+            bootstrap = wait_for(lambda: _bootstrap_of(tmp_path / "up.log"), 60, "up's broker")
+            env["METERPIPE_BOOTSTRAP_SERVERS"] = bootstrap
+            members = [Member(env, tmp_path, f"c{i}") for i in range(3)]
+            wait_for(lambda: all(m.logged("assigned partition") for m in members), 90, "3 members")
+            for path in files:
+                shutil.copy(path, inbox / f"{path.name}.part")
+                (inbox / f"{path.name}.part").rename(inbox / path.name)
 
-        counted = "SELECT count(*) FROM seen_events"
-        wait_for(lambda: one(db, counted) > 0, 120, "first events counted")
-        first_broker = int(pid_file.read_text())
-        os.kill(first_broker, signal.SIGKILL)
-        marks = [len(m.lines()) for m in members]
-        unfinished = [u for u in uploads(env) if u["status"] == "Processing"]
-        assert unfinished, "the load was over before the broker was killed"
+            counted = "SELECT count(*) FROM seen_events"
+            wait_for(lambda: one(db, counted) > 0, 120, "first events counted")
+            first_broker = int(pid_file.read_text())
+            os.kill(first_broker, signal.SIGKILL)
+            marks = [len(m.lines()) for m in members]
+            unfinished = [u for u in uploads(env) if u["status"] == "Processing"]
+            assert unfinished, "the load was over before the broker was killed"
 
-        # Well below the producer's 120 s message timeout: a publish in flight at the kill
-        # must be abandoned and started over, not wait for its messages to time out.
-        done = wait_for(lambda: all_final(env, FILES), 100, "every upload final after restart")
-        assert int(pid_file.read_text()) != first_broker
-        assert all(m.process.poll() is None for m in members), "a consumer died"
-        assert up.poll() is None, "up died"
-        # Each standalone member read the new log from its start, whatever the store held.
-        for member, mark in zip(members, marks, strict=True):
-            assigned = [
-                line["offset"] for line in member.lines()[mark:]
-                if line["message"].startswith("assigned partition")
-            ]  # fmt: skip
-            assert FROM_THE_START in assigned, f"{member.name} kept offsets of the lost log"
-        # Events counted before the kill came again in the new log and changed nothing.
-        if sum(_counted(u) for u in unfinished):
-            logs = [tmp_path / "up.log", *(m.log for m in members)]
-            assert sum(_redelivered(log) for log in logs) > 0
-    finally:
-        for member in members:
-            stop(member.process)
-        stop(up)
-    assert sorted(upload["name"] for upload in done) == sorted(path.name for path in files)
-    assert_exactly_once(db, done, files, env, ROWS)
-    db.close()
+            # Well below the producer's 120 s message timeout: a publish in flight at the kill
+            # must be abandoned and started over, not wait for its messages to time out.
+            done = wait_for(lambda: all_final(env, FILES), 100, "every upload final after restart")
+            assert int(pid_file.read_text()) != first_broker
+            assert all(m.process.poll() is None for m in members), "a consumer died"
+            assert up.poll() is None, "up died"
+            # Each standalone member read the new log from its start, whatever the store held.
+            for member, mark in zip(members, marks, strict=True):
+                assigned = [
+                    line["offset"] for line in member.lines()[mark:]
+                    if line["message"].startswith("assigned partition")
+                ]  # fmt: skip
+                assert FROM_THE_START in assigned, f"{member.name} kept offsets of the lost log"
+            # Events counted before the kill came again in the new log and changed nothing.
+            if sum(_counted(u) for u in unfinished):
+                logs = [tmp_path / "up.log", *(m.log for m in members)]
+                assert sum(_redelivered(log) for log in logs) > 0
+        finally:
+            for member in members:
+                stop(member.process)
+            stop(up)
+        assert sorted(upload["name"] for upload in done) == sorted(path.name for path in files)
+        assert_exactly_once(db, done, files, env, ROWS)
