@@ -98,8 +98,12 @@ class UsageConsumer:
             dead_letter_producer_config(settings.kafka, bootstrap), settings.kafka.dlq_topic
         )
 
-    def run(self, stop: threading.Event) -> None:
-        """Consume batches until `stop` is set, then leave the group cleanly."""
+    def run(self, stop: threading.Event, closing: threading.Event | None = None) -> None:
+        """Consume batches until `stop` is set, then leave the group cleanly.
+
+        `closing` is set once the member has begun to leave: from then on it never joins
+        a group again, however long librdkafka takes to close it (see meterpipe.pipeline).
+        """
         self._stop = stop
         kafka = self._settings.kafka
         config = consumer_config(kafka, self._bootstrap, kafka.consumer_group)
@@ -119,6 +123,8 @@ class UsageConsumer:
         except _StopRequested:
             log.info("stopped while waiting for the store; the batch in hand is not committed")
         finally:
+            if closing is not None:
+                closing.set()
             consumer.close()
             self._dead_letters.close()
 
@@ -138,6 +144,10 @@ class UsageConsumer:
         self._metrics.readiness.set("kafka: partitions assigned", True)
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        if self._stop.is_set():
+            # Leaving: the metrics are its successor's now (in `up`, a new member may be
+            # assigned before this one's close ends), or the process is ending.
+            return
         for tp in partitions:
             self._positions.pop(tp.partition, None)
             # Its lag is its new owner's to report; a stale gauge here would never move again.

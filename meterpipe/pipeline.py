@@ -14,6 +14,7 @@ import contextlib
 import logging
 import threading
 from collections.abc import Iterator
+from typing import Any
 
 from consumers.consumer import UsageConsumer
 from consumers.store import open_store
@@ -40,6 +41,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 SUPERVISE_EVERY_S = 1.0
+LEAVE_GRACE_S = 10.0  # see _wait_until_leaving
 
 
 def codec_for(settings: Settings) -> EventCodec:
@@ -104,16 +106,43 @@ def upload_status_collector(settings: Settings) -> UploadStatusCollector:
 
 
 def consume_until(
-    settings: Settings, bootstrap: str, metrics: PipelineMetrics, stop: threading.Event
+    settings: Settings,
+    bootstrap: str,
+    metrics: PipelineMetrics,
+    stop: threading.Event,
+    closing: threading.Event | None = None,
 ) -> None:
-    """Run one consumer-group member until `stop` is set."""
+    """Run one consumer-group member until `stop` is set; `closing` is set once it leaves."""
     store = open_store(settings.store)
     metrics.readiness.set("store: reachable", True)
     try:
         store.prune_seen()
-        UsageConsumer(settings, bootstrap, store, codec_for(settings), metrics).run(stop)
+        UsageConsumer(settings, bootstrap, store, codec_for(settings), metrics).run(stop, closing)
     finally:
         store.close()
+
+
+class _ConsumerThread(threading.Thread):
+    """The consumer's thread, and the event its member sets once it has begun to leave."""
+
+    def __init__(self, closing: threading.Event, **thread: Any) -> None:
+        super().__init__(**thread)
+        self.closing = closing
+
+
+def _wait_until_leaving(consumer: _ConsumerThread) -> None:
+    """Wait until the old consumer is gone, or has been closing for `LEAVE_GRACE_S`.
+
+    It must not join the new broker's group: on Tansu, a member that joins and leaves
+    mid-join stays the group's leader, and the next member never gets a partition. A member
+    that has begun to close never joins again, and its close can wait minutes on the dead
+    broker (librdkafka), holding up the restart: after a grace period it is left to finish.
+    """
+    while consumer.is_alive() and not consumer.closing.wait(SUPERVISE_EVERY_S / 10):
+        pass
+    consumer.join(LEAVE_GRACE_S)
+    if consumer.is_alive():
+        log.warning("the old consumer is still leaving the lost broker's group; going on")
 
 
 class Pipeline:
@@ -140,11 +169,7 @@ class Pipeline:
                 broker_died = self._broker is not None and not self._broker.is_running()
                 if broker_died or not consumer.is_alive():
                     consumer_stop.set()
-                    # The old consumer must be gone before the new broker starts: one that
-                    # joins the new broker's group and leaves mid-join stays its leader on
-                    # Tansu, and the next member never gets a partition. Leaving a dead
-                    # broker's group takes it a few seconds.
-                    consumer.join()
+                    _wait_until_leaving(consumer)
                     if broker_died:
                         self._recover_broker()
                     else:
@@ -179,11 +204,12 @@ class Pipeline:
         prepare_cluster(self._settings, bootstrap)
         self._resume.set()
 
-    def _start_consumer(self, bootstrap: str) -> tuple[threading.Event, threading.Thread]:
-        stop = threading.Event()
-        thread = threading.Thread(
+    def _start_consumer(self, bootstrap: str) -> tuple[threading.Event, _ConsumerThread]:
+        stop, closing = threading.Event(), threading.Event()
+        thread = _ConsumerThread(
+            closing,
             target=consume_until,
-            args=(self._settings, bootstrap, self._metrics, stop),
+            args=(self._settings, bootstrap, self._metrics, stop, closing),
             name="consumer",
             daemon=True,  # abandoned, not waited for, if it outlives the shutdown timeout
         )
