@@ -118,7 +118,8 @@ class SeenIndex:
 
     def candidate_rows(self, hashes: Int64s) -> Int64s:
         """Row ids that may hold one of `hashes`; the caller confirms the full eventId."""
-        # Sorted keys let each binary search start from the previous answer.
+        # Sorted keys visit each run's directory and hashes in address order: the C
+        # search's prefetches then run ahead along memory instead of jumping about.
         keys = np.sort(hashes)
         found = [run.rows_matching(keys) for run in self._runs]
         rows = np.concatenate(found) if found else np.empty(0, np.int64)
