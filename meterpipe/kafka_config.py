@@ -76,8 +76,10 @@ def producer_config(kafka: KafkaSettings, bootstrap: str) -> ClientConfig:
             "batch.num.messages": kafka.batch_num_messages,
             "message.timeout.ms": kafka.message_timeout_ms,
             "message.max.bytes": kafka.max_message_bytes,
+            # Bounded in bytes, not messages: what a fast reader queues ahead of the broker
+            # is what varies most in a publisher's memory.
             "queue.buffering.max.messages": 1_000_000,
-            "queue.buffering.max.kbytes": 1_048_576,
+            "queue.buffering.max.kbytes": kafka.producer_buffer_kbytes,
             # Only failed deliveries call back: success is checked once, at flush.
             "delivery.report.only.error": True,
         }

@@ -91,6 +91,11 @@ class KafkaSettings(_ComponentSettings):
     linger_ms: int = 20
     batch_num_messages: int = 10_000
     message_timeout_ms: int = 120_000
+    producer_buffer_kbytes: int = Field(
+        default=32 * 1024,
+        ge=1,
+        description="Bytes of messages a producer may hold unacknowledged (Kafka's buffer.memory).",
+    )
     max_message_bytes: int = Field(default=1_000_000, ge=1024)
     session_timeout_ms: int = 6_000
     heartbeat_interval_ms: int = 500

@@ -1,18 +1,55 @@
-"""The publisher: its waits end early when the process stops or the broker is replaced, and
-every delivery failure fails the flush."""
+"""The publisher: a full buffer makes it wait, its waits end early when the process stops
+or the broker is replaced, and every delivery failure fails the flush."""
 
 from __future__ import annotations
 
 import threading
 import time
+import uuid
 
 import pytest
+from confluent_kafka import Consumer
 
-from meterpipe.broker import free_port
+from meterpipe.broker import EmbeddedBroker, free_port
 from meterpipe.errors import PublishError
-from meterpipe.kafka_config import producer_config
+from meterpipe.kafka_config import consumer_config, producer_config
 from meterpipe.settings import KafkaSettings
+from meterpipe.topics import ensure_topics
 from producers.publisher import BrokerReplaced, EventPublisher, PublishCancelled
+from tests.processes import wait_for
+
+
+def _values_on(kafka: KafkaSettings, bootstrap: str, count: int) -> list[bytes]:
+    """The values of the first `count` messages of the topic, read back from the broker."""
+    reader = Consumer(consumer_config(kafka, bootstrap, f"reader-{uuid.uuid4().hex[:8]}"))
+    reader.subscribe([kafka.topic])
+    found: list[bytes] = []
+
+    def enough() -> bool:
+        found.extend(m.value() or b"" for m in reader.consume(1_000, 1.0) if m.error() is None)
+        return len(found) >= count
+
+    try:
+        wait_for(enough, 120, f"{count} messages on {kafka.topic}")
+    finally:
+        reader.close()
+    return found
+
+
+def test_a_full_buffer_makes_sending_wait_and_loses_nothing(broker: EmbeddedBroker) -> None:
+    tag = uuid.uuid4().hex[:8]
+    kafka = KafkaSettings(
+        topic=f"buffer-{tag}", dlq_topic=f"buffer-dlq-{tag}", producer_buffer_kbytes=16
+    )
+    ensure_topics(kafka, broker.bootstrap_servers)
+    config = producer_config(kafka, broker.bootstrap_servers)
+    assert config["queue.buffering.max.kbytes"] == 16
+    # 400 KB of messages through a 16 KB buffer: librdkafka refuses most of them at first.
+    values = [f"{n:06d}".encode() * 34 for n in range(2_000)]
+    publisher = EventPublisher(config, kafka.topic)
+    publisher.send([str(n) for n in range(len(values))], values)
+    publisher.flush()
+    assert sorted(_values_on(kafka, broker.bootstrap_servers, len(values))) == values
 
 
 def _unacknowledged(stop: threading.Event, replaced: threading.Event) -> EventPublisher:
