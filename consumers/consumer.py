@@ -1,11 +1,14 @@
 """The consumer-group member that turns the event topic into committed totals.
 
-Each loop takes one batch, prepares it (decode, validate, date), sends its dead letters
-and waits for their acknowledgement, then applies it to the store in one transaction
-together with the next offsets. Offsets are read back from the store on assignment, so
-Kafka's own committed offsets are only informational (for lag tools). While the store is
-unavailable every store call is retried; a stop ends that wait, leaving the batch in hand
-uncommitted (whoever gets its partitions consumes it again).
+Each batch is prepared (decoded, validated, dated) on a second thread while the batch
+before it is applied: its dead letters are sent and acknowledged, then it goes to the store
+in one transaction together with the next offsets. So one batch is "in hand" (read, not
+yet applied) at a time. It is applied before its partitions are revoked, and given back
+(its partitions sought to its first offsets) when the batch before it is not committed.
+Offsets are read back from the store on assignment, so Kafka's own committed offsets are
+only informational (for lag tools). While the store is unavailable every store call is
+retried; a stop ends that wait, leaving the batch in hand uncommitted (whoever gets its
+partitions consumes it again).
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TypeVar, cast
 
@@ -44,6 +49,17 @@ T = TypeVar("T")
 
 class _StopRequested(Exception):
     """Raised out of a store retry once the consumer is asked to stop; caught by run()."""
+
+
+@dataclass(frozen=True)
+class _InHand:
+    """A batch read from the topic, prepared (or being prepared) on the preparing thread.
+
+    `prepared` yields the prepared batch and the seconds its preparation took.
+    """
+
+    raw: RawBatch
+    prepared: Future[tuple[PreparedBatch, float]]
 
 
 def _raw_batch(messages: list[Message]) -> RawBatch:
@@ -91,6 +107,7 @@ class UsageConsumer:
         self._topic = settings.kafka.topic
         self._positions: dict[int, StoredOffset | None] = {}
         self._log_id = ""
+        self._in_hand: _InHand | None = None
         self._unfolded = 0  # batches committed since totals were last folded
         self._folding = True  # combined parts may wait to be folded (a run may have left some)
         self._stop = threading.Event()
@@ -112,21 +129,33 @@ class UsageConsumer:
             [self._topic], on_assign=self._on_assign, on_revoke=self._on_revoke,
             on_lost=self._on_revoke,
         )  # fmt: skip
+        preparer = ThreadPoolExecutor(1, thread_name_prefix="meterpipe-prepare")
         try:
             while not stop.is_set():
-                # While a fold has parts left, an idle topic is no reason to wait.
-                wait = 0.0 if self._folding else self._settings.consumer.batch_wait_s
-                messages = consumer.consume(self._settings.consumer.batch_max_events, wait)
-                if messages:
-                    self._handle(consumer, messages)
-                self._fold_if_due(idle=not messages)
+                self._consume_once(consumer, preparer)
+            self._apply_in_hand(consumer)
         except _StopRequested:
             log.info("stopped while waiting for the store; the batch in hand is not committed")
         finally:
+            preparer.shutdown(cancel_futures=True)
             if closing is not None:
                 closing.set()
             consumer.close()
             self._dead_letters.close()
+
+    def _consume_once(self, consumer: Consumer, preparer: ThreadPoolExecutor) -> None:
+        """Read a batch and start preparing it; meanwhile apply the batch in hand.
+
+        With a batch in hand, the read does not wait for more messages: when none are
+        ready, the batch in hand is applied at once, and the topic is not yet idle. While
+        a fold has parts left, an idle topic is no reason to wait either.
+        """
+        holding = self._in_hand is not None
+        wait = 0.0 if holding or self._folding else self._settings.consumer.batch_wait_s
+        messages = consumer.consume(self._settings.consumer.batch_max_events, wait)
+        following = self._take(messages, preparer) if messages else None
+        self._in_hand = self._apply_in_hand(consumer, following)
+        self._fold_if_due(idle=not holding and not messages)
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         """Resume each partition where the store says, or from the start of a new log."""
@@ -148,6 +177,8 @@ class UsageConsumer:
             # Leaving: the metrics are its successor's now (in `up`, a new member may be
             # assigned before this one's close ends), or the process is ending.
             return
+        # Its partitions are still ours: the batch in hand would only be read again.
+        self._in_hand = self._apply_in_hand(consumer)
         for tp in partitions:
             self._positions.pop(tp.partition, None)
             # Its lag is its new owner's to report; a stale gauge here would never move again.
@@ -163,36 +194,68 @@ class UsageConsumer:
             if partition != "-1" and lag >= 0:
                 self._metrics.consumer_lag.labels(self._topic, partition).set(lag)
 
-    def _handle(self, consumer: Consumer, messages: list[Message]) -> None:
+    def _take(self, messages: list[Message], preparer: ThreadPoolExecutor) -> _InHand | None:
+        """Start preparing a batch on the preparing thread (None: no message to prepare)."""
         raw = _raw_batch(messages)
         if not raw.values:
-            return
-        started = time.perf_counter()
+            return None
         states = self._retrying(self._store.period_states)
         calendar = self._settings.periods.calendar(states, datetime.now(UTC))
-        prepared = prepare_batch(raw, self._codec, calendar, self._settings.kafka.max_message_bytes)
+        max_bytes = self._settings.kafka.max_message_bytes
+
+        def prepare() -> tuple[PreparedBatch, float]:
+            started = time.perf_counter()
+            prepared = prepare_batch(raw, self._codec, calendar, max_bytes)
+            return prepared, time.perf_counter() - started
+
+        return _InHand(raw, preparer.submit(prepare))
+
+    def _apply_in_hand(
+        self, consumer: Consumer, following: _InHand | None = None
+    ) -> _InHand | None:
+        """Apply the batch in hand; return the batch to hold next.
+
+        That is `following` (read after it), unless the batch in hand was not committed:
+        then `following` is given back, to be read again after it.
+        """
+        in_hand, self._in_hand = self._in_hand, None
+        if in_hand is None or self._apply(consumer, in_hand, following):
+            return following
+        return None
+
+    def _apply(self, consumer: Consumer, in_hand: _InHand, following: _InHand | None) -> bool:
+        """Send a batch's dead letters, then commit it to the store; False if not committed.
+
+        A batch that is not committed is read again, and so is `following`: each partition
+        is sought back to the first of their messages that is not in the store.
+        """
+        raw = in_hand.raw
+        prepared, seconds = in_hand.prepared.result()
+        started = time.perf_counter()
+        given_back = following.raw.first_offsets() if following is not None else {}
         try:
             self._send_dead_letters(prepared)
         except PublishError as exc:
             # Nothing of the batch is committed: read again, its letters are sent again (the
             # dead-letter topic is at least once), until the broker acknowledges them.
             log.error("dead letters not acknowledged, the batch will be read again: %s", exc)
-            self._read_again(consumer, raw)
+            self._seek(consumer, {**given_back, **raw.first_offsets()})
             self._stop.wait(DEAD_LETTER_RETRY_S)
-            return
+            return False
         try:
             stats = self._commit(raw, prepared)
         except StaleBatchError as exc:
             log.warning("%s", exc)
             self._metrics.batches_fenced.inc()
-            self._rewind(consumer, raw)
-            return
-        self._record(raw, prepared, stats, time.perf_counter() - started)
+            self._seek(consumer, {**given_back, **self._stored_positions(raw)})
+            return False
+        self._record(raw, prepared, stats, seconds + time.perf_counter() - started)
         self._unfolded += 1
         consumer.commit(
             offsets=[TopicPartition(self._topic, p, o) for p, o in raw.next_offsets().items()],
             asynchronous=True,
         )
+        return True
 
     def _fold_if_due(self, idle: bool) -> None:
         """Start a fold when the topic is idle, or after enough batches; else fold a part.
@@ -268,12 +331,9 @@ class UsageConsumer:
         self._metrics.readiness.set("store: reachable", True)
         return result
 
-    def _read_again(self, consumer: Consumer, raw: RawBatch) -> None:
-        """Seek each partition of an uncommitted batch back to its first message."""
-        self._seek(consumer, raw.first_offsets())
-
-    def _rewind(self, consumer: Consumer, raw: RawBatch) -> None:
-        """After a fenced batch, continue from what the store holds (if still ours)."""
+    def _stored_positions(self, raw: RawBatch) -> dict[int, int]:
+        """After a fenced batch: where the store says each of its partitions (if still ours)
+        continues."""
         stored = self._retrying(lambda: self._store.load_offsets(self._topic))
         offsets = {}
         for partition in raw.next_offsets():
@@ -281,7 +341,7 @@ class UsageConsumer:
                 position = stored.get(partition)
                 self._positions[partition] = position
                 offsets[partition] = self._resume_offset(position)
-        self._seek(consumer, offsets)
+        return offsets
 
     def _resume_offset(self, position: StoredOffset | None) -> int:
         """Where a partition continues: the stored offset if it is of this log, else its start.
