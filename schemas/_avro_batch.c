@@ -189,7 +189,8 @@ static PyObject *scan_records(PyObject *self, PyObject *args) {
         PyErr_SetString(PyExc_ValueError, "the marker is longer than the header");
         return NULL;
     }
-    PyObject *sequence = PySequence_Fast(values, "values must be a sequence");
+    /* A tuple of its own keeps every value alive and in place while the GIL is released. */
+    PyObject *sequence = PySequence_Tuple(values);
     if (sequence == NULL) return NULL;
     Py_ssize_t n = PySequence_Fast_GET_SIZE(sequence);
     PyObject **items = PySequence_Fast_ITEMS(sequence);
@@ -220,23 +221,29 @@ static PyObject *scan_records(PyObject *self, PyObject *args) {
     if (status == NULL) goto done;
     uint8_t *codes = (uint8_t *)PyBytes_AS_STRING(status);
     Py_ssize_t capacity = 0;
+    /* Only immutable objects held by this call are read without the GIL: another thread
+     * (the consumer's, applying the batch before) runs meanwhile. */
+    Py_BEGIN_ALLOW_THREADS
     for (Py_ssize_t i = 0; i < n; i++) {
         codes[i] = (uint8_t)framing(items[i], header_size, marker, marker_size, accepted);
         if (codes[i] == DECODED) capacity += PyBytes_GET_SIZE(items[i]) - header_size;
     }
+    Py_END_ALLOW_THREADS
     data = PyByteArray_FromStringAndSize(NULL, capacity);
     positions = zeroed_bytearray(n * 8);
     if (data == NULL || positions == NULL) goto done;
     uint8_t *text = (uint8_t *)PyByteArray_AS_STRING(data);
     int64_t *found = (int64_t *)PyByteArray_AS_STRING(positions);
     Py_ssize_t rows = 0, used = 0;
+    int overflow = 0;
+    Py_BEGIN_ALLOW_THREADS
     for (Py_ssize_t i = 0; i < n; i++) {
         if (codes[i] != DECODED) continue;
         const uint8_t *body = (const uint8_t *)PyBytes_AS_STRING(items[i]) + header_size;
         Py_ssize_t length = PyBytes_GET_SIZE(items[i]) - header_size;
         if (used + length > max_data) { /* string views address text with 32-bit offsets */
-            PyErr_SetString(PyExc_OverflowError, "the bodies exceed one view buffer");
-            goto done;
+            overflow = 1;
+            break;
         }
         if (scan_body(fields, kinds_size, rows, body, length, used)) {
             memcpy(text + used, body, (size_t)length);
@@ -246,6 +253,11 @@ static PyObject *scan_records(PyObject *self, PyObject *args) {
             clear_row(fields, kinds_size, rows);
             codes[i] = UNDECODABLE;
         }
+    }
+    Py_END_ALLOW_THREADS
+    if (overflow) {
+        PyErr_SetString(PyExc_OverflowError, "the bodies exceed one view buffer");
+        goto done;
     }
     if (PyByteArray_Resize(data, used) < 0 || PyByteArray_Resize(positions, rows * 8) < 0)
         goto done;

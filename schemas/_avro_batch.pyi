@@ -19,7 +19,8 @@ def scan_records(
     exactly one record); the number of decoded rows; their value indexes (int64); the
     data buffer their string views point into; per field, its validity bitmap; per field,
     its 16-byte string views, int64 values or boolean bitmap; per field, its null count.
-    Raises OverflowError when the decoded bodies would exceed `max_data` bytes.
+    Raises OverflowError when the decoded bodies would exceed `max_data` bytes. The scan
+    releases the GIL (it reads a tuple copy of `values`): other threads run meanwhile.
     """
 
 def encode_records(
