@@ -261,10 +261,14 @@ class UsageConsumer:
         """Start a fold when the topic is idle, or after enough batches; else fold a part.
 
         Idle time is free; the batch count bounds the pending deltas (and what every
-        reader must add up) under a stream that never pauses. A fold's parts go one per
-        loop, so a fold of many keys never holds up the batches behind it for long.
+        reader must add up) under a stream that never pauses. While a batch is in hand the
+        fold waits, up to twice that count: combining can take seconds, and the batch in
+        hand may be the one that finishes an upload. A fold's parts go one per loop, so a
+        fold of many keys never holds up the batches behind it for long.
         """
         due = self._settings.consumer.fold_every_batches
+        if self._in_hand is not None:
+            due *= 2
         if self._unfolded and (idle or self._unfolded >= due):
             started = time.perf_counter()
             rows = self._retrying(self._store.start_fold)

@@ -149,7 +149,7 @@ class ConsumerSettings(_ComponentSettings):
         default=20,
         ge=1,
         description="SQLite: fold pending totals into the totals table after this many"
-        " batches, and whenever the topic is idle.",
+        " batches (twice as many while a batch is waiting), and whenever the topic is idle.",
     )
 
 

@@ -1,16 +1,19 @@
-"""What the consumer does in librdkafka's callbacks, called as librdkafka calls them."""
+"""What the consumer does in librdkafka's callbacks, called as librdkafka calls them, and
+when it folds."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from concurrent.futures import Future
 from pathlib import Path
 
 import pytest
 from confluent_kafka import TopicPartition
 from prometheus_client import CollectorRegistry
 
-from consumers.consumer import UsageConsumer
+from consumers.batch import RawBatch
+from consumers.consumer import UsageConsumer, _InHand
 from consumers.store import SqliteStore
 from meterpipe.metrics import PipelineMetrics
 from meterpipe.settings import load_settings
@@ -53,3 +56,25 @@ def test_revoked_partitions_lose_their_lag_gauge(
     assert [lag(p) for p in (0, 1, 2)] == [None, 7, None]
     # A partition revoked before any statistics named it is no error.
     consumer._on_revoke(None, [TopicPartition(TOPIC, 4)])  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("unfolded", "in_hand", "idle", "starts"),
+    [
+        (20, False, False, True),  # the count is reached: fold
+        (20, True, False, False),  # a batch is waiting, maybe an upload's last: not yet
+        (39, True, False, False),
+        (40, True, False, True),  # twice the count: fold even so
+        (1, True, True, True),  # an idle topic always folds
+        (1, False, False, False),
+    ],
+)
+def test_a_fold_waits_while_a_batch_is_in_hand_up_to_twice_its_count(
+    consumer: UsageConsumer, unfolded: int, in_hand: bool, idle: bool, starts: bool
+) -> None:
+    consumer._folding = False
+    consumer._unfolded = unfolded  # batches committed since the last fold (default count: 20)
+    if in_hand:
+        consumer._in_hand = _InHand(RawBatch([], [], [], []), Future())
+    consumer._fold_if_due(idle=idle)
+    assert (consumer._unfolded == 0) is starts  # a fold that starts counts afresh
