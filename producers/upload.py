@@ -11,9 +11,10 @@ under its reference; publishing the same bytes again without one resumes it too.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,6 +29,7 @@ from producers.formats import APPDIRECT, FormatChooser, RowFormat, available_for
 from producers.inbox_paths import display_name
 from producers.ledger import UploadLedger
 from producers.publisher import EventPublisher
+from producers.read_ahead import read_ahead
 from producers.spool import RowSpool
 from schemas.codec import EventCodec
 from schemas.validation import RowError
@@ -94,19 +96,20 @@ def _scan(
     chooser = FormatChooser(available_formats(settings), settings.file_format)
     with path.open("rb") as stream:
         reader = CsvChunkReader(stream, chooser, settings.chunk_bytes)
-        for chunk in reader:
-            checkpoint()
-            scan.row_format = chooser.chosen or APPDIRECT
-            room = max(settings.max_report_errors - len(scan.errors), 0)
-            result = scan.row_format.validate(chunk.frame, room)
-            valid, late, late_errors = apply_period_rules(result.valid, calendar)
-            scan.records += chunk.frame.height + len(chunk.malformed)
-            scan.invalid_rows += result.invalid_rows + late.height + len(chunk.malformed)
-            scan.errors += (chunk.malformed + result.errors + late_errors)[:room]
-            if valid.height:
-                spool.append(valid)
-            if progress:
-                progress(reader.bytes_read)
+        with contextlib.closing(read_ahead(reader)) as chunks:
+            for chunk in chunks:
+                checkpoint()
+                scan.row_format = chooser.chosen or APPDIRECT
+                room = max(settings.max_report_errors - len(scan.errors), 0)
+                result = scan.row_format.validate(chunk.frame, room)
+                valid, late, late_errors = apply_period_rules(result.valid, calendar)
+                scan.records += chunk.frame.height + len(chunk.malformed)
+                scan.invalid_rows += result.invalid_rows + late.height + len(chunk.malformed)
+                scan.errors += (chunk.malformed + result.errors + late_errors)[:room]
+                if valid.height:
+                    spool.append(valid)
+                if progress:
+                    progress(reader.bytes_read)
         scan.sha256 = reader.sha256
     return scan
 
@@ -237,16 +240,26 @@ class UploadPublisher:
         row_format: RowFormat,
         progress: Progress | None,
     ) -> tuple[int, int]:
-        """Second pass: encode and queue the spooled rows; return (events sent, ids assigned)."""
+        """Second pass: encode and queue the spooled rows; return (events sent, ids assigned).
+
+        The next chunk is read back, numbered and encoded while this one is produced.
+        """
+
+        def encoded() -> Iterator[tuple[list[str], list[bytes], int]]:
+            for valid in spool.frames():
+                events = row_format.to_events(valid, upload)
+                keys = events["eventId"].to_list()
+                yield keys, self._codec.encode(events), int(events["eventIdAssigned"].sum())
+
         published = assigned = 0
-        for valid in spool.frames():
-            self._publisher.raise_if_stopping()
-            events = row_format.to_events(valid, upload)
-            self._publisher.send(events["eventId"].to_list(), self._codec.encode(events))
-            published += events.height
-            assigned += int(events["eventIdAssigned"].sum())
-            if progress:
-                progress(published)
+        with contextlib.closing(read_ahead(encoded())) as chunks:
+            for keys, values, assigned_here in chunks:
+                self._publisher.raise_if_stopping()
+                self._publisher.send(keys, values)
+                published += len(keys)
+                assigned += assigned_here
+                if progress:
+                    progress(published)
         return published, assigned
 
     def restart_producer(self) -> None:
