@@ -14,3 +14,9 @@ def rows_matching(
     (2**bits + 1 values) where each top-`bits`-bits bucket of `hashes` begins. A key found
     n times yields n rows. Raises ValueError if the buffers do not fit together.
     """
+
+def fnv1a_64(offsets: _Int64s, data: bytes | memoryview, /) -> bytearray:
+    """The FNV-1a 64 hash of each string (as uint64 bits): string i is `data` from
+    `offsets[i]` to `offsets[i + 1]`, Arrow's layout. Runs without the GIL. Raises
+    ValueError unless the offsets ascend within `data`.
+    """
