@@ -143,7 +143,12 @@ class UploadSettings(_ComponentSettings):
 class ConsumerSettings(_ComponentSettings):
     """How events are consumed and committed."""
 
-    batch_max_events: int = Field(default=50_000, ge=1)
+    batch_max_events: int = Field(
+        default=100_000,
+        ge=1,
+        le=1_000_000,  # confluent-kafka's most messages per consume() call
+        description="Events per batch at most: each batch is one store transaction.",
+    )
     batch_wait_s: float = Field(default=0.5, gt=0)
     fold_every_batches: int = Field(
         default=20,
