@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -44,3 +45,19 @@ def test_client_overrides_win(monkeypatch: pytest.MonkeyPatch) -> None:
     config = consumer_config(load_settings().kafka, "broker:9092", "group")
     assert config["fetch.queue.backoff.ms"] == "50"
     assert config["enable.auto.commit"] is False
+
+
+def test_the_example_config_names_real_settings_at_their_defaults(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Unknown keys in a config file are ignored, so a misspelt key in the example would
+    # silently mislead whoever copies it.
+    example = Path(__file__).parents[2] / "deploy" / "meterpipe.example.toml"
+    keys = set(tomllib.loads(example.read_text()))
+    monkeypatch.delenv("METERPIPE_CONFIG", raising=False)
+    defaults = load_settings()
+    fields = {name for part in defaults.model_dump().values() for name in part}
+    assert keys
+    assert keys <= fields, keys - fields
+    monkeypatch.setenv("METERPIPE_CONFIG", str(example))
+    assert load_settings() == defaults
