@@ -17,7 +17,6 @@ from collections.abc import Mapping
 from typing import Any
 
 import polars as pl
-import pyarrow as pa
 
 from meterpipe.errors import SchemaError
 from schemas._avro_batch import encode_records as encode_columns
@@ -50,12 +49,11 @@ def encode_records(
     for field in schema["fields"]:
         kind, nullable = field_kind(field)
         column = _checked_column(frame, field["name"], kind, nullable)
-        # The oldest Arrow layout: strings as one offsets buffer and one data buffer.
+        # The oldest Arrow layout: strings as large_string, one int64 offsets buffer and one
+        # data buffer (not views).
         array = column.to_arrow(compat_level=pl.CompatLevel.oldest())
-        if kind == "string":
-            array = array.cast(pa.large_string())
         validity, values, *data = array.buffers()
-        columns.append((field_code(field), array.offset, validity, values, *(data or [None])))
+        columns.append((_code(kind, nullable), array.offset, validity, values, *(data or [None])))
     return encode_columns(frame.height, columns, prefix)
 
 
@@ -68,7 +66,10 @@ def polars_schema(schema: Mapping[str, Any]) -> pl.Schema:
 
 def field_code(field: Mapping[str, Any]) -> str:
     """The field's one-letter code for the C side (see the module docstring)."""
-    kind, nullable = field_kind(field)
+    return _code(*field_kind(field))
+
+
+def _code(kind: str, nullable: bool) -> str:
     return _CODES[kind].upper() if nullable else _CODES[kind]
 
 
