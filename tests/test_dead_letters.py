@@ -9,16 +9,16 @@ from __future__ import annotations
 import hashlib
 import random
 import struct
-import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import Producer
 
 from meterpipe.sample_data import SampleSpec, write_sample_file
 from tests.groundtruth import as_comparable, expected_totals
 from tests.processes import all_final, run_cli, totals, wait_for
+from tests.topics import read_topic
 
 pytestmark = pytest.mark.slow
 
@@ -28,28 +28,14 @@ def _text(value: str | bytes | None) -> str:
 
 
 def _dead_letters(env: dict[str, str], count: int) -> list[dict[str, Any]]:
-    reader = Consumer({
-        "bootstrap.servers": env["METERPIPE_BOOTSTRAP_SERVERS"],
-        "group.id": f"dlq-reader-{uuid.uuid4().hex[:8]}",
-        "auto.offset.reset": "earliest",
-        "session.timeout.ms": 6000,
-    })  # fmt: skip
-    reader.subscribe([env["METERPIPE_DLQ_TOPIC"]])
-    found: list[dict[str, Any]] = []
-
-    def enough() -> bool:
-        for message in reader.consume(100, 1.0):
-            if message.error() is None:
-                headers = message.headers() or []
-                assert isinstance(headers, list)
-                letter: dict[str, Any] = {key: _text(value) for key, value in headers}
-                found.append({**letter, "value": message.value()})
-        return len(found) >= count
-
-    try:
-        wait_for(enough, 120, f"{count} dead letters")
-    finally:
-        reader.close()
+    """The dead-letter topic's messages: each header as text, and the value."""
+    found = []
+    topic = env["METERPIPE_DLQ_TOPIC"]
+    for message in read_topic(env["METERPIPE_BOOTSTRAP_SERVERS"], topic, count):
+        headers = message.headers() or []
+        assert isinstance(headers, list)
+        letter: dict[str, Any] = {key: _text(value) for key, value in headers}
+        found.append({**letter, "value": message.value()})
     return found
 
 

@@ -11,7 +11,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
+from confluent_kafka import Producer
 from prometheus_client import CollectorRegistry
 
 from consumers.consumer import UsageConsumer
@@ -23,32 +23,10 @@ from meterpipe.topics import ensure_topics
 from producers.publisher import EventPublisher
 from tests.consumers.running import running_consumer
 from tests.processes import wait_for
+from tests.topics import read_topic
 
 POISON = 3
 FAILURE = "dead letters not acknowledged"
-
-
-def _dead_letter_keys(bootstrap: str, topic: str, expected: int) -> list[bytes]:
-    """The keys of the dead-letter topic's messages, once `expected` of them are there."""
-    reader = Consumer({
-        "bootstrap.servers": bootstrap, "group.id": f"dlq-{uuid.uuid4().hex}",
-        "auto.offset.reset": "earliest",
-    })  # fmt: skip
-    partitions = reader.list_topics(topic, timeout=30).topics[topic].partitions
-    # Assigned, not subscribed: no group to join, which takes a new group many seconds.
-    reader.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
-    keys: list[bytes] = []
-
-    def enough() -> bool:
-        keys.extend(m.key() or b"" for m in reader.consume(100, 1.0) if m.error() is None)
-        return len(keys) >= expected
-
-    try:
-        wait_for(enough, 120, f"{expected} dead letters")
-        keys.extend(m.key() or b"" for m in reader.consume(100, 2.0) if m.error() is None)
-    finally:
-        reader.close()
-    return sorted(keys)
 
 
 # One message per batch: the batch read after a failed one is in hand, and must be read
@@ -97,5 +75,6 @@ def test_unacknowledged_dead_letters_keep_the_batch_until_they_are_sent(
         finally:
             reader.close()
         # Sent once each: the failed attempts never reached a broker.
-        keys = _dead_letter_keys(bootstrap, settings.kafka.dlq_topic, POISON)
+        letters = read_topic(bootstrap, settings.kafka.dlq_topic, POISON, settle_s=2.0)
+        keys = sorted(letter.key() or b"" for letter in letters)
         assert keys == [b"key-%d" % n for n in range(POISON)]

@@ -8,32 +8,14 @@ import time
 import uuid
 
 import pytest
-from confluent_kafka import Consumer
 
 from meterpipe.broker import EmbeddedBroker, free_port
 from meterpipe.errors import PublishError
-from meterpipe.kafka_config import consumer_config, producer_config
+from meterpipe.kafka_config import producer_config
 from meterpipe.settings import KafkaSettings
 from meterpipe.topics import ensure_topics
 from producers.publisher import BrokerReplaced, EventPublisher, PublishCancelled
-from tests.processes import wait_for
-
-
-def _values_on(kafka: KafkaSettings, bootstrap: str, count: int) -> list[bytes]:
-    """The values of the first `count` messages of the topic, read back from the broker."""
-    reader = Consumer(consumer_config(kafka, bootstrap, f"reader-{uuid.uuid4().hex[:8]}"))
-    reader.subscribe([kafka.topic])
-    found: list[bytes] = []
-
-    def enough() -> bool:
-        found.extend(m.value() or b"" for m in reader.consume(1_000, 1.0) if m.error() is None)
-        return len(found) >= count
-
-    try:
-        wait_for(enough, 120, f"{count} messages on {kafka.topic}")
-    finally:
-        reader.close()
-    return found
+from tests.topics import read_topic
 
 
 def test_a_full_buffer_makes_sending_wait_and_loses_nothing(broker: EmbeddedBroker) -> None:
@@ -49,7 +31,8 @@ def test_a_full_buffer_makes_sending_wait_and_loses_nothing(broker: EmbeddedBrok
     publisher = EventPublisher(config, kafka.topic)
     publisher.send([str(n) for n in range(len(values))], values)
     publisher.flush()
-    assert sorted(_values_on(kafka, broker.bootstrap_servers, len(values))) == values
+    messages = read_topic(broker.bootstrap_servers, kafka.topic, len(values))
+    assert sorted(m.value() or b"" for m in messages) == values
 
 
 def _unacknowledged(stop: threading.Event, replaced: threading.Event) -> EventPublisher:
