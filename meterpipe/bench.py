@@ -232,8 +232,14 @@ def run_bench(
     say: Callable[[str], None],
     scenarios: Sequence[ConsumeScenario] = (),
 ) -> BenchReport:
-    """Generate a file, measure every phase, check the totals; `say` reports progress."""
-    work.mkdir(parents=True, exist_ok=True)
+    """Generate a file, measure every phase, check the totals; `say` reports progress.
+
+    Each run works in a new directory under `work`: a store or inbox left by an earlier run
+    would make this one's upload a duplicate of it, or fail.
+    """
+    work = work / f"run-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
+    work.mkdir(parents=True)
+    say(f"working in {work}")
     source = work / f"usage-{rows}.csv"
     say(f"generating {rows:,} rows")
     write_sample_file(source, SampleSpec(rows=rows))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -19,7 +20,23 @@ def test_bench_reports_every_phase_and_a_matching_ground_truth(
     pipeline_env: dict[str, str], tmp_path: Path
 ) -> None:
     done = run_cli(pipeline_env, "bench", "--rows", "3000", "--work-dir", str(tmp_path), "--json")
-    report = json.loads(done.stdout)
+    _assert_every_phase_ran(json.loads(done.stdout))
+
+
+def test_bench_runs_again_in_the_same_work_dir(
+    pipeline_env: dict[str, str], tmp_path: Path
+) -> None:
+    for _ in range(2):
+        done = run_cli(
+            pipeline_env, "bench", "--rows", "1000", "--work-dir", str(tmp_path), "--json"
+        )
+        # A second run reusing the first one's store would publish a duplicate upload (no
+        # events) or fail on its inbox.
+        _assert_every_phase_ran(json.loads(done.stdout), rows=1000)
+    assert len(list(tmp_path.glob("run-*"))) == 2
+
+
+def _assert_every_phase_ran(report: dict[str, Any], rows: int = 3000) -> None:
     assert report["totalsMatchGroundTruth"] is True
     names = [phase["name"] for phase in report["phases"]]
     assert names == [
@@ -28,9 +45,9 @@ def test_bench_reports_every_phase_and_a_matching_ground_truth(
     ceiling_produce, ceiling_consume, publish, consume, end_to_end = report["phases"]
     for timed in (ceiling_produce, ceiling_consume, publish, end_to_end):
         assert timed["seconds"] > 0
-        assert timed["events"] == 3000
+        assert timed["events"] == rows
     # Consumption is timed from its first committed batch, which may already be the last.
-    assert 0 <= consume["events"] < 3000
+    assert 0 <= consume["events"] < rows
     assert publish["peak_rss_mb"] > 0
 
 
@@ -48,7 +65,7 @@ def test_bench_scenarios_consume_on_postgres_and_on_a_prefilled_store(
     assert names == [
         "end to end", "consume (SQLite, 30,000 ids stored)", "consume (PostgreSQL, 2 consumers)",
     ]  # fmt: skip
-    (prefilled,) = [path.parent for path in tmp_path.glob("scenario-*/data/*.sqlite3")]
+    (prefilled,) = [path.parent for path in tmp_path.glob("run-*/scenario-*/data/*.sqlite3")]
     store = open_store(StoreSettings(data_dir=prefilled))
     try:
         seen = store.stats().tables["seen_events"].rows
