@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from consumers.store import open_store
+from consumers.store.records import UploadRecord
 from consumers.store.reports import summarize_totals
 from meterpipe.bench_stores import prefill_event_ids, scenario_store
 from meterpipe.bench_transport import consume_ceiling, produce_ceiling
@@ -33,10 +34,14 @@ from meterpipe.errors import MeterpipeError
 from meterpipe.sample_data import SampleSpec, write_sample_file
 from meterpipe.settings import KafkaSettings, Settings, StoreSettings
 from meterpipe.topics import ensure_topics
+from producers.csv_chunks import CsvChunkReader
+from producers.formats import APPDIRECT, FormatChooser
+from schemas.codec import make_codec
 
-__all__ = ["BenchReport", "ConsumeScenario", "Phase", "run_bench"]
+__all__ = ["BenchReport", "ConsumeScenario", "Phase", "encoded_event_bytes", "run_bench"]
 
 PHASE_TIMEOUT_S = 900.0
+SIZE_SAMPLE_BYTES = 4 * 1024 * 1024  # rows read to measure the events' size
 
 
 @dataclass(frozen=True)
@@ -257,6 +262,21 @@ def run_bench(
     return BenchReport(rows, source.stat().st_size / 1e6, phases, matches)
 
 
+def encoded_event_bytes(source: Path) -> int:
+    """The mean size of the Avro values the file's first rows become, for the ceiling.
+
+    The ceiling must move messages of the events' size: an event is larger than its CSV
+    row (provenance, the single-object header), by about a fifth for the benchmark file.
+    """
+    chooser = FormatChooser([APPDIRECT])
+    with source.open("rb") as stream:
+        chunk = next(iter(CsvChunkReader(stream, chooser, SIZE_SAMPLE_BYTES)))
+    valid = APPDIRECT.validate(chunk.frame, max_errors=0).valid
+    upload = UploadRecord(reference=f"u-{'0' * 16}", name=source.name, upload_key="0" * 64)
+    values = make_codec(None, "bench").encode(APPDIRECT.to_events(valid, upload))
+    return max(1, sum(map(len, values)) // max(len(values), 1))
+
+
 @dataclass(frozen=True)
 class _Bench:
     """One benchmark run's fixed inputs."""
@@ -272,8 +292,9 @@ class _Bench:
         self.say("transport ceiling")
         ceiling_kafka = kafka.model_copy(update={"topic": f"bench-ceiling-{uuid.uuid4().hex[:8]}"})
         ensure_topics(ceiling_kafka, self.bootstrap)
-        message_bytes = max(64, self.source.stat().st_size // max(self.rows, 1))
-        produce = produce_ceiling(ceiling_kafka, self.bootstrap, self.rows, message_bytes)
+        produce = produce_ceiling(
+            ceiling_kafka, self.bootstrap, self.rows, encoded_event_bytes(self.source)
+        )
         consume = consume_ceiling(ceiling_kafka, self.bootstrap, self.rows)
         return [
             _phase("ceiling: produce", self.rows, self.rows / produce, None, None),

@@ -9,9 +9,12 @@ from typing import Any
 import pytest
 
 from consumers.store import open_store
+from meterpipe.bench import encoded_event_bytes
+from meterpipe.sample_data import SampleSpec, write_sample_file
 from meterpipe.settings import StoreSettings
 from tests.postgres import POSTGRES_URL, admin_connection
 from tests.processes import run_cli
+from tests.topics import read_topic
 
 pytestmark = pytest.mark.slow
 
@@ -34,6 +37,20 @@ def test_bench_runs_again_in_the_same_work_dir(
         # events) or fail on its inbox.
         _assert_every_phase_ran(json.loads(done.stdout), rows=1000)
     assert len(list(tmp_path.glob("run-*"))) == 2
+
+
+def test_the_ceiling_moves_messages_of_the_size_the_publisher_sends(
+    pipeline_env: dict[str, str], tmp_path: Path
+) -> None:
+    source = tmp_path / "sample.csv"
+    write_sample_file(source, SampleSpec(rows=2_000))
+    run_cli(pipeline_env, "publish", str(source))
+    sent = read_topic(pipeline_env["METERPIPE_BOOTSTRAP_SERVERS"], pipeline_env["METERPIPE_TOPIC"],
+                      2_000)  # fmt: skip
+    mean = sum(len(message.value() or b"") for message in sent) / len(sent)
+    # Rounded down; well over the CSV row size (what the ceiling used to send).
+    assert encoded_event_bytes(source) == int(mean)
+    assert int(mean) > source.stat().st_size / 2_000 * 1.1
 
 
 def _assert_every_phase_ran(report: dict[str, Any], rows: int = 3000) -> None:
