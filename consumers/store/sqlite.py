@@ -303,7 +303,7 @@ class SqliteStore(UploadQueries[sqlite3.Connection]):
         if deltas.height:
             db.execute(
                 "INSERT INTO total_deltas (deltas) VALUES (?)",
-                (frame_to_blob(deltas, compressed=True),),
+                (frame_to_blob(deltas, read_whole=True),),
             )
 
     def _pending_deltas(
@@ -332,7 +332,7 @@ class SqliteStore(UploadQueries[sqlite3.Connection]):
                 db.executemany(
                     "INSERT INTO total_deltas (deltas, fold_part) VALUES (?, 1)",
                     (
-                        (frame_to_blob(part, compressed=True),)
+                        (frame_to_blob(part, read_whole=True),)
                         for part in deltas.iter_slices(part_rows)
                     ),
                 )

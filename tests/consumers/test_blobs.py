@@ -1,0 +1,42 @@
+"""Frames stored as one blob come back as they went in, whatever the blob's layout."""
+
+from __future__ import annotations
+
+import io
+
+import polars as pl
+import pytest
+from polars.testing import assert_frame_equal
+
+from consumers.store.blobs import frame_from_blob, frame_to_blob
+
+TOTALS = pl.DataFrame(
+    {
+        "accountId": ["a", "a", "b", None, "ü-ñ"],
+        "pricingUnit": ["HOUR", "", "HOUR", "GB", ""],
+        "events": pl.Series([1, 2, 3, 4, 5], dtype=pl.UInt32),
+        "quantityHi": [0, -1, 2**62, 0, 7],
+    }
+)
+
+
+@pytest.mark.parametrize("read_whole", [False, True])
+def test_a_blob_gives_back_its_frame_with_text_as_text(read_whole: bool) -> None:
+    back = frame_from_blob(frame_to_blob(TOTALS, read_whole=read_whole))
+    assert_frame_equal(back, TOTALS)
+
+
+def test_rows_are_taken_in_the_order_asked() -> None:
+    back = frame_from_blob(frame_to_blob(TOTALS), [4, 0, 2])
+    assert_frame_equal(back, TOTALS[[4, 0, 2]])
+
+
+def test_whole_blobs_keep_repeated_text_once() -> None:
+    repeated = pl.DataFrame({"accountId": ["a" * 36] * 10_000, "day": ["2026-10-01"] * 10_000})
+    assert len(frame_to_blob(repeated, read_whole=True)) < len(frame_to_blob(repeated)) / 5
+
+
+def test_blobs_written_lz4_compressed_by_earlier_versions_still_read() -> None:
+    buffer = io.BytesIO()
+    TOTALS.write_ipc(buffer, compression="lz4", compat_level=pl.CompatLevel.oldest())
+    assert_frame_equal(frame_from_blob(buffer.getvalue()), TOTALS)
