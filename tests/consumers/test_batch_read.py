@@ -64,6 +64,27 @@ def test_reading_batches_runs_no_collection_and_leaves_the_collector_on(
     assert collections == []
 
 
+def test_what_other_threads_allocated_during_the_pause_is_collected_after_it(
+    broker: EmbeddedBroker,
+) -> None:
+    kafka = KafkaSettings(topic=f"gc-idle-{uuid.uuid4().hex[:8]}")
+    ensure_topics(kafka, broker.bootstrap_servers)
+    consumer = Consumer(consumer_config(kafka, broker.bootstrap_servers, "gc-idle"))
+    consumer.subscribe([kafka.topic])
+    gc.disable()
+    try:
+        # As if other threads had allocated while the read waited: young objects that
+        # the collector, with no further allocation, would never get to look at.
+        allocated: list[list[int]] = [[] for _ in range(5 * gc.get_threshold()[0])]
+        assert read_batch(consumer, 10, 0.1) is None
+        young = gc.get_count()[0]
+        assert gc.isenabled()
+    finally:
+        gc.enable()
+        consumer.close()
+    assert len(allocated) > gc.get_threshold()[0] >= young
+
+
 def test_the_collector_is_back_on_when_reading_fails(broker: EmbeddedBroker) -> None:
     kafka = KafkaSettings()
     consumer = Consumer(consumer_config(kafka, broker.bootstrap_servers, "gc-closed"))
