@@ -37,11 +37,11 @@ def assign_event_ids(frame: pl.DataFrame, upload_key: str) -> pl.DataFrame:
     """Fill empty eventIds and flag them in `eventIdAssigned`."""
     missing = pl.col("eventId").is_null() | (pl.col("eventId") == "")
     flagged = frame.with_columns(missing.alias("eventIdAssigned"))
-    rows = flagged.filter(pl.col("eventIdAssigned"))[ROW_NUMBER].to_numpy()
-    if not len(rows):
+    # Where the empty ids are, and their rows, found in one pass over two columns.
+    empty = flagged.select(pl.int_range(pl.len()).alias("at"), ROW_NUMBER, "eventIdAssigned")
+    empty = empty.filter("eventIdAssigned")
+    if not empty.height:
         return flagged
-    assigned = pl.Series(event_ids_for(upload_key, rows), dtype=pl.String)
-    ids = flagged["eventId"].scatter(
-        flagged.with_row_index().filter(pl.col("eventIdAssigned"))["index"], assigned
-    )
+    assigned = event_ids_for(upload_key, empty[ROW_NUMBER].to_numpy())
+    ids = flagged["eventId"].scatter(empty["at"], pl.Series(assigned, dtype=pl.String))
     return flagged.with_columns(ids)
