@@ -52,6 +52,10 @@ BUSY_TIMEOUT_S = 60.0
 BLOCK_END = "(first_row + length(hashes) / 8)"  # one past a block's last row
 # Page cache per connection: the hot pages are the totals a fold updates; batches only append.
 CACHE_KIB = 64 * 1024
+# Page size of a new store file (an existing file keeps its own). A batch writes megabytes
+# of blobs and a fold rewrites most of `totals`: SQLite's default 4 KiB pages made a
+# replayed 500k-event run's batches 12% and its fold 13% slower than 64 KiB pages.
+PAGE_BYTES = 64 * 1024
 ID_HASH = "idHash"
 RUN_GAP_ROWS = 1_000  # see row_runs
 # Totals rows per fold transaction: a fraction of a second of upserts, so a fold of many
@@ -129,6 +133,7 @@ class SqliteStore(UploadQueries[sqlite3.Connection]):
     def _open_once(cls, path: Path, retention_days: int) -> SqliteStore:
         connection = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
         try:
+            connection.execute(f"PRAGMA page_size={PAGE_BYTES}")  # before the file's first write
             connection.execute("PRAGMA journal_mode=WAL")
             # WAL + NORMAL survives any process crash; a power cut may lose the last batches,
             # but their offsets are lost with them, so they are simply consumed again.

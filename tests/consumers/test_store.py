@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import multiprocessing
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,7 @@ from consumers.store.frames import PROVENANCE_SCHEMA
 from consumers.store.postgres import PostgresStore
 from consumers.store.records import UploadSummary
 from consumers.store.reports import summarize_totals
-from consumers.store.sqlite import row_runs
+from consumers.store.sqlite import PAGE_BYTES, row_runs
 from meterpipe.errors import ConfigError, StaleBatchError, StoreError
 from meterpipe.settings import StoreSettings
 
@@ -193,6 +194,31 @@ def test_processes_opening_a_new_store_at_once_all_succeed(tmp_path: Path) -> No
         for worker in workers:
             worker.join(timeout=120)
         assert [outcomes.get(timeout=10) for _ in workers] == ["ok"] * 8
+
+
+def _page_size(path: Path) -> int:
+    connection = sqlite3.connect(path)
+    try:
+        return int(connection.execute("PRAGMA page_size").fetchone()[0])
+    finally:
+        connection.close()
+
+
+def test_a_new_store_gets_large_pages_and_an_existing_file_keeps_its_own(tmp_path: Path) -> None:
+    """Page size is fixed when a file is first written: only new stores get the large one."""
+    existing = tmp_path / "existing.sqlite3"
+    with sqlite3.connect(existing) as connection:  # a store made before: default pages
+        connection.execute("CREATE TABLE earlier (x)")
+    stores = [SqliteStore.open(tmp_path / "new.sqlite3"), SqliteStore.open(existing)]
+    for opened in stores:
+        opened.create_upload(UploadRecord(reference="u1", name="f.csv", upload_key="k"))
+        opened.apply_batch(_batch(_events(("e1", 2, "1.5", True), ("e2", 3, "2", False)), None, 2))
+        opened.fold_totals()
+        (total,) = summarize_totals(opened.total_rows(None, None, None))
+        assert (total.events, total.quantity, total.billable_quantity) == (2, "3.5", "1.5")
+        opened.close()
+    assert _page_size(tmp_path / "new.sqlite3") == PAGE_BYTES > 4096
+    assert _page_size(existing) == 4096
 
 
 def test_upload_records_and_periods_round_trip(store: TotalsStore) -> None:
