@@ -1,14 +1,12 @@
-"""A frame as one Arrow IPC blob: how SQLite writes a whole batch as one row.
+"""A frame as one Arrow IPC blob: how SQLite writes a batch's totals as one row.
 
-A row per event (or per total) costs SQLite and the Python driver a few microseconds
-each, which dominates a batch of tens of thousands; one blob per batch costs one insert.
-Blobs read a few rows at a time (a batch's eventIds) are plain: pyarrow then reads them in
-place, so taking a handful of rows out of a 50k-row blob costs about a millisecond. Blobs
-always read whole (totals, whose keys repeat: an account has several units and days) keep
-each text column as a dictionary of its distinct values: a benchmark batch's 98k totals
-take 5.3 MB, against 11.7 MB plain and 6.2 MB LZ4-compressed, and write in 14-22 ms
-against LZ4's 23-27 ms; reading back is 5 ms against 7-8 (LZ4 blobs of earlier versions
-still read).
+A row per total costs SQLite and the Python driver a few microseconds each, which dominates
+a batch of tens of thousands; one blob per batch costs one insert. These blobs are always
+read whole, and their keys repeat (an account has several units and days), so each text
+column is a dictionary of its distinct values: a benchmark batch's 98k totals take 5.3 MB,
+against 11.7 MB plain and 6.2 MB LZ4-compressed, and write in 14-22 ms against LZ4's
+23-27 ms; reading back is 5 ms against 7-8 (LZ4 blobs of earlier versions still read).
+Seen blocks of earlier versions are such files too, plain, with rows taken out of them.
 """
 
 from __future__ import annotations
@@ -22,10 +20,9 @@ import pyarrow as pa
 __all__ = ["frame_from_blob", "frame_to_blob"]
 
 
-def frame_to_blob(frame: pl.DataFrame, *, read_whole: bool = False) -> bytes:
-    """Serialize `frame`, schema included; text as dictionaries if it is only ever read whole."""
-    if read_whole:
-        frame = frame.with_columns(pl.col(pl.String).cast(pl.Categorical))
+def frame_to_blob(frame: pl.DataFrame) -> bytes:
+    """Serialize `frame`, schema included, its text columns as dictionaries."""
+    frame = frame.with_columns(pl.col(pl.String).cast(pl.Categorical))
     buffer = io.BytesIO()
     # The oldest layout (large_string, not string views) is what pyarrow's `take` handles.
     frame.write_ipc(buffer, compression="uncompressed", compat_level=pl.CompatLevel.oldest())

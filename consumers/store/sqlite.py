@@ -35,7 +35,6 @@ from consumers.store.blobs import frame_from_blob, frame_to_blob
 from consumers.store.frames import (
     OUTCOMES,
     PROVENANCE,
-    PROVENANCE_SCHEMA,
     SETTLED_SCHEMA,
     progress_by_upload,
     provenance_of,
@@ -43,6 +42,7 @@ from consumers.store.frames import (
 from consumers.store.migrations import SQLITE_MIGRATIONS, apply_migrations
 from consumers.store.queries import UploadQueries, pending_totals_filter, totals_filter
 from consumers.store.records import BatchOutcome, BatchStats
+from consumers.store.seen_rows import SEEN_SCHEMA, pack_seen_rows, read_seen_rows
 from consumers.store.stats import STATS_TABLES, TableStats
 from meterpipe.errors import StaleBatchError, StoreError
 
@@ -56,6 +56,11 @@ CACHE_KIB = 64 * 1024
 # of blobs and a fold rewrites most of `totals`: SQLite's default 4 KiB pages made a
 # replayed 500k-event run's batches 12% and its fold 13% slower than 64 KiB pages.
 PAGE_BYTES = 64 * 1024
+# New store files keep pointer maps (incremental auto-vacuum; the file never shrinks by
+# itself, as without): reading a row deep inside a seen block then finds the blob's next
+# page without reading the one before. Over 5M events, confirming candidates took 1.7 s
+# instead of 2.3 s.
+AUTO_VACUUM = "INCREMENTAL"
 ID_HASH = "idHash"
 RUN_GAP_ROWS = 1_000  # see row_runs
 # Totals rows per fold transaction: a fraction of a second of upserts, so a fold of many
@@ -63,7 +68,6 @@ RUN_GAP_ROWS = 1_000  # see row_runs
 FOLD_PART_ROWS = 50_000
 MAX_RUNS = 256
 ROW_SPAN = 2**40  # row numbers are far below it (a larger one only costs more ranges)
-SEEN_SCHEMA = {"eventId": pl.String, **PROVENANCE_SCHEMA}  # what a seen row holds
 # What `aggregate` reads: an empty frame of it gives the (empty) pending-deltas frame.
 DELTA_SOURCE_SCHEMA = {
     "accountId": pl.String, "pricingUnit": pl.String, "customUnit": pl.String,
@@ -133,7 +137,9 @@ class SqliteStore(UploadQueries[sqlite3.Connection]):
     def _open_once(cls, path: Path, retention_days: int) -> SqliteStore:
         connection = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
         try:
-            connection.execute(f"PRAGMA page_size={PAGE_BYTES}")  # before the file's first write
+            # Both take effect only before the file's first write: existing files keep theirs.
+            connection.execute(f"PRAGMA page_size={PAGE_BYTES}")
+            connection.execute(f"PRAGMA auto_vacuum={AUTO_VACUUM}")
             connection.execute("PRAGMA journal_mode=WAL")
             # WAL + NORMAL survives any process crash; a power cut may lose the last batches,
             # but their offsets are lost with them, so they are simply consumed again.
@@ -258,7 +264,10 @@ class SqliteStore(UploadQueries[sqlite3.Connection]):
         return known, pl.DataFrame(settled, schema=SETTLED_SCHEMA, orient="row")
 
     def _seen_at_rows(self, db: sqlite3.Connection, rows: npt.NDArray[np.int64]) -> pl.DataFrame:
-        """The eventId and provenance stored at each row id still kept (pruned ones: none)."""
+        """The eventId and provenance stored at each row id still kept (pruned ones: none).
+
+        Only those rows are read from each block (incremental blob I/O), not the block.
+        """
         wanted = json.dumps(rows.tolist())
         legacy = db.execute(  # rows written before blocks held their events
             "SELECT event_id, upload_ref, row_number FROM seen_events"
@@ -267,15 +276,16 @@ class SqliteStore(UploadQueries[sqlite3.Connection]):
         ).fetchall()
         found = [pl.DataFrame(legacy, schema=SEEN_SCHEMA, orient="row")]
         blocks = db.execute(
-            "SELECT first_row, length(hashes) / 8, events FROM seen_blocks"
+            "SELECT first_row, length(hashes) / 8 FROM seen_blocks"
             " WHERE events IS NOT NULL AND first_row IN"
             " (SELECT (SELECT max(first_row) FROM seen_blocks WHERE first_row <= value)"
             "  FROM json_each(?))",
             (wanted,),
-        )
-        for first_row, count, blob in blocks:
+        ).fetchall()
+        for first_row, count in blocks:
             inside = rows[(rows >= first_row) & (rows < first_row + count)]
-            found.append(frame_from_blob(blob, (inside - first_row).tolist()))
+            with db.blobopen("seen_blocks", "events", first_row, readonly=True) as blob:
+                found.append(read_seen_rows(blob, (inside - first_row).tolist()))
         return pl.concat(found)
 
     def _record_outcomes(
@@ -287,7 +297,7 @@ class SqliteStore(UploadQueries[sqlite3.Connection]):
         last = self._last_row(db)
         rows = np.arange(last + 1, last + 1 + len(hashes), dtype=np.int64)
         if len(hashes):
-            block = (last + 1, int(time.time()), hashes.tobytes(), frame_to_blob(accepted))
+            block = (last + 1, int(time.time()), hashes.tobytes(), pack_seen_rows(accepted))
             db.execute("INSERT INTO seen_blocks VALUES (?, ?, ?, ?)", block)
         db.executemany(
             "DELETE FROM settled_rows WHERE upload_ref = ? AND row_number = ?",
@@ -308,7 +318,7 @@ class SqliteStore(UploadQueries[sqlite3.Connection]):
         if deltas.height:
             db.execute(
                 "INSERT INTO total_deltas (deltas) VALUES (?)",
-                (frame_to_blob(deltas, read_whole=True),),
+                (frame_to_blob(deltas),),
             )
 
     def _pending_deltas(
@@ -336,10 +346,7 @@ class SqliteStore(UploadQueries[sqlite3.Connection]):
                     return 0
                 db.executemany(
                     "INSERT INTO total_deltas (deltas, fold_part) VALUES (?, 1)",
-                    (
-                        (frame_to_blob(part, read_whole=True),)
-                        for part in deltas.iter_slices(part_rows)
-                    ),
+                    ((frame_to_blob(part),) for part in deltas.iter_slices(part_rows)),
                 )
                 db.execute("DELETE FROM total_deltas WHERE fold_part = 0 AND batch <= ?", (last,))
         except sqlite3.Error as exc:

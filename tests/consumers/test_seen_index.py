@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import io
 import sqlite3
 import time
 from pathlib import Path
@@ -139,6 +140,30 @@ def test_event_ids_stored_as_rows_by_an_older_schema_still_dedupe(tmp_path: Path
     assert (one.accepted, one.duplicates) == (1, 1)
     assert (two.accepted, two.duplicates) == (1, 2)
     assert entries == 4  # a, b as rows; c, d in blocks
+
+
+def test_blocks_written_as_arrow_files_by_earlier_versions_still_dedupe(tmp_path: Path) -> None:
+    """Blocks of earlier versions hold their eventIds as an Arrow file: they are read whole."""
+    path = tmp_path / "store.sqlite3"
+    store = SqliteStore.open(path)
+    store.create_upload(UploadRecord(reference="u1", name="f.csv", upload_key="k"))
+    store.apply_batch(_batch(["a", "b"], 0, None))
+    store.close()
+    with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as db:
+        earlier = pl.DataFrame(
+            {"eventId": ["a", "b"], "uploadRef": ["u1"] * 2, "rowNumber": [0, 1]}
+        )
+        buffer = io.BytesIO()
+        earlier.write_ipc(buffer, compression="uncompressed", compat_level=pl.CompatLevel.oldest())
+        assert db.execute("UPDATE seen_blocks SET events = ?", (buffer.getvalue(),)).rowcount == 1
+    store = SqliteStore.open(path)
+    try:
+        again = store.apply_batch(_batch(["a", "b"], 0, StoredOffset("log-1", 2)))  # same rows
+        other = store.apply_batch(_batch(["b", "c"], 2, StoredOffset("log-1", 2)))
+    finally:
+        store.close()
+    assert (again.accepted, again.duplicates, again.redelivered) == (0, 0, 2)
+    assert (other.accepted, other.duplicates) == (1, 1)
 
 
 def test_the_run_search_refuses_buffers_that_do_not_fit_together() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import multiprocessing
 import sqlite3
@@ -196,18 +197,24 @@ def test_processes_opening_a_new_store_at_once_all_succeed(tmp_path: Path) -> No
         assert [outcomes.get(timeout=10) for _ in workers] == ["ok"] * 8
 
 
-def _page_size(path: Path) -> int:
+def _layout(path: Path) -> tuple[int, int]:
+    """(page size, auto-vacuum mode) of a store file."""
     connection = sqlite3.connect(path)
     try:
-        return int(connection.execute("PRAGMA page_size").fetchone()[0])
+        (page_size,) = connection.execute("PRAGMA page_size").fetchone()
+        (auto_vacuum,) = connection.execute("PRAGMA auto_vacuum").fetchone()
+        return int(page_size), int(auto_vacuum)
     finally:
         connection.close()
 
 
-def test_a_new_store_gets_large_pages_and_an_existing_file_keeps_its_own(tmp_path: Path) -> None:
-    """Page size is fixed when a file is first written: only new stores get the large one."""
+def test_a_new_store_gets_its_file_layout_and_an_existing_file_keeps_its_own(
+    tmp_path: Path,
+) -> None:
+    """Page size and pointer maps are fixed when a file is first written: only new stores
+    get them, and an older file works as it is."""
     existing = tmp_path / "existing.sqlite3"
-    with sqlite3.connect(existing) as connection:  # a store made before: default pages
+    with contextlib.closing(sqlite3.connect(existing)) as connection:  # made before: defaults
         connection.execute("CREATE TABLE earlier (x)")
     stores = [SqliteStore.open(tmp_path / "new.sqlite3"), SqliteStore.open(existing)]
     for opened in stores:
@@ -217,8 +224,10 @@ def test_a_new_store_gets_large_pages_and_an_existing_file_keeps_its_own(tmp_pat
         (total,) = summarize_totals(opened.total_rows(None, None, None))
         assert (total.events, total.quantity, total.billable_quantity) == (2, "3.5", "1.5")
         opened.close()
-    assert _page_size(tmp_path / "new.sqlite3") == PAGE_BYTES > 4096
-    assert _page_size(existing) == 4096
+    incremental = 2  # PRAGMA auto_vacuum's code for INCREMENTAL
+    assert _layout(tmp_path / "new.sqlite3") == (PAGE_BYTES, incremental)
+    assert PAGE_BYTES > 4096
+    assert _layout(existing) == (4096, 0)
 
 
 def test_upload_records_and_periods_round_trip(store: TotalsStore) -> None:
