@@ -6,6 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import polars as pl
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from meterpipe.periods import INSTANT, PeriodCalendar, apply_period_rules, period_bounds
 from schemas.validation import utc_instant
@@ -66,3 +68,46 @@ def test_closed_period_and_future_events_are_refused_by_their_utc_instant(suppli
         (3, "eventDate", "period_closed"),
         (6, "eventDate", "event_in_future"),
     ]
+
+
+# Most moments within a day and a half of a month's start, where offsets change the month.
+MONTH_STARTS = [datetime(2026, month, 1) for month in (9, 10, 11, 12)]
+MOMENTS = st.one_of(
+    st.datetimes(datetime(2026, 8, 25), datetime(2026, 12, 5)),
+    st.builds(
+        lambda start, minutes: start + timedelta(minutes=minutes),
+        st.sampled_from(MONTH_STARTS),
+        st.integers(-36 * 60, 36 * 60),
+    ),
+)
+OFFSETS = st.sampled_from(["Z", "+00:00", "+02:00", "-05:30", "+23:59", "-23:59", "+14:00"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    dates=st.lists(st.tuples(MOMENTS, OFFSETS), min_size=1, max_size=8),
+    closed=st.sets(st.sampled_from(["2026-08", "2026-09", "2026-10", "2026-11", "2026-12"])),
+    now=st.one_of(MOMENTS, st.datetimes(datetime(2026, 12, 6), datetime(2027, 1, 31))),
+    auto_close=st.booleans(),
+)
+# Local October, UTC November (closed), and the reverse: the offset decides the month.
+@example([(datetime(2026, 10, 31, 23, 30), "-05:30")], {"2026-11"}, datetime(2026, 12, 9), False)
+@example([(datetime(2026, 11, 1, 13, 0), "+14:00")], {"2026-10"}, datetime(2026, 12, 9), False)
+# Local time within the 24 h skew, its UTC instant beyond it.
+@example([(datetime(2026, 12, 10, 0, 0), "-05:00")], set(), datetime(2026, 12, 9), False)
+def test_rules_judged_from_the_text_agree_with_the_rules_judged_by_instants(
+    dates: list[tuple[datetime, str]], closed: set[str], now: datetime, auto_close: bool
+) -> None:
+    """Without instants supplied, a file whose dates are clearly allowed skips working them
+    out; whichever way, the outcome is the one the exact instants give."""
+    event_dates = [f"{moment:%Y-%m-%dT%H:%M:%S}{offset}" for moment, offset in dates]
+    rows = pl.DataFrame({"rowNumber": range(2, len(dates) + 2), "eventDate": event_dates})
+    calendar = PeriodCalendar(
+        stored=dict.fromkeys(closed, "closed"), now=now.replace(tzinfo=UTC), auto_close=auto_close
+    )
+    kept, refused, errors = apply_period_rules(rows, calendar)
+    exact = rows.with_columns(utc_instant(pl.col("eventDate")).alias(INSTANT))
+    exact_kept, exact_refused, exact_errors = apply_period_rules(exact, calendar)
+    assert kept.equals(exact_kept.drop(INSTANT))
+    assert refused.equals(exact_refused.drop(INSTANT))
+    assert errors == exact_errors
