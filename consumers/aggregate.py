@@ -53,41 +53,31 @@ def _as_stored(sums: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _ordered_codes(frame: pl.DataFrame) -> list[pl.Expr]:
-    """Each total key as the rank of its text among the frame's distinct values.
-
-    Sorting by these integers orders the rows exactly as sorting by the text, in a third
-    of the time: for 958k deltas, 250 ms instead of 430 (few distinct values, many rows).
-    """
-    return [
-        pl.col(key)
-        .cast(pl.Enum(frame[key].unique().drop_nulls().sort().to_list()))
-        .to_physical()
-        .alias(f"_{key}")
-        for key in TOTAL_KEYS
-    ]
-
-
 def _sum_by_key(frame: pl.DataFrame, events: pl.Expr, q: pl.Expr, b: pl.Expr) -> pl.DataFrame:
     """Sum exactly by total key, in key order (a fold upserts its parts in that order).
 
-    Sorting, then grouping runs of equal keys by an integer, beats hashing four text keys
-    and then sorting the sums, when most keys are distinct (as in a fold).
+    Sorted, a key's rows are one run: its sums are running sums at the run's last row,
+    less those at the run before. That beats hashing four text keys and then sorting the
+    sums when most keys are distinct (as in a fold), and grouping the runs (2.2M deltas:
+    0.70 s against 0.94). The keys travel as their ranks among the distinct values, not as
+    text: integers sort in the text's order at a fraction of the cost (958k deltas: 446 ms
+    against 750 sorting the text), and millions of deltas never have their text copied.
+    Keys may come as pl.Categorical (as stored): ranks and results are the same.
     """
-    codes = [f"_{key}" for key in TOTAL_KEYS]
-    new_key = pl.any_horizontal(pl.col(code).ne_missing(pl.col(code).shift(1)) for code in codes)
-    sums = (
-        frame.with_columns(_ordered_codes(frame))
-        .sort(codes)
-        .group_by(new_key.cum_sum().alias("_run"), maintain_order=True)
-        .agg(
-            pl.col(TOTAL_KEYS).first(),
-            events.alias("events"),
-            q.sum().alias("q"),
-            b.sum().alias("b"),
-        )
+    distinct = {key: frame[key].unique().drop_nulls().cast(pl.String).sort() for key in TOTAL_KEYS}
+    ranks = [pl.col(key).cast(pl.Enum(distinct[key].to_list())).to_physical() for key in TOTAL_KEYS]
+    sums = ["events", "q", "b"]
+    ordered = frame.select(
+        *ranks, events.cast(pl.Int64).alias("events"), q.alias("q"), b.alias("b")
+    ).sort(TOTAL_KEYS)
+    run_ends = pl.any_horizontal(
+        pl.col(key).ne_missing(pl.col(key).shift(-1)) for key in TOTAL_KEYS
     )
-    return _as_stored(sums)
+    running = ordered.select(*TOTAL_KEYS, pl.col(sums).cum_sum(), run_ends.alias("_end"))
+    ends = running.filter("_end").with_columns(
+        pl.col(total) - pl.col(total).shift(1, fill_value=0) for total in sums
+    )
+    return _as_stored(ends.with_columns(distinct[key].gather(ends[key]) for key in TOTAL_KEYS))
 
 
 def aggregate(accepted: pl.DataFrame) -> pl.DataFrame:
@@ -108,9 +98,7 @@ def aggregate(accepted: pl.DataFrame) -> pl.DataFrame:
 
 def combine(deltas: pl.DataFrame) -> pl.DataFrame:
     """Sum frames of `aggregate` (from several batches) into one row per key, exactly."""
-    return _sum_by_key(
-        deltas, pl.col("events").sum(), _exact("quantity"), _exact("billableQuantity")
-    )
+    return _sum_by_key(deltas, pl.col("events"), _exact("quantity"), _exact("billableQuantity"))
 
 
 def from_halves(hi: int, lo: int) -> Decimal:

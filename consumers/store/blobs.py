@@ -30,10 +30,14 @@ def frame_to_blob(frame: pl.DataFrame) -> bytes:
 
 
 def frame_from_blob(blob: bytes, rows: Sequence[int] | None = None) -> pl.DataFrame:
-    """The frame `frame_to_blob` stored, or only its `rows` (positions, in that order)."""
+    """The frame `frame_to_blob` stored, or only its `rows` (positions, in that order).
+
+    Text stored as dictionaries stays so (pl.Categorical; `to_list()` gives str): a fold
+    concatenates millions of deltas, and their text as strings took a gigabyte more.
+    """
     table = pa.ipc.open_file(pa.py_buffer(blob)).read_all()
     if rows is not None:
         table = table.take(pa.array(rows, type=pa.int64()))
     frame = pl.from_arrow(table)
     assert isinstance(frame, pl.DataFrame)  # a Table always gives a frame
-    return frame.with_columns(pl.col(pl.Categorical).cast(pl.String))
+    return frame

@@ -37,7 +37,10 @@ def test_combined_batches_sum_exactly_once_per_key_in_key_order(
         )
         for batch in batches
     ]
-    combined = combine(pl.concat([aggregate(frame) for frame in frames]))
+    deltas = pl.concat([aggregate(frame) for frame in frames])
+    combined = combine(deltas)
+    # As a fold reads them back: text as categories. Same sums, same order, text out.
+    assert combine(deltas.with_columns(pl.col(pl.String).cast(pl.Categorical))).equals(combined)
     expected: dict[tuple[str, str, str, str], list[Decimal]] = defaultdict(
         lambda: [Decimal(0), Decimal(0), Decimal(0)]
     )
