@@ -5,11 +5,13 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from decimal import Context, Decimal, localcontext
+from unittest import mock
 
 import polars as pl
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import consumers.aggregate
 from consumers.aggregate import TOTAL_KEYS, aggregate, combine, from_halves
 
 EVENTS = st.tuples(
@@ -41,6 +43,8 @@ def test_combined_batches_sum_exactly_once_per_key_in_key_order(
     combined = combine(deltas)
     # As a fold reads them back: text as categories. Same sums, same order, text out.
     assert combine(deltas.with_columns(pl.col(pl.String).cast(pl.Categorical))).equals(combined)
+    with mock.patch.object(consumers.aggregate, "COMBINE_SLICE_ROWS", 3):  # many slices
+        assert combine(deltas).equals(combined)
     expected: dict[tuple[str, str, str, str], list[Decimal]] = defaultdict(
         lambda: [Decimal(0), Decimal(0), Decimal(0)]
     )
