@@ -51,15 +51,23 @@ def stop(process: subprocess.Popen[bytes]) -> None:
             process.wait()
 
 
-def wait_for(condition: Callable[[], T | None], timeout: float, what: str) -> T:
-    """Poll `condition` until it returns something truthy, or fail after `timeout` seconds."""
+def poll(condition: Callable[[], T | None], timeout: float) -> T | None:
+    """Poll `condition` until it returns something truthy (returned), or None after `timeout` s."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = condition()
         if value:
             return value
         time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+    return None
+
+
+def wait_for(condition: Callable[[], T | None], timeout: float, what: str) -> T:
+    """Poll `condition` until it returns something truthy, or fail after `timeout` seconds."""
+    value = poll(condition, timeout)
+    if value is None:
+        raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+    return value
 
 
 def log_lines(path: Path) -> list[dict[str, Any]]:

@@ -20,7 +20,7 @@ import pytest
 
 from meterpipe.sample_data import SampleSpec, write_sample_file
 from tests.postgres import Db, Member, assert_exactly_once, one
-from tests.processes import SLOW_PRODUCER, all_final, run_cli, start_cli, stop, wait_for
+from tests.processes import SLOW_PRODUCER, all_final, poll, run_cli, start_cli, stop, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -53,9 +53,9 @@ def _freeze_inside_batch(member: Member, db: Db) -> None:
     for _ in range(20):
         wait_for(lambda: member.backend_state(db) in inside, 60, f"{member.name} inside a batch")
         member.process.send_signal(signal.SIGSTOP)
-        # A statement under way finishes; a COMMIT would leave the session plain idle.
-        state = wait_for(lambda: _settled_state(member, db), 30, f"{member.name} settled")
-        if state == "idle in transaction":
+        # A statement under way finishes; a COMMIT would leave the session plain idle. One
+        # still sending its result stays active, blocked on the stopped client: resume it.
+        if poll(lambda: _settled_state(member, db), 15) == "idle in transaction":
             return
         member.process.send_signal(signal.SIGCONT)
     raise AssertionError(f"{member.name} never stopped inside a batch transaction")
