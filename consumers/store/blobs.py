@@ -24,7 +24,7 @@ def frame_to_blob(frame: pl.DataFrame) -> bytes:
     """Serialize `frame`, schema included, its text columns as dictionaries."""
     frame = frame.with_columns(pl.col(pl.String).cast(pl.Categorical))
     buffer = io.BytesIO()
-    # The oldest layout (large_string, not string views) is what pyarrow's `take` handles.
+    # The oldest layout (large_string, not string views), as every blob before: one reader.
     frame.write_ipc(buffer, compression="uncompressed", compat_level=pl.CompatLevel.oldest())
     return buffer.getvalue()
 
