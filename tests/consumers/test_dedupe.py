@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import polars as pl
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from consumers.dedupe import classify
-from consumers.store.frames import SETTLED_SCHEMA, progress_by_upload
+from consumers.store.frames import PROVENANCE_SCHEMA, SETTLED_SCHEMA, progress_by_upload
 
 EVENTS = {"eventId": pl.String, "uploadRef": pl.String, "rowNumber": pl.Int64}
 
@@ -80,3 +82,100 @@ def test_replayed_dead_letter_is_revived_once_and_plain_redelivery_is_not() -> N
     # Without the replay mark, a dead-lettered row seen again is only a redelivery.
     plain = classify(events.drop("replayed"), _provenance(), _frame(), settled)
     assert (plain.accepted.height, plain.redelivered, plain.revived.height) == (0, 2, 0)
+
+
+Row = tuple[str, str | None, int | None, bool]  # eventId, uploadRef, rowNumber, replayed
+Provenance = tuple[str | None, int | None]
+
+
+def _reference(
+    events: list[Row],
+    letters: list[Provenance],
+    known: dict[str, Provenance],
+    settled: dict[Provenance, str],
+) -> tuple[list[int], list[int], list[int], list[Provenance], list[Provenance]]:
+    """classify() restated one row at a time, from the rules in consumers/dedupe.py.
+
+    Returns the positions of the accepted and duplicate events, the positions of the dead
+    letters kept, the revived provenance, and nothing else is counted.
+    """
+    fresh: list[int] = []
+    copies: set[Provenance] = set()
+    for position, (event_id, ref, row, replayed) in enumerate(events):
+        first_copy = ref is None or (ref, row) not in copies
+        copies.add((ref, row))
+        # A provenance with a null part never matches a settled row (as a join on nulls).
+        outcome = settled.get((ref, row)) if None not in (ref, row) else None
+        still_open = outcome is None or (replayed and outcome == "dead_letter")
+        # Without provenance (either part null) an event is never the same event again.
+        complete = ref is not None and row is not None
+        same_event = complete and known.get(event_id) == (ref, row)
+        if first_copy and still_open and not same_event:
+            fresh.append(position)
+    ids_so_far: set[str] = set()
+    accepted: list[int] = []
+    duplicates: list[int] = []
+    revived: list[Provenance] = []
+    for position in fresh:
+        event_id, ref, row, _ = events[position]
+        new = event_id not in known and event_id not in ids_so_far
+        ids_so_far.add(event_id)
+        (accepted if new else duplicates).append(position)
+        if ref is not None and row is not None and settled.get((ref, row)) == "dead_letter":
+            revived.append((ref, row))
+    kept_letters: list[int] = []
+    letter_copies: set[Provenance] = set()
+    for position, provenance in enumerate(letters):
+        first_copy = provenance[0] is None or provenance not in letter_copies
+        letter_copies.add(provenance)
+        unsettled = None in provenance or provenance not in settled
+        if first_copy and unsettled:
+            kept_letters.append(position)
+    return accepted, duplicates, kept_letters, revived, [letters[i] for i in kept_letters]
+
+
+IDS = st.sampled_from(["e1", "e2", "e3", "e4"])
+REFS = st.one_of(st.none(), st.sampled_from(["u", "v"]))
+ROWS = st.one_of(st.none(), st.integers(2, 5))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    events=st.lists(st.tuples(IDS, REFS, ROWS, st.booleans()), max_size=12),
+    letters=st.lists(st.tuples(REFS, ROWS), max_size=4),
+    known=st.dictionaries(IDS, st.tuples(REFS, ROWS), max_size=3),
+    settled=st.dictionaries(
+        st.tuples(st.sampled_from(["u", "v"]), st.integers(2, 5)),
+        st.sampled_from(["duplicate", "dead_letter"]),
+        max_size=4,
+    ),
+)
+def test_classify_agrees_with_a_row_by_row_restatement(
+    events: list[Row],
+    letters: list[Provenance],
+    known: dict[str, Provenance],
+    settled: dict[Provenance, str],
+) -> None:
+    """Ground truth for the columnar classify(), to hold it steady while it is optimised."""
+    frame = pl.DataFrame(
+        events,
+        schema={**EVENTS, "replayed": pl.Boolean},
+        orient="row",
+    ).with_columns(pl.int_range(pl.len()).alias("position"))
+    result = classify(
+        frame,
+        pl.DataFrame(letters, schema=PROVENANCE_SCHEMA, orient="row"),
+        _frame(*((event_id, *provenance) for event_id, provenance in known.items())),
+        pl.DataFrame(
+            [(*provenance, outcome) for provenance, outcome in settled.items()],
+            schema=SETTLED_SCHEMA,
+            orient="row",
+        ),
+    )
+    accepted, duplicates, kept, revived, letter_rows = _reference(events, letters, known, settled)
+    assert result.accepted["position"].to_list() == accepted
+    assert result.duplicates["position"].to_list() == duplicates
+    assert result.dead_lettered.rows() == letter_rows
+    assert result.revived.rows() == revived
+    counted = len(accepted) + len(duplicates) + len(kept)
+    assert result.redelivered == len(events) + len(letters) - counted
