@@ -4,7 +4,7 @@ Confirming a batch's dedupe candidates reads, from each block that may hold one,
 candidate rows. When blocks were Arrow files, every block with a candidate was read
 whole: a duplicate in each of 50 earlier batches read 50 blocks of 7 MB, and a stream
 with duplicates spread over its history slowed down with every batch (a 5M-event run
-spent 109 ms a batch on it, against 13 ms in its first batches). Here a row costs two
+spent 109-123 ms a batch on it, against 13 ms in its first batches). Here a row costs two
 small reads through SQLite's incremental blob I/O, whatever the block's size.
 
 Layout, little-endian:
