@@ -21,7 +21,7 @@ from consumers.decimals import EXACT
 __all__ = ["DECIMAL_SCALE", "HALF", "TOTAL_KEYS", "aggregate", "combine", "from_halves"]
 
 DECIMAL_SCALE = 12
-COMBINE_SLICE_ROWS = 1_000_000  # deltas summed at once in a fold (see _sum_by_key)
+COMBINE_SLICE_ROWS = 1_000_000  # deltas summed at once in a fold (see combine)
 HALF = 10**18
 TOTAL_KEYS = ["accountId", "pricingUnit", "customUnit", "day"]
 
@@ -48,17 +48,20 @@ def _as_stored(sums: pl.DataFrame) -> pl.DataFrame:
     return sums.select(
         *TOTAL_KEYS[:3],
         pl.col("day").cast(pl.String),
-        "events",
+        pl.col("events").cast(pl.UInt32),  # a batch's count; a combined one never nears 2^32
         *_halves(pl.col("q"), "quantity"),
         *_halves(pl.col("b"), "billableQuantity"),
     )
 
 
-def _sum_runs(ranked: pl.DataFrame, events: pl.Expr, q: pl.Expr, b: pl.Expr) -> pl.DataFrame:
-    """Sum `ranked` (keys as ranks) by key, in key order: running sums at each run's end."""
+def _sum_runs(ranked: pl.DataFrame) -> pl.DataFrame:
+    """Sum deltas (keys as ranks) by key, in key order: running sums at each run's end."""
     sums = ["events", "q", "b"]
     ordered = ranked.select(
-        *TOTAL_KEYS, events.cast(pl.Int64).alias("events"), q.alias("q"), b.alias("b")
+        *TOTAL_KEYS,
+        pl.col("events").cast(pl.Int64),
+        _exact("quantity").alias("q"),
+        _exact("billableQuantity").alias("b"),
     ).sort(TOTAL_KEYS)
     run_ends = pl.any_horizontal(
         pl.col(key).ne_missing(pl.col(key).shift(-1)) for key in TOTAL_KEYS
@@ -67,37 +70,6 @@ def _sum_runs(ranked: pl.DataFrame, events: pl.Expr, q: pl.Expr, b: pl.Expr) -> 
     return running.filter("_end").with_columns(
         pl.col(total) - pl.col(total).shift(1, fill_value=0) for total in sums
     )
-
-
-def _sum_by_key(frame: pl.DataFrame, events: pl.Expr, q: pl.Expr, b: pl.Expr) -> pl.DataFrame:
-    """Sum exactly by total key, in key order (a fold upserts its parts in that order).
-
-    Sorted, a key's rows are one run: its sums are running sums at the run's last row,
-    less those at the run before. That beats hashing four text keys and then sorting the
-    sums when most keys are distinct (as in a fold), and grouping the runs (2.2M deltas:
-    0.70 s against 0.94). The keys travel as their ranks among the distinct values, not as
-    text: integers sort in the text's order at a fraction of the cost (958k deltas: 446 ms
-    against 750 sorting the text), and millions of deltas never have their text copied.
-    Keys may come as pl.Categorical (as stored): ranks and results are the same.
-
-    Accounts are summed `COMBINE_SLICE_ROWS` deltas at a time (by rank: each slice's keys
-    all sort before the next slice's), so a fold's memory stops growing with its size.
-    """
-    distinct = {key: frame[key].unique().drop_nulls().cast(pl.String).sort() for key in TOTAL_KEYS}
-    ranks = [pl.col(key).cast(pl.Enum(distinct[key].to_list())).to_physical() for key in TOTAL_KEYS]
-    ranked = frame.with_columns(ranks)
-    slices = max(-(-frame.height // COMBINE_SLICE_ROWS), 1)
-    edges = [distinct["accountId"].len() * index // slices for index in range(slices + 1)]
-    account = pl.col("accountId")
-
-    def accounts_of(index: int) -> pl.Expr:
-        inside = (account >= edges[index]) & (account < edges[index + 1])
-        return inside | account.is_null() if index == 0 else inside  # a null sorts first
-
-    summed = pl.concat(
-        _sum_runs(ranked.filter(accounts_of(index)), events, q, b) for index in range(slices)
-    )
-    return _as_stored(summed.with_columns(distinct[key].gather(summed[key]) for key in TOTAL_KEYS))
 
 
 def aggregate(accepted: pl.DataFrame) -> pl.DataFrame:
@@ -117,8 +89,30 @@ def aggregate(accepted: pl.DataFrame) -> pl.DataFrame:
 
 
 def combine(deltas: pl.DataFrame) -> pl.DataFrame:
-    """Sum frames of `aggregate` (from several batches) into one row per key, exactly."""
-    return _sum_by_key(deltas, pl.col("events"), _exact("quantity"), _exact("billableQuantity"))
+    """Sum frames of `aggregate` (from several batches) into one row per key, exactly, in
+    key order (a fold upserts its parts in that order).
+
+    Sorted, a key's rows are one run: its sums are running sums at the run's last row,
+    less those at the run before. The keys travel as their ranks among the distinct values
+    (integers sort in the text's order), never as text, and may come as pl.Categorical (as
+    stored). Accounts are summed `COMBINE_SLICE_ROWS` deltas at a time, by rank: each
+    slice's keys all sort before the next slice's. Measured on a 5M-event stream's deltas:
+    2.2M combined in 0.60-0.67 s, against 1.42-1.58 s sorting the text and grouping the
+    runs; 3.83M at +240 MB of peak memory in slices, against +580 MB all at once.
+    """
+    distinct = {key: deltas[key].unique().drop_nulls().cast(pl.String).sort() for key in TOTAL_KEYS}
+    ranks = [pl.col(key).cast(pl.Enum(distinct[key].to_list())).to_physical() for key in TOTAL_KEYS]
+    ranked = deltas.with_columns(ranks)
+    slices = max(-(-deltas.height // COMBINE_SLICE_ROWS), 1)
+    edges = [distinct["accountId"].len() * index // slices for index in range(slices + 1)]
+    account = pl.col("accountId")
+
+    def accounts_of(index: int) -> pl.Expr:
+        inside = (account >= edges[index]) & (account < edges[index + 1])
+        return inside | account.is_null() if index == 0 else inside  # a null sorts first
+
+    summed = pl.concat(_sum_runs(ranked.filter(accounts_of(index))) for index in range(slices))
+    return _as_stored(summed.with_columns(distinct[key].gather(summed[key]) for key in TOTAL_KEYS))
 
 
 def from_halves(hi: int, lo: int) -> Decimal:

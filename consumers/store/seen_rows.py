@@ -11,7 +11,7 @@ Layout, little-endian:
 - header: magic `MPSR`, rows n, where the upload table starts, where the eventIds start;
 - n + 1 records of 16 bytes: rowNumber (int64), where its eventId starts (uint32, from the
   eventIds' start), its upload (uint32: an index into the upload table; bit 31 set when
-  rowNumber is null; `NO_UPLOAD` when uploadRef is null); the last record only ends the
+  rowNumber is null; all 31 low bits set when uploadRef is null); the last record only ends the
   last eventId;
 - the upload table: count u, u + 1 offsets (uint32, from the table's text), the text;
 - the eventIds, UTF-8, one after the other.
@@ -31,15 +31,15 @@ import pyarrow as pa
 from consumers.store.blobs import frame_from_blob
 from consumers.store.frames import PROVENANCE_SCHEMA
 
-__all__ = ["MAGIC", "SEEN_SCHEMA", "SeenBlob", "pack_seen_rows", "read_seen_rows"]
+__all__ = ["SEEN_SCHEMA", "SeenBlob", "pack_seen_rows", "read_seen_rows"]
 
-MAGIC = b"MPSR"
+_MAGIC = b"MPSR"
 SEEN_SCHEMA = {"eventId": pl.String, **PROVENANCE_SCHEMA}  # what a seen row holds
 _HEADER = struct.Struct("<4sIII")  # magic, rows, upload table at, eventIds at
 _RECORD = np.dtype([("row", "<i8"), ("id_start", "<u4"), ("upload", "<u4")])
 _TWO_RECORDS = struct.Struct("<qIIqII")  # a row's record and the next (where its id ends)
 _ROW_NULL = 1 << 31
-NO_UPLOAD = _ROW_NULL - 1
+_NO_UPLOAD = _ROW_NULL - 1
 # Above this share of a block's rows, reading the block whole is cheaper than row by row.
 WHOLE_READ_SHARE = 1 / 32
 
@@ -73,12 +73,12 @@ def pack_seen_rows(frame: pl.DataFrame) -> bytes:
     records = np.zeros(frame.height + 1, dtype=_RECORD)
     records["id_start"] = id_starts
     records["row"][:-1] = rows.fill_null(0).to_numpy()
-    records["upload"][:-1] = upload.fill_null(NO_UPLOAD).to_numpy()
+    records["upload"][:-1] = upload.fill_null(_NO_UPLOAD).to_numpy()
     records["upload"][:-1][rows.is_null().to_numpy()] |= _ROW_NULL
     table_text, table_offsets = _text(names)
     table = b"".join((struct.pack("<I", names.len()), table_offsets.tobytes(), table_text))
     uploads_at = _HEADER.size + records.nbytes
-    header = _HEADER.pack(MAGIC, frame.height, uploads_at, uploads_at + len(table))
+    header = _HEADER.pack(_MAGIC, frame.height, uploads_at, uploads_at + len(table))
     return b"".join((header, records.tobytes(), table, event_ids))  # one copy of each
 
 
@@ -96,7 +96,7 @@ def read_seen_rows(blob: SeenBlob, positions: Sequence[int]) -> pl.DataFrame:
     Blocks written before this layout existed hold an Arrow file (`frame_to_blob`).
     """
     magic, rows, uploads_at, ids_at = _HEADER.unpack(blob[: _HEADER.size])
-    if magic != MAGIC:  # a block of an earlier version: an Arrow file, read whole
+    if magic != _MAGIC:  # a block of an earlier version: an Arrow file, read whole
         return frame_from_blob(blob[:], positions)
     if len(positions) > rows * WHOLE_READ_SHARE:
         return _read_whole(blob[:], positions)
@@ -105,10 +105,10 @@ def read_seen_rows(blob: SeenBlob, positions: Sequence[int]) -> pl.DataFrame:
     for position in positions:
         at = _HEADER.size + position * _RECORD.itemsize
         row, start, upload, _, end, _ = _TWO_RECORDS.unpack(blob[at : at + _TWO_RECORDS.size])
-        index = upload & NO_UPLOAD
+        index = upload & _NO_UPLOAD
         found.append((
             blob[ids_at + start : ids_at + end].decode(),
-            None if index == NO_UPLOAD else names[index],
+            None if index == _NO_UPLOAD else names[index],
             None if upload & _ROW_NULL else row,
         ))  # fmt: skip
     return pl.DataFrame(found, schema=SEEN_SCHEMA, orient="row")
@@ -124,9 +124,9 @@ def _read_whole(data: bytes, positions: Sequence[int]) -> pl.DataFrame:
     event_ids = pa.Array.from_buffers(pa.string(), rows, [None, pa.py_buffer(starts), text])
     taken = np.asarray(positions, dtype=np.int64)
     upload, row = records["upload"][taken], records["row"][taken]
-    index = upload & NO_UPLOAD
+    index = upload & _NO_UPLOAD
     names = _upload_names(data[uploads_at:ids_at])
-    index[index == NO_UPLOAD] = len(names)  # the None after the names
+    index[index == _NO_UPLOAD] = len(names)  # the None after the names
     return pl.DataFrame({
         "eventId": pl.Series(event_ids.take(pa.array(taken))),
         "uploadRef": pl.Series([*names, None], dtype=pl.String).gather(index),

@@ -330,9 +330,7 @@ class SqliteStore(UploadQueries[sqlite3.Connection]):
         rows = pending.fetchall()
         if not rows:
             return None, aggregate(pl.DataFrame(schema=DELTA_SOURCE_SCHEMA))
-        # Relaxed: a batch's event counts are UInt32, a combined part's Int64.
-        deltas = pl.concat((frame_from_blob(blob) for _, blob in rows), how="vertical_relaxed")
-        return rows[-1][0], combine(deltas)
+        return rows[-1][0], combine(pl.concat(frame_from_blob(blob) for _, blob in rows))
 
     def start_fold(self, part_rows: int = FOLD_PART_ROWS) -> int:
         """Combine the batches' pending deltas into key-ordered parts; return the rows.

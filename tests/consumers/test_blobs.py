@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import io
-
 import polars as pl
 from polars.testing import assert_frame_equal
 
 from consumers.store.blobs import frame_from_blob, frame_to_blob
+from tests.consumers.earlier_blobs import arrow_file
 
 TOTALS = pl.DataFrame(
     {
@@ -19,13 +18,6 @@ TOTALS = pl.DataFrame(
 )
 
 
-def _plain(frame: pl.DataFrame) -> bytes:
-    """The layout of seen blocks written by earlier versions: an uncompressed Arrow file."""
-    buffer = io.BytesIO()
-    frame.write_ipc(buffer, compression="uncompressed", compat_level=pl.CompatLevel.oldest())
-    return buffer.getvalue()
-
-
 def test_a_blob_gives_back_its_frame_with_text_as_categories() -> None:
     back = frame_from_blob(frame_to_blob(TOTALS))
     assert back.schema["accountId"] == back.schema["pricingUnit"] == pl.Categorical()
@@ -33,16 +25,14 @@ def test_a_blob_gives_back_its_frame_with_text_as_categories() -> None:
 
 
 def test_rows_are_taken_in_the_order_asked() -> None:
-    back = frame_from_blob(_plain(TOTALS), [4, 0, 2])
+    back = frame_from_blob(arrow_file(TOTALS), [4, 0, 2])
     assert_frame_equal(back, TOTALS[[4, 0, 2]])
 
 
 def test_blobs_keep_repeated_text_once() -> None:
     repeated = pl.DataFrame({"accountId": ["a" * 36] * 10_000, "day": ["2026-10-01"] * 10_000})
-    assert len(frame_to_blob(repeated)) < len(_plain(repeated)) / 5
+    assert len(frame_to_blob(repeated)) < len(arrow_file(repeated)) / 5
 
 
 def test_blobs_written_lz4_compressed_by_earlier_versions_still_read() -> None:
-    buffer = io.BytesIO()
-    TOTALS.write_ipc(buffer, compression="lz4", compat_level=pl.CompatLevel.oldest())
-    assert_frame_equal(frame_from_blob(buffer.getvalue()), TOTALS)
+    assert_frame_equal(frame_from_blob(arrow_file(TOTALS, "lz4")), TOTALS)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import io
 import sqlite3
 import time
 from pathlib import Path
@@ -20,6 +19,7 @@ from consumers.event_hash import event_id_hashes
 from consumers.seen_index import FANOUT, SeenIndex
 from consumers.store import BatchOutcome, SqliteStore, StoredOffset, UploadRecord
 from consumers.store.migrations import SQLITE_MIGRATIONS, apply_migrations
+from tests.consumers.earlier_blobs import arrow_file
 
 # Few distinct hashes, so that the same hash under several rows (collisions) is common,
 # and some anywhere in the 64-bit range, for the runs' directories of top bits.
@@ -153,9 +153,7 @@ def test_blocks_written_as_arrow_files_by_earlier_versions_still_dedupe(tmp_path
         earlier = pl.DataFrame(
             {"eventId": ["a", "b"], "uploadRef": ["u1"] * 2, "rowNumber": [0, 1]}
         )
-        buffer = io.BytesIO()
-        earlier.write_ipc(buffer, compression="uncompressed", compat_level=pl.CompatLevel.oldest())
-        assert db.execute("UPDATE seen_blocks SET events = ?", (buffer.getvalue(),)).rowcount == 1
+        assert db.execute("UPDATE seen_blocks SET events = ?", (arrow_file(earlier),)).rowcount == 1
     store = SqliteStore.open(path)
     try:
         again = store.apply_batch(_batch(["a", "b"], 0, StoredOffset("log-1", 2)))  # same rows

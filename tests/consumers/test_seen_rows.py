@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import io
 import sqlite3
 from unittest import mock
 
@@ -14,6 +13,7 @@ from polars.testing import assert_frame_equal
 
 from consumers.store import seen_rows
 from consumers.store.seen_rows import SEEN_SCHEMA, pack_seen_rows, read_seen_rows
+from tests.consumers.earlier_blobs import arrow_file
 
 ROWS = st.tuples(
     st.text(min_size=1, max_size=12),
@@ -69,6 +69,4 @@ def test_blocks_written_by_earlier_versions_as_arrow_files_still_read() -> None:
     frame = pl.DataFrame(
         {"eventId": ["a", "b", "c"], "uploadRef": ["u-1", None, "u-1"], "rowNumber": [2, 3, None]}
     )
-    buffer = io.BytesIO()
-    frame.write_ipc(buffer, compression="uncompressed", compat_level=pl.CompatLevel.oldest())
-    assert_frame_equal(read_seen_rows(buffer.getvalue(), [2, 0]), frame[[2, 0]])
+    assert_frame_equal(read_seen_rows(arrow_file(frame), [2, 0]), frame[[2, 0]])
