@@ -14,6 +14,7 @@ events, which may come from any format, by the rules of their `sourceFormat`
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Final
@@ -21,6 +22,7 @@ from typing import Final
 import polars as pl
 
 from schemas.currencies import CURRENCIES
+from schemas.event_dates import breaks_event_dates, utc_instants
 from schemas.model import (
     BOOLEAN_PATTERN,
     COLUMNS,
@@ -56,13 +58,6 @@ _ACCEPTED_DTYPES: Final[dict[str, tuple[pl.DataType, ...]]] = {
 }
 _ACCEPTED_EVENT_DTYPES: Final = {**_ACCEPTED_DTYPES, "sourceFormat": (pl.String(),)}
 _ALL_ROWS: Final = pl.lit(True)
-_LOCAL_FORMAT: Final = "%Y-%m-%dT%H:%M:%S"
-# DATETIME_PATTERN, with what the model checks by arithmetic that a pattern can say:
-# seconds 00-59 and an offset under 24 hours, in whole minutes.
-_REAL_DATETIME_PATTERN: Final = (
-    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-5][0-9](?:\.[0-9]{1,9})?"
-    r"(?:Z|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])"
-)
 
 
 @dataclass(frozen=True)
@@ -178,7 +173,7 @@ def utc_instant(event_date: pl.Expr) -> pl.Expr:
 
     Its date is the event's UTC day, the day its usage is totalled under.
     """
-    return _local_time(event_date) - pl.duration(minutes=_offset_minutes(event_date))
+    return event_date.map_batches(utc_instants, return_dtype=pl.Datetime("us"), is_elementwise=True)
 
 
 def _checked(
@@ -258,9 +253,8 @@ def _breaks_currency() -> pl.Expr:
 
 def breaks_event_date(column: str, *, required: bool) -> pl.Expr:
     """True where a date-time is malformed or not a real instant; an empty cell as required."""
-    text = pl.col(column)
-    real = text.str.contains(f"^(?:{_REAL_DATETIME_PATTERN})$") & _is_real_day_and_time(text)
-    return real.not_().fill_null(required)
+    judge = functools.partial(breaks_event_dates, required=required)
+    return pl.col(column).map_batches(judge, return_dtype=pl.Boolean, is_elementwise=True)
 
 
 def _breaks_billable(dtype: pl.DataType) -> pl.Expr:
@@ -268,33 +262,6 @@ def _breaks_billable(dtype: pl.DataType) -> pl.Expr:
     if dtype == pl.Boolean():
         return pl.col("billable").is_null()
     return breaks_pattern("billable", BOOLEAN_PATTERN, required=True)
-
-
-def _number(text: pl.Expr, start: int, length: int) -> pl.Expr:
-    """The digits at `text[start:start + length]` as an integer, null if they are not digits."""
-    return text.str.slice(start, length).cast(pl.Int32, strict=False)
-
-
-def _local_time(text: pl.Expr) -> pl.Expr:
-    """The date and clock time of an eventDate, before its offset; null if not a real one."""
-    return text.str.slice(0, 19).str.strptime(pl.Datetime("us"), _LOCAL_FORMAT, strict=False)
-
-
-def _is_real_day_and_time(text: pl.Expr) -> pl.Expr:
-    """Whether a `_REAL_DATETIME_PATTERN` match names a real day and clock time.
-
-    The model asks Python's datetime. polars' parser refuses the same days and times,
-    except year 0, which it accepts (seconds and offsets are the pattern's to check).
-    """
-    real = _local_time(text).is_not_null() & ~text.str.starts_with("0000")
-    return pl.when(text.is_not_null()).then(real)  # null for an empty cell, as the pattern
-
-
-def _offset_minutes(event_date: pl.Expr) -> pl.Expr:
-    """The UTC offset of an eventDate in minutes: 0 for Z, negative west of Greenwich."""
-    sign = pl.when(event_date.str.slice(-6, 1) == "-").then(-1).otherwise(1)
-    minutes = _number(event_date, -5, 2) * 60 + _number(event_date, -2, 2)
-    return pl.when(event_date.str.ends_with("Z")).then(0).otherwise(sign * minutes)
 
 
 def _normalised(billable: pl.DataType, appdirect: pl.Expr) -> list[pl.Expr]:

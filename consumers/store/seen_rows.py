@@ -30,6 +30,7 @@ import pyarrow as pa
 
 from consumers.store.blobs import frame_from_blob
 from consumers.store.frames import PROVENANCE_SCHEMA
+from schemas.arrow_text import utf8_with_bounds
 
 __all__ = ["SEEN_SCHEMA", "SeenBlob", "pack_seen_rows", "read_seen_rows"]
 
@@ -51,17 +52,9 @@ class SeenBlob(Protocol):
 
 
 def _text(series: pl.Series) -> tuple[memoryview, npt.NDArray[np.uint32]]:
-    """The strings (none null) as one UTF-8 buffer (not copied), and the n + 1 offsets into it."""
-    strings = series.to_arrow(compat_level=pl.CompatLevel.oldest()).cast(pa.large_string())
-    if isinstance(strings, pa.ChunkedArray):
-        strings = strings.combine_chunks()
-    _, offsets, text = strings.buffers()
-    bounds = np.frombuffer(offsets, dtype=np.int64)[
-        strings.offset : strings.offset + len(strings) + 1
-    ]
-    first, last = int(bounds[0]), int(bounds[-1])
-    utf8 = memoryview(text)[first:last] if text is not None else memoryview(b"")
-    return utf8, (bounds - first).astype(np.uint32)
+    """The strings (none null) as one UTF-8 buffer, and the n + 1 offsets into it."""
+    utf8, bounds = utf8_with_bounds(series)
+    return utf8, bounds.astype(np.uint32)
 
 
 def pack_seen_rows(frame: pl.DataFrame) -> bytes:
