@@ -8,7 +8,8 @@
  * record is written or read once, byte by byte:
  *
  * - `encode_records` reads each column from its Arrow buffers and returns one bytes object
- *   per row, the framing header first;
+ *   per row, the framing header first; it encodes a block of rows at a time with the GIL
+ *   released, so that the publisher's thread keeps producing the chunk before;
  * - `scan_records` checks each message's header, reads its body field by field and writes
  *   every column straight in Arrow's layout (validity bitmaps, 16-byte string views, int64
  *   values, boolean bitmaps), which pyarrow then wraps without copying.
@@ -24,10 +25,13 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 enum { DECODED = 0, NOT_FRAMED = 1, UNKNOWN_HEADER = 2, UNDECODABLE = 3 };
 enum { INLINE_BYTES = 12, VIEW_BYTES = 16 };
+/* Rows encoded per release of the GIL: a few MB of scratch, whatever the batch size. */
+enum { BLOCK_ROWS = 8192 };
 
 /* A field's type code (see `kinds`): lower case for T, upper case for ["null", T]. */
 typedef struct {
@@ -381,14 +385,13 @@ static Py_ssize_t most_bytes(const Column *column, Py_ssize_t row) {
     return 11 + (Py_ssize_t)(offsets[row + 1] - offsets[row]);
 }
 
-/* Append row `row` of `column` at `out`; NULL (with ValueError) for a null it cannot hold. */
+/* Append row `row` of `column` at `out`; NULL for a null in a field that cannot hold it. */
 static uint8_t *encode_field(const Column *column, Py_ssize_t row, uint8_t *out) {
     int present = column->validity.buf == NULL || bit_at(&column->validity, row);
     if (column->nullable) {
         *out++ = present ? 2 : 0;
         if (!present) return out;
     } else if (!present) {
-        PyErr_SetString(PyExc_ValueError, "a null in a field that is not a union with null");
         return NULL;
     }
     if (column->kind == 's') {
@@ -405,39 +408,81 @@ static uint8_t *encode_field(const Column *column, Py_ssize_t row, uint8_t *out)
     return write_varint(out, zigzag(((const int64_t *)column->values.buf)[row]));
 }
 
+/* Rows encoded together while other threads run: their bytes and where each one ends. */
+typedef struct {
+    uint8_t *bytes;
+    Py_ssize_t capacity;
+    Py_ssize_t ends[BLOCK_ROWS];
+} Block;
+
+/* Encode rows [first, first + rows) into `block` (no Python calls: run without the GIL).
+ * Returns 0, -1 when memory ran out, or -2 for a null a field cannot hold. */
+static int encode_block(const Column *columns, Py_ssize_t count, Py_ssize_t first,
+                        Py_ssize_t rows, const char *prefix, Py_ssize_t prefix_size,
+                        Block *block) {
+    Py_ssize_t most = 0;
+    for (Py_ssize_t row = first; row < first + rows; row++) {
+        most += prefix_size;
+        for (Py_ssize_t c = 0; c < count; c++)
+            most += most_bytes(&columns[c], columns[c].offset + row);
+    }
+    if (most > block->capacity) {
+        uint8_t *grown = realloc(block->bytes, (size_t)most);
+        if (grown == NULL) return -1;
+        block->bytes = grown;
+        block->capacity = most;
+    }
+    uint8_t *out = block->bytes;
+    for (Py_ssize_t row = first; row < first + rows; row++) {
+        memcpy(out, prefix, (size_t)prefix_size);
+        out += prefix_size;
+        for (Py_ssize_t c = 0; c < count; c++) {
+            out = encode_field(&columns[c], columns[c].offset + row, out);
+            if (out == NULL) return -2;
+        }
+        block->ends[row - first] = out - block->bytes;
+    }
+    return 0;
+}
+
+/* One bytes object per row. Rows are encoded a block at a time with the GIL released (the
+ * publisher's thread produces the chunk before meanwhile); only making the bytes objects
+ * holds it. */
 static PyObject *encode_rows(Column *columns, Py_ssize_t count, Py_ssize_t rows,
                              const char *prefix, Py_ssize_t prefix_size) {
     PyObject *encoded = PyList_New(rows);
-    uint8_t *scratch = NULL;
-    Py_ssize_t capacity = 0;
-    if (encoded == NULL) return NULL;
-    for (Py_ssize_t row = 0; row < rows; row++) {
-        Py_ssize_t most = prefix_size;
-        for (Py_ssize_t c = 0; c < count; c++)
-            most += most_bytes(&columns[c], columns[c].offset + row);
-        if (most > capacity) {
-            uint8_t *grown = PyMem_Realloc(scratch, (size_t)most * 2);
-            if (grown == NULL) {
-                PyErr_NoMemory();
-                goto failed;
-            }
-            scratch = grown;
-            capacity = most * 2;
+    Block *block = PyMem_Calloc(1, sizeof(Block));
+    if (encoded == NULL || block == NULL) goto failed;
+    for (Py_ssize_t first = 0; first < rows; first += BLOCK_ROWS) {
+        Py_ssize_t size = rows - first < BLOCK_ROWS ? rows - first : BLOCK_ROWS;
+        int status;
+        Py_BEGIN_ALLOW_THREADS
+        status = encode_block(columns, count, first, size, prefix, prefix_size, block);
+        Py_END_ALLOW_THREADS
+        if (status == -1) {
+            PyErr_NoMemory();
+            goto failed;
         }
-        memcpy(scratch, prefix, (size_t)prefix_size);
-        uint8_t *out = scratch + prefix_size;
-        for (Py_ssize_t c = 0; c < count && out != NULL; c++)
-            out = encode_field(&columns[c], columns[c].offset + row, out);
-        if (out == NULL) goto failed;
-        PyObject *value = PyBytes_FromStringAndSize((const char *)scratch, out - scratch);
-        if (value == NULL) goto failed;
-        PyList_SET_ITEM(encoded, row, value);
+        if (status == -2) {
+            PyErr_SetString(PyExc_ValueError, "a null in a field that is not a union with null");
+            goto failed;
+        }
+        for (Py_ssize_t row = 0; row < size; row++) {
+            Py_ssize_t start = row ? block->ends[row - 1] : 0;
+            PyObject *value = PyBytes_FromStringAndSize((const char *)block->bytes + start,
+                                                        block->ends[row] - start);
+            if (value == NULL) goto failed;
+            PyList_SET_ITEM(encoded, first + row, value);
+        }
     }
-    PyMem_Free(scratch);
+    free(block->bytes);
+    PyMem_Free(block);
     return encoded;
 failed:
-    PyMem_Free(scratch);
-    Py_DECREF(encoded);
+    if (block != NULL) free(block->bytes);
+    PyMem_Free(block);
+    Py_XDECREF(encoded);
+    if (!PyErr_Occurred()) PyErr_NoMemory();
     return NULL;
 }
 

@@ -36,5 +36,6 @@ def encode_records(
     object with the buffer protocol, or None): the validity bitmap (None: no nulls), then
     int64 offsets and the text for a large string, int64 values for a long, the bit-packed
     values for a boolean (data None). Raises ValueError for a buffer too short for `rows`,
-    or a null in a field that is not a union with null.
+    or a null in a field that is not a union with null. Rows are encoded a block at a time
+    with the GIL released; only making the bytes objects holds it.
     """

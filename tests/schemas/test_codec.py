@@ -148,6 +148,15 @@ def test_slices_and_chunked_frames_encode_like_whole_ones(
     ]
 
 
+def test_batches_of_many_blocks_encode_like_fastavro() -> None:
+    # The encoder works 8,192 rows at a time with the GIL released: every block, and a
+    # slice starting inside the first, must come out row for row.
+    records = [event(n) for n in range(20_000)]
+    frame = frame_of(records)
+    assert encode_bodies(frame) == [avro_body(r) for r in records]
+    assert encode_bodies(frame.slice(5_000)) == [avro_body(r) for r in records[5_000:]]
+
+
 @settings(max_examples=100, deadline=None, database=None)
 @given(st.lists(RECORDS, max_size=6))
 def test_decoding_reference_bodies_gives_the_records_back(records: list[Record]) -> None:
