@@ -14,16 +14,13 @@ import numpy as np
 import polars as pl
 
 from consumers._seen_search import fnv1a_64
+from schemas.arrow_text import utf8_with_bounds
 
 __all__ = ["event_id_hashes"]
 
 
 def event_id_hashes(event_ids: pl.Series) -> pl.Series:
     """FNV-1a 64 of each id's UTF-8 bytes, as signed 64-bit integers (SQLite's INTEGER)."""
-    array = event_ids.cast(pl.String).to_arrow()
-    _, offsets_buffer, data_buffer = array.buffers()
-    offsets = np.frombuffer(offsets_buffer, dtype=np.int64)[
-        array.offset : array.offset + len(array) + 1
-    ]
-    hashes = fnv1a_64(offsets, data_buffer if data_buffer is not None else b"")
+    utf8, bounds = utf8_with_bounds(event_ids.cast(pl.String))
+    hashes = fnv1a_64(bounds, utf8)
     return pl.Series("idHash", np.frombuffer(hashes, dtype=np.int64))
