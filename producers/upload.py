@@ -189,6 +189,7 @@ class UploadPublisher:
 
     def publish(self, request: UploadRequest, progress: Progress | None = None) -> str:
         """Publish one upload and return its reference; an unreadable file ends in Error."""
+        self._publisher.connect()  # while the file is scanned
         with RowSpool(self._spool_dir / f"{uuid.uuid4().hex}.arrow") as spool:
             try:
                 calendar = self._periods.calendar(self._ledger.period_states(), datetime.now(UTC))

@@ -65,3 +65,28 @@ def test_a_message_that_is_never_acknowledged_fails_the_flush() -> None:
     publisher.send(["key"], [b"value"])
     with pytest.raises(PublishError, match="1 delivery failure"):
         publisher.flush()
+
+
+def test_connecting_never_waits_for_the_broker() -> None:
+    # The producer learns its topic in the background while a file is scanned: with no
+    # broker listening, connect() still returns at once (the lookup waits up to 30 s).
+    publisher = EventPublisher(producer_config(KafkaSettings(), f"127.0.0.1:{free_port()}"), "t")
+    started = time.monotonic()
+    publisher.connect()
+    assert time.monotonic() - started < 5
+    assert any(t.name == "meterpipe-producer-metadata" for t in threading.enumerate())
+    publisher.reset()
+
+
+def test_a_connected_publisher_sends_like_one_started_by_its_first_send(
+    broker: EmbeddedBroker,
+) -> None:
+    tag = uuid.uuid4().hex[:8]
+    kafka = KafkaSettings(topic=f"connected-{tag}", dlq_topic=f"connected-dlq-{tag}")
+    ensure_topics(kafka, broker.bootstrap_servers)
+    publisher = EventPublisher(producer_config(kafka, broker.bootstrap_servers), kafka.topic)
+    publisher.connect()
+    publisher.send(["a", "b"], [b"1", b"2"])
+    publisher.flush()
+    messages = read_topic(broker.bootstrap_servers, kafka.topic, 2)
+    assert sorted((m.key(), m.value()) for m in messages) == [(b"a", b"1"), (b"b", b"2")]
