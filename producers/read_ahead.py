@@ -1,10 +1,11 @@
 """Running an iterator one item ahead, on a thread of its own.
 
-Why: each pass of a publish alternates two kinds of work. Reading, hashing and parsing
-the next CSV chunk, or reading back, numbering and encoding the next spooled chunk, is
-mostly done by polars, hashlib and C code that release the GIL; validating a chunk, or
-the per-message produce() loop, occupies the caller. Done one item ahead, the first kind
-runs on the second core while the caller does the second. Memory: one more chunk.
+Why: each pass of a publish chains kinds of work. Reading, hashing and parsing the next
+CSV chunk, validating it, or reading back, numbering and encoding the next spooled chunk,
+is mostly done by polars, hashlib and C code that release the GIL; spooling a chunk, or
+the per-message produce() loop, occupies the caller. Done one item ahead, each stage runs
+while the next handles the item before (the scan chains two: parse, then validate).
+Memory: one more chunk per stage.
 """
 
 from __future__ import annotations

@@ -14,17 +14,19 @@ from __future__ import annotations
 import contextlib
 import logging
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+
+import polars as pl
 
 from consumers.store.records import UploadRecord, UploadSummary
 from meterpipe.errors import ConfigError, FileRejectedError
 from meterpipe.metrics import PipelineMetrics
 from meterpipe.periods import PeriodCalendar, apply_period_rules
 from meterpipe.settings import PeriodSettings, UploadSettings
-from producers.csv_chunks import CsvChunkReader
+from producers.csv_chunks import CsvChunk, CsvChunkReader
 from producers.formats import APPDIRECT, FormatChooser, RowFormat, available_formats
 from producers.inbox_paths import display_name
 from producers.ledger import UploadLedger
@@ -82,6 +84,38 @@ class _Scan:
         )
 
 
+@dataclass(frozen=True)
+class _JudgedChunk:
+    """A chunk after validation and the billing-period rules."""
+
+    rows: int  # records read, malformed ones included
+    valid: pl.DataFrame
+    invalid_rows: int
+    errors: list[RowError]  # within what the report still had room for
+
+
+def _judged(
+    chunks: Iterable[CsvChunk],
+    chooser: FormatChooser,
+    calendar: PeriodCalendar,
+    max_errors: int,
+) -> Iterator[_JudgedChunk]:
+    """Validate chunks in order, keeping at most `max_errors` errors over all of them.
+
+    Run one chunk ahead on a thread of its own (see `_scan`): reading and parsing, and
+    validating, then each have a thread, and the caller only spools.
+    """
+    kept = 0
+    for chunk in chunks:
+        room = max(max_errors - kept, 0)
+        result = (chooser.chosen or APPDIRECT).validate(chunk.frame, room)
+        valid, late, late_errors = apply_period_rules(result.valid, calendar)
+        errors = (chunk.malformed + result.errors + late_errors)[:room]
+        kept += len(errors)
+        invalid = result.invalid_rows + late.height + len(chunk.malformed)
+        yield _JudgedChunk(chunk.frame.height + len(chunk.malformed), valid, invalid, errors)
+
+
 def _scan(
     path: Path,
     settings: UploadSettings,
@@ -91,23 +125,29 @@ def _scan(
     *,
     checkpoint: Checkpoint,
 ) -> _Scan:
-    """First pass: hash, count, validate and spool every row; keep the capped errors."""
+    """First pass: hash, count, validate and spool every row; keep the capped errors.
+
+    Three stages, each a chunk ahead of the next: read, hash and parse; validate; spool.
+    With validating on the caller's thread, the scan used 1.3-1.5 of the two cores.
+    """
     scan = _Scan()
     chooser = FormatChooser(available_formats(settings), settings.file_format)
     with path.open("rb") as stream:
         reader = CsvChunkReader(stream, chooser, settings.chunk_bytes)
-        with contextlib.closing(read_ahead(reader)) as chunks:
-            for chunk in chunks:
+        with (
+            contextlib.closing(read_ahead(reader)) as chunks,
+            contextlib.closing(
+                read_ahead(_judged(chunks, chooser, calendar, settings.max_report_errors))
+            ) as judged,
+        ):
+            for chunk in judged:
                 checkpoint()
                 scan.row_format = chooser.chosen or APPDIRECT
-                room = max(settings.max_report_errors - len(scan.errors), 0)
-                result = scan.row_format.validate(chunk.frame, room)
-                valid, late, late_errors = apply_period_rules(result.valid, calendar)
-                scan.records += chunk.frame.height + len(chunk.malformed)
-                scan.invalid_rows += result.invalid_rows + late.height + len(chunk.malformed)
-                scan.errors += (chunk.malformed + result.errors + late_errors)[:room]
-                if valid.height:
-                    spool.append(valid)
+                scan.records += chunk.rows
+                scan.invalid_rows += chunk.invalid_rows
+                scan.errors += chunk.errors
+                if chunk.valid.height:
+                    spool.append(chunk.valid)
                 if progress:
                     progress(reader.bytes_read)
         scan.sha256 = reader.sha256

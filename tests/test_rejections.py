@@ -134,3 +134,18 @@ def test_closed_period_rejects_late_usage_until_put_on_hold(
     assert {"period": "2026-10", "state": "hold"} in [
         {k: row[k] for k in ("period", "state")} for row in states
     ]
+
+
+def test_the_report_keeps_the_first_errors_of_a_file_of_many_chunks(
+    pipeline_env: dict[str, str], tmp_path: Path
+) -> None:
+    # Chunks of 1 KiB (about six rows) are validated a chunk ahead of the spool: the cap
+    # must still keep the file's first errors, in row order, and count every bad row.
+    rows = [_row(quantity="-1") if n % 3 == 0 else _row() for n in range(60)]
+    env = {**pipeline_env, "METERPIPE_CHUNK_BYTES": "1024", "METERPIPE_MAX_REPORT_ERRORS": "5"}
+    upload = _publish_rejected(env, _write(tmp_path / "many.csv", *rows))
+    bad_rows = [n + 2 for n in range(60) if n % 3 == 0]  # the header is row 1
+    assert [(e["row"], e["reason"]) for e in upload["errors"]] == [
+        (row, "invalid_decimal") for row in bad_rows[:5]
+    ]
+    assert (upload["records"], upload["errorCount"]) == (60, len(bad_rows))
