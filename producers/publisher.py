@@ -78,8 +78,9 @@ class EventPublisher:
     def connect(self) -> None:
         """Start the producer now, so that it connects and learns the topic meanwhile.
 
-        Started by the first send instead, a 1M-row publish spent that send's first
-        0.4-0.7 s getting a producer id and the topic's partitions, its queue full.
+        Started by the first send instead, the producer spent that send's first moments
+        getting a producer id and the topic's partitions, its queue full: sending 1M rows
+        took about 0.4 s longer (four alternating pairs), a one-row publish 0.5 s.
         """
         self._client()
 

@@ -88,7 +88,7 @@ class _Scan:
 class _JudgedChunk:
     """A chunk after validation and the billing-period rules."""
 
-    rows: int  # records read, malformed ones included
+    records: int  # rows read, malformed ones included (blank lines not)
     valid: pl.DataFrame
     invalid_rows: int
     errors: list[RowError]  # within what the report still had room for
@@ -143,7 +143,7 @@ def _scan(
             for chunk in judged:
                 checkpoint()
                 scan.row_format = chooser.chosen or APPDIRECT
-                scan.records += chunk.rows
+                scan.records += chunk.records
                 scan.invalid_rows += chunk.invalid_rows
                 scan.errors += chunk.errors
                 if chunk.valid.height:
