@@ -19,7 +19,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +38,9 @@ from producers.csv_chunks import CsvChunkReader
 from producers.formats import APPDIRECT, FormatChooser
 from schemas.codec import make_codec
 
-__all__ = ["BenchReport", "ConsumeScenario", "Phase", "encoded_event_bytes", "run_bench"]
+__all__ = [
+    "BenchReport", "ConsumeScenario", "Phase", "encoded_event_bytes", "median_phases", "run_bench",
+]  # fmt: skip
 
 PHASE_TIMEOUT_S = 900.0
 SIZE_SAMPLE_BYTES = 4 * 1024 * 1024  # rows read to measure the events' size
@@ -46,7 +48,7 @@ SIZE_SAMPLE_BYTES = 4 * 1024 * 1024  # rows read to measure the events' size
 
 @dataclass(frozen=True)
 class Phase:
-    """One measured phase."""
+    """One measured phase; over several rounds, `events_per_s_range` is (lowest, highest)."""
 
     name: str
     events: int
@@ -54,16 +56,18 @@ class Phase:
     events_per_s: float
     peak_rss_mb: float | None
     of_ceiling: float | None
+    events_per_s_range: tuple[float, float] | None = None
 
 
 @dataclass(frozen=True)
 class BenchReport:
-    """Everything `meterpipe bench` prints."""
+    """Everything `meterpipe bench` prints: the median phases, and every round's."""
 
     rows: int
     file_mb: float
     phases: list[Phase]
     totals_match: bool
+    rounds: list[list[Phase]]
 
     def to_json(self) -> dict[str, Any]:
         """The stable `--json` shape."""
@@ -72,7 +76,25 @@ class BenchReport:
             "fileMB": round(self.file_mb, 1),
             "totalsMatchGroundTruth": self.totals_match,
             "phases": [asdict(phase) for phase in self.phases],
+            "rounds": [[asdict(phase) for phase in phases] for phases in self.rounds],
         }
+
+
+def median_phases(rounds: Sequence[Sequence[Phase]]) -> list[Phase]:
+    """Per phase, the round with the median rate (the lower of two middles), and the range.
+
+    The machine's speed drifts by up to a factor of two within an hour, so one round can
+    mislead; a measured round, not an average of them, keeps its seconds, memory and
+    share of its own round's ceiling consistent with its rate.
+    """
+    if len(rounds) == 1:
+        return list(rounds[0])
+    medians = []
+    for measured in zip(*rounds, strict=True):
+        rates = [phase.events_per_s for phase in measured]
+        middle = sorted(measured, key=lambda phase: phase.events_per_s)[(len(measured) - 1) // 2]
+        medians.append(replace(middle, events_per_s_range=(min(rates), max(rates))))
+    return medians
 
 
 @contextlib.contextmanager
@@ -236,11 +258,14 @@ def run_bench(
     work: Path,
     say: Callable[[str], None],
     scenarios: Sequence[ConsumeScenario] = (),
+    *,
+    rounds: int = 1,
 ) -> BenchReport:
-    """Generate a file, measure every phase, check the totals; `say` reports progress.
+    """Generate a file, measure every phase `rounds` times, check the totals of each.
 
-    Each run works in a new directory under `work`: a store or inbox left by an earlier run
-    would make this one's upload a duplicate of it, or fail.
+    Each run works in a new directory under `work`, each round in one of its own: a store
+    or inbox left by an earlier one would make this one's upload a duplicate, or fail.
+    `say` reports progress.
     """
     work = work / f"run-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
     work.mkdir(parents=True)
@@ -250,16 +275,30 @@ def run_bench(
     write_sample_file(source, SampleSpec(rows=rows))
     say("computing the ground truth")
     truth = csv_totals(source)
+    measured: list[list[Phase]] = []
+    found: list[list[dict[str, Any]]] = []
     with _bootstrap(settings) as bootstrap:
-        bench = _Bench(bootstrap, source, rows, work, say)
-        phases = bench.measure(settings.kafka)
-        found = [_store_totals(StoreSettings(data_dir=work / "pipe" / "data"))]
-        for scenario in scenarios:
-            phase, totals = bench.consume_scenario(scenario, phases[1].events_per_s)
-            phases.append(phase)
-            found.append(totals)
+        for number in range(1, rounds + 1):
+            round_dir = work / f"round-{number}"
+            round_dir.mkdir()
+            bench = _Bench(bootstrap, source, rows, round_dir, _in_round(say, number, rounds))
+            phases = bench.measure(settings.kafka)
+            found.append(_store_totals(StoreSettings(data_dir=round_dir / "pipe" / "data")))
+            for scenario in scenarios:
+                phase, totals = bench.consume_scenario(scenario, phases[1].events_per_s)
+                phases.append(phase)
+                found.append(totals)
+            measured.append(phases)
     matches = all(totals == truth for totals in found)
-    return BenchReport(rows, source.stat().st_size / 1e6, phases, matches)
+    size_mb = source.stat().st_size / 1e6
+    return BenchReport(rows, size_mb, median_phases(measured), matches, measured)
+
+
+def _in_round(say: Callable[[str], None], number: int, rounds: int) -> Callable[[str], None]:
+    """`say`, naming the round when there are several."""
+    if rounds == 1:
+        return say
+    return lambda step: say(f"round {number}/{rounds}: {step}")
 
 
 def encoded_event_bytes(source: Path) -> int:

@@ -8,11 +8,15 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from meterpipe.cli_options import friendly_errors, kafka_options, print_table
 from meterpipe.settings import load_settings
+
+if TYPE_CHECKING:
+    from meterpipe.bench import BenchReport
 
 __all__ = ["bench"]
 
@@ -41,6 +45,13 @@ COLUMNS = ["phase", "events", "seconds", "events/s", "peak RSS MB", "of ceiling"
     default=0,
     help="Also consume on a SQLite store already holding this many eventIds.",
 )
+@click.option(
+    "--repeat",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Rounds of every phase on the same file: the median round is shown, with the range.",
+)
 @kafka_options
 @friendly_errors
 def bench(
@@ -51,11 +62,12 @@ def bench(
     store_url: str | None,
     consumers: str,
     prefill: int,
+    repeat: int,
     bootstrap_servers: str | None,
 ) -> None:
     """Measure every phase against the transport ceiling and check the totals.
 
-    Example: meterpipe bench --rows 1000000 --prefill 50000000
+    Example: meterpipe bench --rows 1000000 --repeat 3 --prefill 50000000
     --store-url postgresql://postgres@127.0.0.1:5432/test --consumers 1,2,3
     """  # fmt: skip
     from meterpipe.bench import ConsumeScenario, run_bench
@@ -67,19 +79,30 @@ def bench(
         scenarios += [ConsumeScenario(consumers=n, store_url=store_url) for n in counts]
     with _work_dir(work_dir) as work:
         say = lambda step: click.echo(f"... {step}", err=True)  # noqa: E731
-        report = run_bench(settings, rows, work, say, scenarios)
+        report = run_bench(settings, rows, work, say, scenarios, rounds=repeat)
     if as_json:
         click.echo(json.dumps(report.to_json(), indent=2))
     else:
-        print_table(COLUMNS, [
-            [p.name, p.events, p.seconds, p.events_per_s, p.peak_rss_mb,
-             f"{p.of_ceiling:.0%}" if p.of_ceiling is not None else ""]
-            for p in report.phases
-        ])  # fmt: skip
-        verdict = "match" if report.totals_match else "DO NOT MATCH"
-        click.echo(f"{report.rows:,} rows ({report.file_mb:.0f} MB): totals {verdict} ground truth")
+        _print_report(report)
     if not report.totals_match:
         sys.exit(1)
+
+
+def _print_report(report: BenchReport) -> None:
+    """The phases as a table; over several rounds, with each phase's range of rates."""
+    ranged = len(report.rounds) > 1
+    columns = [*COLUMNS[:4], "range", *COLUMNS[4:]] if ranged else COLUMNS
+    rows = []
+    for p in report.phases:
+        spread = [f"{low:.0f}-{high:.0f}" for low, high in [p.events_per_s_range or (0, 0)]]
+        share = f"{p.of_ceiling:.0%}" if p.of_ceiling is not None else ""
+        rows.append([p.name, p.events, p.seconds, p.events_per_s,
+                     *(spread if ranged else []), p.peak_rss_mb, share])  # fmt: skip
+    print_table(columns, rows)
+    verdict = "match" if report.totals_match else "DO NOT MATCH"
+    rounds = f"; the median of {len(report.rounds)} rounds" if ranged else ""
+    size = f"{report.rows:,} rows ({report.file_mb:.0f} MB)"
+    click.echo(f"{size}: totals {verdict} ground truth{rounds}")
 
 
 @contextmanager

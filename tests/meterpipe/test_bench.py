@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from consumers.store import open_store
-from meterpipe.bench import encoded_event_bytes
+from meterpipe.bench import Phase, encoded_event_bytes, median_phases
 from meterpipe.sample_data import SampleSpec, write_sample_file
 from meterpipe.settings import StoreSettings
 from tests.postgres import POSTGRES_URL, admin_connection
@@ -26,17 +26,27 @@ def test_bench_reports_every_phase_and_a_matching_ground_truth(
     _assert_every_phase_ran(json.loads(done.stdout))
 
 
-def test_bench_runs_again_in_the_same_work_dir(
+def test_bench_runs_again_in_the_same_work_dir_and_repeats_its_rounds(
     pipeline_env: dict[str, str], tmp_path: Path
 ) -> None:
-    for _ in range(2):
-        done = run_cli(
-            pipeline_env, "bench", "--rows", "1000", "--work-dir", str(tmp_path), "--json"
-        )
-        # A second run reusing the first one's store would publish a duplicate upload (no
-        # events) or fail on its inbox.
-        _assert_every_phase_ran(json.loads(done.stdout), rows=1000)
+    for repeat in ("1", "2"):
+        done = run_cli(pipeline_env, "bench", "--rows", "1000", "--work-dir", str(tmp_path),
+                       "--json", "--repeat", repeat)  # fmt: skip
+        # A run or round reusing an earlier one's store would publish a duplicate upload
+        # (no events) or fail on its inbox.
+        report = json.loads(done.stdout)
+        _assert_every_phase_ran(report, rows=1000)
+        assert len(report["rounds"]) == int(repeat)
+        for phases in report["rounds"]:
+            _assert_every_phase_ran({**report, "phases": phases}, rows=1000)
+        # Each phase shown is one of the rounds' measurements of it, not a blend.
+        for index, shown in enumerate(report["phases"]):
+            measured = [phases[index] for phases in report["rounds"]]
+            assert {**shown, "events_per_s_range": None} in [
+                {**phase, "events_per_s_range": None} for phase in measured
+            ]
     assert len(list(tmp_path.glob("run-*"))) == 2
+    assert len(list(tmp_path.glob("run-*/round-*"))) == 3
 
 
 def test_the_ceiling_moves_messages_of_the_size_the_publisher_sends(
@@ -82,7 +92,8 @@ def test_bench_scenarios_consume_on_postgres_and_on_a_prefilled_store(
     assert names == [
         "end to end", "consume (SQLite, 30,000 ids stored)", "consume (PostgreSQL, 2 consumers)",
     ]  # fmt: skip
-    (prefilled,) = [path.parent for path in tmp_path.glob("run-*/scenario-*/data/*.sqlite3")]
+    stores = tmp_path.glob("run-*/round-1/scenario-*/data/*.sqlite3")
+    (prefilled,) = [path.parent for path in stores]
     store = open_store(StoreSettings(data_dir=prefilled))
     try:
         seen = store.stats().tables["seen_events"].rows
@@ -96,3 +107,23 @@ def test_bench_scenarios_consume_on_postgres_and_on_a_prefilled_store(
             " WHERE schema_name LIKE 'meterpipe_bench_%'"
         ).fetchone()
     assert left == (0,)
+
+
+def _phase(name: str, rate: float, seconds: float) -> Phase:
+    return Phase(name, 1000, seconds, rate, 100.0 + rate / 100, rate / 1000)
+
+
+def test_the_median_round_of_each_phase_is_shown_whole_with_the_range() -> None:
+    rounds = [
+        [_phase("publish", 300.0, 3.3), _phase("consume", 500.0, 2.0)],
+        [_phase("publish", 100.0, 10.0), _phase("consume", 700.0, 1.4)],
+        [_phase("publish", 200.0, 5.0), _phase("consume", 600.0, 1.7)],
+    ]
+    publish, consume = median_phases(rounds)
+    # Each phase's middle rate may come from a different round; all its figures come along.
+    assert publish == Phase("publish", 1000, 5.0, 200.0, 102.0, 0.2, (100.0, 300.0))
+    assert (consume.seconds, consume.events_per_s_range) == (1.7, (500.0, 700.0))
+    # Of two middles, the lower: a slow machine's figures are not flattered.
+    assert median_phases(rounds[:2])[0].events_per_s == 100.0
+    # One round is shown as measured, with no range.
+    assert median_phases(rounds[:1]) == rounds[0]
