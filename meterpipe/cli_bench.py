@@ -94,10 +94,10 @@ def _print_report(report: BenchReport) -> None:
     columns = [*COLUMNS[:4], "range", *COLUMNS[4:]] if ranged else COLUMNS
     rows = []
     for p in report.phases:
-        spread = [f"{low:.0f}-{high:.0f}" for low, high in [p.events_per_s_range or (0, 0)]]
+        low, high = p.events_per_s_range or (0, 0)
+        spread = [f"{low:.0f}-{high:.0f}"] if ranged else []
         share = f"{p.of_ceiling:.0%}" if p.of_ceiling is not None else ""
-        rows.append([p.name, p.events, p.seconds, p.events_per_s,
-                     *(spread if ranged else []), p.peak_rss_mb, share])  # fmt: skip
+        rows.append([p.name, p.events, p.seconds, p.events_per_s, *spread, p.peak_rss_mb, share])
     print_table(columns, rows)
     verdict = "match" if report.totals_match else "DO NOT MATCH"
     rounds = f"; the median of {len(report.rounds)} rounds" if ranged else ""
