@@ -15,6 +15,8 @@ from dataclasses import dataclass, replace
 import polars as pl
 
 from consumers.dead_letters import HEADER_MAX_CHARS, DeadLetter
+from consumers.dedupe import mark_repeats
+from consumers.event_hash import with_id_hashes
 from meterpipe.periods import INSTANT, PeriodCalendar, apply_period_rules
 from schemas.codec import EventCodec
 from schemas.validation import RowError, utc_instant, validate_events
@@ -67,7 +69,9 @@ STORED_COLUMNS = (
 class PreparedBatch:
     """What a batch holds: events that may count, and messages that never can.
 
-    `events` has the `STORED_COLUMNS`, `day` (pl.Date) and `replayed` (pl.Boolean).
+    `events` has the `STORED_COLUMNS`, `day` (pl.Date), `replayed` (pl.Boolean), and what
+    deduplication needs of the batch alone: the eventId hashes and the repeats (`idHash`,
+    `repeated`), worked out here so that the store's commit, which batches wait on, does not.
     """
 
     events: pl.DataFrame
@@ -169,4 +173,4 @@ def prepare_batch(
         pl.col(INSTANT).dt.date().alias("day"),  # totals are kept per UTC day
         pl.col(INDEX).is_in(sorted(raw.replayed)).alias("replayed"),
     )
-    return PreparedBatch(events=events, dead_letters=letters)
+    return PreparedBatch(events=mark_repeats(with_id_hashes(events)), dead_letters=letters)

@@ -18,7 +18,7 @@ import psycopg
 
 from consumers.aggregate import DECIMAL_SCALE, HALF, TOTAL_KEYS, aggregate
 from consumers.dedupe import Classified, classify
-from consumers.event_hash import event_id_hashes
+from consumers.event_hash import ID_HASH, with_id_hashes
 from consumers.store.connection import PostgresConnection
 from consumers.store.frames import (
     OUTCOMES,
@@ -190,7 +190,7 @@ def _claim_offsets(cur: Cursor, outcome: BatchOutcome) -> None:
 def _lookup(cur: Cursor, outcome: BatchOutcome) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Which of the batch's eventIds and provenances the store already knows."""
     # The hash only narrows the search; classify() matches the full eventId.
-    hashes = event_id_hashes(outcome.events["eventId"]).unique().to_list()
+    hashes = with_id_hashes(outcome.events)[ID_HASH].unique().to_list()
     provenance = pl.concat([provenance_of(outcome.events), provenance_of(outcome.dead_lettered)])
     known = cur.execute(
         "SELECT event_id, upload_ref, row_number FROM seen_events"
@@ -211,13 +211,13 @@ def _lookup(cur: Cursor, outcome: BatchOutcome) -> tuple[pl.DataFrame, pl.DataFr
 
 
 def _record_outcomes(cur: Cursor, classified: Classified) -> None:
-    accepted = classified.accepted.select("eventId", *PROVENANCE)
     # Inserting in hash order keeps the index writes local.
-    accepted = accepted.with_columns(event_id_hashes(accepted["eventId"])).sort("idHash")
+    accepted = with_id_hashes(classified.accepted).select(ID_HASH, "eventId", *PROVENANCE)
+    accepted = accepted.sort(ID_HASH)
     cur.execute(
         "INSERT INTO seen_events SELECT h, e, r, n, %s"
         " FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::bigint[]) t(h, e, r, n)",
-        (int(time.time()), *_columns(accepted.select("idHash", "eventId", *PROVENANCE))),
+        (int(time.time()), *_columns(accepted)),
     )
     cur.execute(
         "DELETE FROM settled_rows r USING unnest(%s::text[], %s::bigint[]) t(ref, num)"

@@ -29,7 +29,7 @@ import polars as pl
 
 from consumers.aggregate import HALF, aggregate, combine
 from consumers.dedupe import Classified, classify
-from consumers.event_hash import event_id_hashes
+from consumers.event_hash import ID_HASH, with_id_hashes
 from consumers.seen_index import SeenIndex
 from consumers.store.blobs import frame_from_blob, frame_to_blob
 from consumers.store.frames import (
@@ -61,7 +61,6 @@ PAGE_BYTES = 64 * 1024
 # page without reading the one before. Over 5M events, confirming candidates took 1.7 s
 # instead of 2.3 s.
 AUTO_VACUUM = "INCREMENTAL"
-ID_HASH = "idHash"
 RUN_GAP_ROWS = 1_000  # see row_runs
 # Totals rows per fold transaction: a fraction of a second of upserts, so a fold of many
 # keys never stalls the batches behind it for long.
@@ -73,11 +72,6 @@ DELTA_SOURCE_SCHEMA = {
     "accountId": pl.String, "pricingUnit": pl.String, "customUnit": pl.String,
     "day": pl.Date, "quantity": pl.String, "billable": pl.Boolean,
 }  # fmt: skip
-
-
-def _with_hashes(events: pl.DataFrame) -> pl.DataFrame:
-    """`events` with each eventId's hash (column ID_HASH), which the dedupe index keys on."""
-    return events.with_columns(event_id_hashes(events["eventId"]).alias(ID_HASH))
 
 
 def row_runs(provenance: pl.DataFrame) -> pl.DataFrame:
@@ -179,7 +173,7 @@ class SqliteStore(UploadQueries[sqlite3.Connection]):
                 self._check_offsets(db, outcome)
                 index = self._caught_up_index(db)
                 # Hashed once: the lookup uses every event's hash, the new block the accepted ones'.
-                events = _with_hashes(outcome.events)
+                events = with_id_hashes(outcome.events)
                 known, settled = self._lookup(db, index, events, outcome.dead_lettered)
                 classified = classify(events, outcome.dead_lettered, known, settled)
                 appended = self._record_outcomes(db, classified)
@@ -419,7 +413,7 @@ class SqliteStore(UploadQueries[sqlite3.Connection]):
 
         For taking over from another system, and for the benchmark's store of 50M ids.
         """
-        accepted = _with_hashes(pl.DataFrame({"eventId": event_ids})).with_columns(
+        accepted = with_id_hashes(pl.DataFrame({"eventId": event_ids})).with_columns(
             pl.lit(None, pl.String).alias("uploadRef"), pl.lit(None, pl.Int64).alias("rowNumber")
         )
         nothing = accepted.clear()
