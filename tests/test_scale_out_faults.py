@@ -28,9 +28,17 @@ PARTITIONS = set(range(6))
 ROWS = 30_000
 
 
-def _rebalanced_onto(members: list[Member], timeout: float, what: str) -> None:
-    """Wait until these members alone have been given every partition, from now on."""
-    marks = [len(member.lines()) for member in members]
+def _marks(members: list[Member]) -> list[int]:
+    """Where each member's log stands now: what `_rebalanced_onto` reads from."""
+    return [len(member.lines()) for member in members]
+
+
+def _rebalanced_onto(
+    members: list[Member], timeout: float, what: str, marks: list[int] | None = None
+) -> None:
+    """Wait until these members alone have been given every partition since `marks` (their
+    logs' lengths; by default, from now on)."""
+    marks = _marks(members) if marks is None else marks
 
     def covered() -> bool:
         given = (p for m, n in zip(members, marks, strict=True) for _, p in m.assignments(n))
@@ -43,20 +51,25 @@ def _offsets(db: Db) -> dict[int, int]:
     return dict(db.execute("SELECT partition, next_offset FROM offsets").fetchall())
 
 
-def _freeze_inside_batch(member: Member, db: Db) -> None:
-    """SIGSTOP `member` between two statements of its batch transaction, batch in hand.
+def _freeze_inside_batch(member: Member, db: Db, others: list[Member]) -> list[int]:
+    """SIGSTOP `member` between two statements of its batch transaction, batch in hand;
+    return the `others`' log marks taken just before the stop that held.
 
     Frozen anywhere else (waiting for messages, say), what it had fetched may be dropped
-    with its partitions before it handles any, and there would be nothing to fence.
+    with its partitions before it handles any, and there would be nothing to fence. Seeing
+    the transaction settle can take longer than the session timeout on a loaded machine:
+    the others may take the partitions over before this returns, so they are watched from
+    just before the stop.
     """
     inside = ("active", "idle in transaction")
     for _ in range(20):
         wait_for(lambda: member.backend_state(db) in inside, 60, f"{member.name} inside a batch")
+        marks = _marks(others)
         member.process.send_signal(signal.SIGSTOP)
         # A statement under way finishes; a COMMIT would leave the session plain idle. One
         # still sending its result stays active, blocked on the stopped client: resume it.
         if poll(lambda: _settled_state(member, db), 15) == "idle in transaction":
-            return
+            return marks
         member.process.send_signal(signal.SIGCONT)
     raise AssertionError(f"{member.name} never stopped inside a batch transaction")
 
@@ -123,9 +136,9 @@ def test_consumer_and_producer_faults_on_postgres_leave_exact_totals(
             publishers.append(_publish(env, tmp_path, files[3], "r3"))
             wait_for(lambda: one(db, counted, "r3") > 0, 120, "first events of r3 counted")
             zombie, others = members[1], members[2:]
-            _freeze_inside_batch(zombie, db)
+            marks = _freeze_inside_batch(zombie, db, others)
             frozen_at, held = _offsets(db), zombie.partitions()
-            _rebalanced_onto(others, 90, "c1's partitions taken over")
+            _rebalanced_onto(others, 90, "c1's partitions taken over", marks)
             assert run_cli(env, "publish", str(files[4]), "--reference", "r4").returncode == 0
             wait_for(
                 lambda: all(_offsets(db)[p] > frozen_at.get(p, -1) for p in held), 90,
