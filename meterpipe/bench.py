@@ -39,11 +39,11 @@ from producers.formats import APPDIRECT, FormatChooser
 from schemas.codec import make_codec
 
 __all__ = [
-    "BenchReport", "ConsumeScenario", "Phase", "encoded_event_bytes", "median_phases", "run_bench",
+    "BenchReport", "ConsumeScenario", "Phase", "encoded_event_sample", "median_phases", "run_bench",
 ]  # fmt: skip
 
 PHASE_TIMEOUT_S = 900.0
-SIZE_SAMPLE_BYTES = 4 * 1024 * 1024  # rows read to measure the events' size
+SAMPLE_BYTES = 4 * 1024 * 1024  # rows read for the events the ceiling sends
 
 
 @dataclass(frozen=True)
@@ -301,19 +301,19 @@ def _in_round(say: Callable[[str], None], number: int, rounds: int) -> Callable[
     return lambda step: say(f"round {number}/{rounds}: {step}")
 
 
-def encoded_event_bytes(source: Path) -> int:
-    """The mean size of the Avro values the file's first rows become, for the ceiling.
+def encoded_event_sample(source: Path) -> list[bytes]:
+    """The Avro values the file's first rows become: what the ceiling sends, cycled.
 
-    The ceiling must move messages of the events' size: an event is larger than its CSV
-    row (provenance, the single-object header), by about a fifth for the benchmark file.
+    The ceiling must move messages like the events: an event is larger than its CSV row
+    (provenance, the single-object header), by about a fifth for the benchmark file, and
+    compresses as they do.
     """
     chooser = FormatChooser([APPDIRECT])
     with source.open("rb") as stream:
-        chunk = next(iter(CsvChunkReader(stream, chooser, SIZE_SAMPLE_BYTES)))
+        chunk = next(iter(CsvChunkReader(stream, chooser, SAMPLE_BYTES)))
     valid = APPDIRECT.validate(chunk.frame, max_errors=0).valid
     upload = UploadRecord(reference=f"u-{'0' * 16}", name=source.name, upload_key="0" * 64)
-    values = make_codec(None, "bench").encode(APPDIRECT.to_events(valid, upload))
-    return max(1, sum(map(len, values)) // max(len(values), 1))
+    return make_codec(None, "bench").encode(APPDIRECT.to_events(valid, upload))
 
 
 @dataclass(frozen=True)
@@ -332,7 +332,7 @@ class _Bench:
         ceiling_kafka = kafka.model_copy(update={"topic": f"bench-ceiling-{uuid.uuid4().hex[:8]}"})
         ensure_topics(ceiling_kafka, self.bootstrap)
         produce = produce_ceiling(
-            ceiling_kafka, self.bootstrap, self.rows, encoded_event_bytes(self.source)
+            ceiling_kafka, self.bootstrap, self.rows, encoded_event_sample(self.source)
         )
         consume = consume_ceiling(ceiling_kafka, self.bootstrap, self.rows)
         return [

@@ -73,6 +73,7 @@ def producer_config(kafka: KafkaSettings, bootstrap: str) -> ClientConfig:
             "enable.idempotence": True,
             "acks": "all",
             "linger.ms": kafka.linger_ms,
+            "compression.type": kafka.compression_type,
             "batch.num.messages": kafka.batch_num_messages,
             "message.timeout.ms": kafka.message_timeout_ms,
             "message.max.bytes": kafka.max_message_bytes,

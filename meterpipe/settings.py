@@ -38,6 +38,7 @@ __all__ = [
 
 CONFIG_ENV_VAR = "METERPIPE_CONFIG"
 SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
+Compression = Literal["none", "gzip", "snappy", "lz4", "zstd"]
 
 
 class _ComponentSettings(BaseSettings):
@@ -89,6 +90,10 @@ class KafkaSettings(_ComponentSettings):
         default=30.0, gt=0, description="How long commands wait for the cluster to answer."
     )
     linger_ms: int = 20
+    compression_type: Compression = Field(
+        default="lz4",
+        description="Producer batch compression: lz4 about halves the bytes the broker handles.",
+    )
     batch_num_messages: int = 10_000
     message_timeout_ms: int = 120_000
     producer_buffer_kbytes: int = Field(

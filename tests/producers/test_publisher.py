@@ -3,11 +3,13 @@ or the broker is replaced, and every delivery failure fails the flush."""
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 import uuid
 
 import pytest
+from confluent_kafka import Producer
 
 from meterpipe.broker import EmbeddedBroker, free_port
 from meterpipe.errors import PublishError
@@ -15,6 +17,7 @@ from meterpipe.kafka_config import producer_config
 from meterpipe.settings import KafkaSettings
 from meterpipe.topics import ensure_topics
 from producers.publisher import BrokerReplaced, EventPublisher, PublishCancelled
+from tests.processes import wait_for
 from tests.topics import read_topic
 
 
@@ -90,3 +93,47 @@ def test_a_connected_publisher_sends_like_one_started_by_its_first_send(
     publisher.flush()
     messages = read_topic(broker.bootstrap_servers, kafka.topic, 2)
     assert sorted((m.key(), m.value()) for m in messages) == [(b"a", b"1"), (b"b", b"2")]
+
+
+def _bytes_on_the_wire(broker: EmbeddedBroker, compression: str, values: list[bytes]) -> int:
+    """What a producer configured with `compression` sends to the broker for `values`.
+
+    librdkafka's statistics count the bytes it transmitted; read once all are acknowledged.
+    """
+    tag = uuid.uuid4().hex[:8]
+    kafka = KafkaSettings(
+        topic=f"compressed-{tag}", dlq_topic=f"compressed-dlq-{tag}", compression_type=compression
+    )
+    ensure_topics(kafka, broker.bootstrap_servers)
+    statistics: list[dict[str, int]] = []
+    config = producer_config(kafka, broker.bootstrap_servers)
+    assert config["compression.type"] == compression
+    producer = Producer({
+        **config, "statistics.interval.ms": 100,
+        "stats_cb": lambda text: statistics.append(json.loads(text)),
+    })  # fmt: skip
+    for index, value in enumerate(values):
+        producer.produce(kafka.topic, value, str(index))
+    assert producer.flush(60) == 0
+
+    def all_counted() -> bool:
+        producer.poll(0.1)
+        return bool(statistics) and statistics[-1]["txmsgs"] >= len(values)
+
+    wait_for(all_counted, 60, f"statistics counting {len(values)} messages")
+    messages = read_topic(broker.bootstrap_servers, kafka.topic, len(values))
+    assert sorted(m.value() or b"" for m in messages) == sorted(values)
+    return statistics[-1]["tx_bytes"]
+
+
+def test_batches_are_compressed_by_the_configured_codec(broker: EmbeddedBroker) -> None:
+    # Events repeat their account, unit, currency and description: lz4 shrinks them.
+    values = [
+        f'{{"account": "acct-{n % 40:04d}", "unit": "API_CALL", "currency": "USD",'
+        f' "description": "metered usage", "quantity": "{n}.125"}}'.encode()
+        for n in range(3_000)
+    ]
+    plain = _bytes_on_the_wire(broker, "none", values)
+    compressed = _bytes_on_the_wire(broker, "lz4", values)
+    assert plain > sum(map(len, values))
+    assert compressed < plain / 2
