@@ -31,6 +31,7 @@ __all__ = [
 
 F = TypeVar("F", bound=Callable[..., Any])
 STORE_URL_ENV = "METERPIPE_STORE_URL"
+PIPED_TABLE_WIDTH = 10_000  # wider than any table: piped, a table keeps its natural width
 
 
 def option(name: str, env: str, help_text: str, **kwargs: Any) -> Callable[[F], F]:
@@ -124,11 +125,19 @@ def friendly_errors(command: F) -> F:
 
 
 def print_table(columns: list[str], rows: list[list[Any]]) -> None:
-    """A table on the terminal (rich), for the human-readable form of list commands."""
+    """A table (rich), for the human-readable form of list commands.
+
+    On a terminal it fits the window. Piped or redirected, rich would fit it into 80
+    columns by cutting cells short ("u-ef48ba…"); a log, or a script reading references
+    from it, needs every cell whole, so the table keeps its natural width.
+    """
     from rich.console import Console
     from rich.table import Table
 
     table = Table(*columns)
     for row in rows:
         table.add_row(*["" if value is None else str(value) for value in row])
-    Console().print(table)
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=PIPED_TABLE_WIDTH)
+    console.print(table)
