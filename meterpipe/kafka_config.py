@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from meterpipe.logs import KAFKA_LOGGER
 from meterpipe.settings import KafkaSettings
 
 __all__ = [
@@ -22,7 +23,7 @@ __all__ = [
 ]
 
 ClientConfig = dict[str, str | int | float | bool]
-KAFKA_LOG = logging.getLogger("librdkafka")
+KAFKA_LOG = logging.getLogger(KAFKA_LOGGER)
 # Room for a dead letter's headers on top of the largest message it may carry (each
 # header text is capped, see consumers.dead_letters).
 DEAD_LETTER_HEADROOM_BYTES = 64 * 1024
