@@ -98,7 +98,7 @@ class RepeatFilter(logging.Filter):
                 self._shown[alike] = (shown_at, held + 1)
                 return False
             if len(self._shown) >= MAX_REMEMBERED:
-                self._shown.clear()  # forgetting costs at most one extra line per message
+                self._shown.clear()  # costs a line per message, and the counts so far
             self._shown[alike] = (now, 0)
         if held:
             record.msg = f"{record.getMessage()} ({held} more like it since last logged)"
