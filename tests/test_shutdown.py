@@ -20,17 +20,24 @@ pytestmark = pytest.mark.slow
 TIMEOUT_S = 5
 # Interpreter start-up is not part of it, but a loaded 2-core machine is slow to tear down.
 SLACK_S = 5
+LOG_LINES_SHOWN = 60  # of a process that did not stop in time
 
 
-def _terminate(process: subprocess.Popen[bytes]) -> int:
-    """SIGTERM `process`; its exit code, which must come within the timeout plus slack."""
+def _terminate(process: subprocess.Popen[bytes], log: Path) -> int:
+    """SIGTERM `process`; its exit code, which must come within the timeout plus slack.
+
+    A process that overstays is killed, and the end of its `log` shows where it was.
+    """
     sent = time.monotonic()
     process.send_signal(signal.SIGTERM)
     try:
         code = process.wait(timeout=TIMEOUT_S + SLACK_S)
     except subprocess.TimeoutExpired:
         stop(process)
-        raise AssertionError(f"still running {TIMEOUT_S + SLACK_S} s after SIGTERM") from None
+        last_lines = "\n".join(log.read_text().splitlines()[-LOG_LINES_SHOWN:])
+        raise AssertionError(
+            f"still running {TIMEOUT_S + SLACK_S} s after SIGTERM; its log ends:\n{last_lines}"
+        ) from None
     assert time.monotonic() - sent < TIMEOUT_S + SLACK_S
     return code
 
@@ -69,7 +76,7 @@ def test_up_stops_mid_publish_and_resumes_to_exact_totals(
         wait_for(lambda: _assigned(log), 60, "the consumer to join its group")
         source.rename(inbox / "big.csv")
         wait_for(lambda: list(processing.iterdir()), 60, "big.csv to be claimed")
-        assert _terminate(first) == 0, log.read_text()
+        assert _terminate(first, log) == 0, log.read_text()
     finally:
         stop(first)
     assert "interrupted by shutdown" in log.read_text(), "SIGTERM did not land mid-publish"
@@ -78,7 +85,7 @@ def test_up_stops_mid_publish_and_resumes_to_exact_totals(
     try:
         (upload,) = wait_for(lambda: all_final(env, 1), 240, "upload final after restart")
         wait_for((inbox / "done" / "big.csv").exists, 60, "big.csv in done/")
-        assert _terminate(second) == 0, log.read_text()
+        assert _terminate(second, log) == 0, log.read_text()
     finally:
         stop(second)
     assert upload["status"] == "Done"
@@ -96,7 +103,7 @@ def test_consume_stops_mid_stream_and_resumes_to_exact_totals(
     first = start_cli(consume_env, log, "consume")
     try:
         wait_for(lambda: "batch committed" in log.read_text(), 60, "a first batch committed")
-        assert _terminate(first) == 0, log.read_text()
+        assert _terminate(first, log) == 0, log.read_text()
     finally:
         stop(first)
     (upload,) = uploads(env)
@@ -125,7 +132,7 @@ def test_consume_stops_cleanly_while_its_store_is_unreachable(
             producer.produce(env["METERPIPE_TOPIC"], b"anything")
             assert producer.flush(30) == 0
             wait_for(lambda: "store unavailable, retrying" in log.read_text(), 60, "retrying")
-            assert _terminate(process) == 0
+            assert _terminate(process, log) == 0
         finally:
             stop(process)
     assert "stopped while waiting for the store" in log.read_text()
