@@ -139,5 +139,5 @@ def print_table(columns: list[str], rows: list[list[Any]]) -> None:
         table.add_row(*["" if value is None else str(value) for value in row])
     console = Console()
     if not console.is_terminal:
-        console = Console(width=PIPED_TABLE_WIDTH)
+        console.width = PIPED_TABLE_WIDTH
     console.print(table)

@@ -5,13 +5,9 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from confluent_kafka import Producer
-
 from meterpipe.broker import free_port
-from meterpipe.kafka_config import KAFKA_LOG, producer_config, with_logger
 from meterpipe.logs import RepeatFilter
-from meterpipe.settings import KafkaSettings
-from tests.processes import run_cli, wait_for
+from tests.processes import run_cli
 
 REFUSED = "FAIL [rdkafka#producer-1] 127.0.0.1:{port}/bootstrap: Connect to ipv4#127.0.0.1:{port}"
 
@@ -42,52 +38,6 @@ def test_repeats_inside_the_window_are_held_back_then_counted() -> None:
     # The same text at another level is another message.
     now[0] = 33.0
     assert repeats.filter(_record(refused.format(0), logging.WARNING))
-
-
-class _Counted(logging.Filter):
-    """Counts the refused connections reported to it, and lets every record through."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.count = 0
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        self.count += "Connection refused" in record.getMessage()
-        return True
-
-
-class _Logged(logging.Handler):
-    """What a handler was given to write."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-
-
-def test_a_client_retrying_a_dead_broker_logs_its_failure_once() -> None:
-    seen, repeats, handler = _Counted(), RepeatFilter(600.0), _Logged()
-    # Only these two, `seen` first: it sees every attempt, the handler what passes. (A CLI
-    # test run in this process may have installed the CLI's own filter.)
-    installed, KAFKA_LOG.filters = KAFKA_LOG.filters, [seen, repeats]
-    KAFKA_LOG.addHandler(handler)
-    producer = Producer(with_logger(producer_config(KafkaSettings(), f"127.0.0.1:{free_port()}")))
-    try:
-        producer.produce("events", b"value")
-
-        def retried() -> bool:
-            producer.poll(0.2)
-            return seen.count >= 4
-
-        wait_for(retried, 60, "librdkafka to retry the dead broker 4 times")
-        refused = [r for r in handler.records if "Connection refused" in r.getMessage()]
-        assert len(refused) == 1
-    finally:
-        producer.purge()
-        KAFKA_LOG.removeHandler(handler)
-        KAFKA_LOG.filters = installed
 
 
 def test_the_cli_holds_back_librdkafkas_repeats(tmp_path: Path) -> None:
