@@ -11,29 +11,26 @@ producer holds can no longer be acknowledged, and the upload is sent again at on
 
 from __future__ import annotations
 
-import contextlib
 import threading
 import time
 from collections.abc import Sequence
 from types import TracebackType
 
-from confluent_kafka import KafkaError, KafkaException, Message, Producer
-
 from meterpipe.errors import MeterpipeError, PublishError
-from meterpipe.kafka_config import ClientConfig, with_logger
+from meterpipe.kafka_config import ClientConfig
+from producers._direct_producer import DirectProducer
+from producers.direct_client import open_direct_producer
 
 __all__ = ["BrokerReplaced", "EventPublisher", "PublishCancelled"]
 
-POLL_EVERY = 5_000
 FLUSH_TIMEOUT_S = 300.0
-WAIT_SLICE_S = 0.2
-METADATA_TIMEOUT_S = 30.0
+WAIT_SLICE_MS = 200
+METADATA_TIMEOUT_MS = 30_000
 
 
-def _learn_topic(producer: Producer, topic: str) -> None:
-    """Fetch `topic`'s partitions into the producer's cache; best effort (a send asks again)."""
-    with contextlib.suppress(KafkaException):
-        producer.list_topics(topic, timeout=METADATA_TIMEOUT_S)
+def _learn_topic(producer: DirectProducer) -> None:
+    """Fetch the topic's partitions into the producer's cache; best effort (a send asks again)."""
+    producer.learn_topic(METADATA_TIMEOUT_MS)
 
 
 class PublishCancelled(MeterpipeError):
@@ -45,7 +42,11 @@ class BrokerReplaced(PublishCancelled):
 
 
 class EventPublisher:
-    """Produces keyed messages to one topic and tracks delivery failures."""
+    """Produces keyed messages to one topic and tracks delivery failures.
+
+    The producer is librdkafka driven from C (`producers/direct_client.py`): a chunk of
+    events is one call, where confluent-kafka's `produce()` cost a Python call per event.
+    """
 
     def __init__(
         self,
@@ -58,19 +59,15 @@ class EventPublisher:
         self._topic = topic
         self._stop = stop
         self._replaced = replaced
-        self._producer: Producer | None = None
-        self._failure_count = 0
-        self._first_failure = ""
+        self._producer: DirectProducer | None = None
 
-    def _client(self) -> Producer:
+    def _client(self) -> DirectProducer:
         if self._producer is None:
-            callbacks = {"error_cb": self._on_error, "on_delivery": self._on_delivery}
-            # Success is `flush()` leaving nothing outstanding: a callback per delivered
-            # message would only cost a Python call each. Failures are still reported.
+            # Success is `flush()` leaving nothing outstanding: only failures are reported.
             only_failures = {"delivery.report.only.error": True}
-            self._producer = Producer({**with_logger(self._config), **callbacks, **only_failures})
+            self._producer = open_direct_producer({**self._config, **only_failures}, self._topic)
             threading.Thread(
-                target=_learn_topic, args=(self._producer, self._topic),
+                target=_learn_topic, args=(self._producer,),
                 name="meterpipe-producer-metadata", daemon=True,
             ).start()  # fmt: skip
         return self._producer
@@ -83,18 +80,6 @@ class EventPublisher:
         took about 0.4 s longer (four alternating pairs), a one-row publish 0.5 s.
         """
         self._client()
-
-    def _fail(self, reason: str) -> None:
-        self._failure_count += 1
-        self._first_failure = self._first_failure or reason
-
-    def _on_error(self, error: KafkaError) -> None:
-        if error.fatal():
-            self._fail(f"fatal producer error: {error.str()}")
-
-    def _on_delivery(self, error: KafkaError | None, message: Message) -> None:
-        if error is not None:
-            self._fail(f"{error.str()} (partition {message.partition()})")
 
     def stopping(self) -> bool:
         """True once the process was asked to stop."""
@@ -109,51 +94,34 @@ class EventPublisher:
 
     def send(self, keys: Sequence[str], values: Sequence[bytes]) -> None:
         """Queue messages; blocks only while librdkafka's queue is full."""
-        producer = self._client()
-        produce, topic = producer.produce, self._topic
-        for index, (key, value) in enumerate(zip(keys, values, strict=True)):
-            while True:
-                try:
-                    produce(topic, value, key)
-                    break
-                except BufferError:
-                    self.raise_if_stopping()
-                    producer.poll(0.05)
-            if index % POLL_EVERY == 0:
-                producer.poll(0)
+        self._client().send(keys, values, self.raise_if_stopping)
         self._raise_failures()
 
     def send_with_headers(
         self, key: str | None, value: bytes, headers: list[tuple[str, str | bytes | None]]
     ) -> None:
         """Queue one message with headers (dead letters); rare, so no batching tricks."""
-        producer = self._client()
-        while True:
-            try:
-                producer.produce(self._topic, value, key, headers=headers)
-                break
-            except BufferError:
-                producer.poll(0.05)
-        producer.poll(0)
+        self._client().send_one(key, value, headers, self.raise_if_stopping)
 
     def flush(self) -> None:
         """Wait until every queued message is acknowledged; raise PublishError if any failed."""
         if self._producer is None:
             return
         deadline = time.monotonic() + FLUSH_TIMEOUT_S
-        while (remaining := self._producer.flush(WAIT_SLICE_S)) and time.monotonic() < deadline:
+        while (remaining := self._producer.flush(WAIT_SLICE_MS)) and time.monotonic() < deadline:
             self.raise_if_stopping()
-        if remaining:
-            self._fail(f"{remaining} message(s) unacknowledged after flush")
-        self._raise_failures()
+        lost = f"{remaining} message(s) unacknowledged after flush" if remaining else ""
+        self._raise_failures(lost)
 
-    def _raise_failures(self) -> None:
-        if self._failure_count:
-            message = f"{self._failure_count} delivery failure(s), first: {self._first_failure}"
+    def _raise_failures(self, unacknowledged: str = "") -> None:
+        count, first = self._producer.take_failures() if self._producer else (0, "")
+        if unacknowledged:
+            count, first = count + 1, first or unacknowledged
+        if count:
             # A failed producer may be fenced for good (idempotence state lost with a broker
             # restart): start over with a fresh one next time.
-            self._producer, self._failure_count, self._first_failure = None, 0, ""
-            raise PublishError(message)
+            self._producer = None
+            raise PublishError(f"{count} delivery failure(s), first: {first}")
 
     def reset(self) -> None:
         """Drop the producer and everything it still holds (after the broker lost its state).
@@ -163,7 +131,7 @@ class EventPublisher:
         """
         if self._producer is not None:
             self._producer.purge()
-        self._producer, self._failure_count, self._first_failure = None, 0, ""
+        self._producer = None
 
     def close(self) -> None:
         """Flush what is queued (drop it when stopping); the producer is released either way."""

@@ -1,0 +1,79 @@
+"""The C producer behind EventPublisher: it places, refuses, logs and stops as
+confluent-kafka's Producer did, since it drives the same librdkafka."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+
+import pytest
+from confluent_kafka import Producer
+
+from meterpipe.broker import EmbeddedBroker, free_port
+from meterpipe.errors import ConfigError, PublishError
+from meterpipe.kafka_config import producer_config
+from meterpipe.logs import KAFKA_LOGGER
+from meterpipe.settings import KafkaSettings
+from meterpipe.topics import ensure_topics
+from producers.publisher import EventPublisher, PublishCancelled
+from tests.topics import read_topic
+
+
+def _fresh_topic(broker: EmbeddedBroker, name: str) -> KafkaSettings:
+    tag = uuid.uuid4().hex[:8]
+    kafka = KafkaSettings(topic=f"{name}-{tag}", dlq_topic=f"{name}-dlq-{tag}", partitions=6)
+    ensure_topics(kafka, broker.bootstrap_servers)
+    return kafka
+
+
+def test_keys_land_on_the_partitions_confluent_kafka_chooses(broker: EmbeddedBroker) -> None:
+    keys = [uuid.uuid4().hex for _ in range(300)]
+    direct, confluent = _fresh_topic(broker, "direct"), _fresh_topic(broker, "confluent")
+    publisher = EventPublisher(producer_config(direct, broker.bootstrap_servers), direct.topic)
+    publisher.send(keys, [key.encode() for key in keys])
+    publisher.flush()
+    producer = Producer(producer_config(confluent, broker.bootstrap_servers))
+    for key in keys:
+        producer.produce(confluent.topic, key.encode(), key)
+    assert producer.flush(60) == 0
+
+    def placement(topic: str) -> dict[bytes | None, int | None]:
+        messages = read_topic(broker.bootstrap_servers, topic, len(keys))
+        assert sorted(m.value() or b"" for m in messages) == sorted(k.encode() for k in keys)
+        return {m.key(): m.partition() for m in messages}
+
+    placed = placement(direct.topic)
+    assert len(set(placed.values())) > 1  # the keys were spread, not all sent to one partition
+    assert placed == placement(confluent.topic)
+
+
+def test_a_setting_librdkafka_refuses_is_a_config_error_naming_it() -> None:
+    kafka = KafkaSettings(client_overrides={"linger.ms": "soon"})
+    publisher = EventPublisher(producer_config(kafka, f"127.0.0.1:{free_port()}"), "events")
+    with pytest.raises(ConfigError, match=r"linger\.ms"):
+        publisher.send(["key"], [b"value"])
+
+
+def test_librdkafka_log_lines_go_to_the_librdkafka_logger(caplog: pytest.LogCaptureFixture) -> None:
+    port = free_port()  # nothing listens: librdkafka logs its failed connections
+    kafka = KafkaSettings(client_overrides={"message.timeout.ms": "2000"})
+    publisher = EventPublisher(producer_config(kafka, f"127.0.0.1:{port}"), "events")
+    with caplog.at_level(logging.INFO, logger=KAFKA_LOGGER):
+        publisher.send(["key"], [b"value"])
+        with pytest.raises(PublishError, match="1 delivery failure"):
+            publisher.flush()
+    lines = [r.getMessage() for r in caplog.records if r.name == KAFKA_LOGGER]
+    assert any(f"127.0.0.1:{port}" in line and "[rdkafka#producer-" in line for line in lines)
+
+
+def test_a_stop_while_the_queue_is_full_ends_sending() -> None:
+    # No broker and a 16 KB queue: the queue fills, and sending waits for room until stopped.
+    kafka = KafkaSettings(producer_buffer_kbytes=16)
+    stop = threading.Event()
+    publisher = EventPublisher(producer_config(kafka, f"127.0.0.1:{free_port()}"), "t", stop)
+    values = [bytes(200) for _ in range(1_000)]
+    threading.Timer(0.5, stop.set).start()
+    with pytest.raises(PublishCancelled):
+        publisher.send([str(n) for n in range(len(values))], values)
+    publisher.reset()
