@@ -14,7 +14,6 @@ partitions consumes it again).
 from __future__ import annotations
 
 import contextlib
-import gc
 import json
 import logging
 import threading
@@ -23,21 +22,31 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TypeVar, cast
+from typing import TYPE_CHECKING, TypeVar
 
 import polars as pl
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Message, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING
 
+from consumers._direct_consumer import DirectConsumer
 from consumers.batch import PreparedBatch, RawBatch, prepare_batch
 from consumers.dead_letters import REPLAY_HEADER, dead_letter_headers
 from consumers.store import BatchOutcome, BatchStats, StoredOffset, TotalsStore
-from meterpipe.errors import PublishError, StaleBatchError, StoreError
-from meterpipe.kafka_config import consumer_config, dead_letter_producer_config, with_logger
+from meterpipe.errors import ConfigError, PublishError, StaleBatchError, StoreError
+from meterpipe.kafka_config import (
+    KAFKA_LOG,
+    ClientConfig,
+    consumer_config,
+    dead_letter_producer_config,
+)
+from meterpipe.librdkafka import librdkafka_path, librdkafka_settings
 from meterpipe.metrics import PipelineMetrics
 from meterpipe.settings import Settings
 from meterpipe.topics import log_identity
 from producers.publisher import EventPublisher
 from schemas.codec import EventCodec
+
+if TYPE_CHECKING:
+    from consumers._direct_consumer import RebalanceKind
 
 __all__ = ["UsageConsumer", "read_batch"]
 
@@ -45,6 +54,7 @@ log = logging.getLogger(__name__)
 PROVENANCE_COLUMNS = ["uploadRef", "rowNumber"]
 STORE_RETRY_S = (0.5, 1.0, 2.0, 4.0, 8.0)  # backoff while the store is unavailable, then 8 s
 DEAD_LETTER_RETRY_S = 2.0  # pause before reading a batch again whose dead letters failed
+SEEK_TIMEOUT_MS = 10_000
 T = TypeVar("T")
 
 
@@ -63,55 +73,37 @@ class _InHand:
     prepared: Future[tuple[PreparedBatch, float]]
 
 
-def _raw_batch(messages: list[Message]) -> RawBatch:
-    """The batch as parallel lists; messages that carry an error are logged and left out.
+def open_consumer(
+    config: ClientConfig,
+    topic: str,
+    on_rebalance: Callable[[RebalanceKind, list[int]], list[tuple[int, int]] | None],
+    on_stats: Callable[[str], None],
+) -> DirectConsumer:
+    """A C group member for `topic`; a setting librdkafka refuses is a ConfigError naming it.
 
-    Built with `map` over the Message methods: a comprehension per field cost twice as
-    much, about 1 s per 1M messages. Headers are looked into only when a message has some:
-    a loop over every message's would cost as much as one field.
+    It reads a batch as lists in C: with confluent-kafka's Consumer, making a Message per
+    event and asking it for each field took about half of the consumer thread's time.
     """
-    errors = list(map(Message.error, messages))
-    ok = messages
-    if any(errors):
-        ok = [message for message, error in zip(messages, errors, strict=True) if error is None]
-        for error in filter(None, errors):
-            log.warning("consume error: %s", error)
-    headers = list(map(Message.headers, ok))  # None for all but replayed dead letters
-    replayed: frozenset[int] = frozenset()
-    if any(headers):
-        replayed = frozenset(
-            index
-            for index, found in enumerate(headers)
-            if found and any(header[0] == REPLAY_HEADER for header in found)
-        )
-    return RawBatch(
-        partitions=cast(list[int], list(map(Message.partition, ok))),
-        offsets=cast(list[int], list(map(Message.offset, ok))),
-        keys=list(map(Message.key, ok)),
-        values=list(map(Message.value, ok)),
-        replayed=replayed,
-    )
-
-
-def read_batch(consumer: Consumer, max_events: int, wait_s: float) -> RawBatch | None:
-    """Consume a batch as lists (None: no message came), with the cyclic GC paused.
-
-    confluent-kafka makes a GC-tracked Message per event, and while a batch of them is
-    alive the collector kept walking them: ~1 s per 1M events of full collections that
-    found nothing (they hold no cycles; reference counting frees them), time in which no
-    thread of the process could run. The pause spans the wait for messages too, so what
-    other threads allocated meanwhile is collected as soon as it ends, if it is due.
-    """
-    gc.disable()
     try:
-        messages = consumer.consume(max_events, wait_s)
-        raw = _raw_batch(messages) if messages else None
-        del messages  # before the collector is back: it never sees them
-    finally:
-        gc.enable()
-        if gc.get_count()[0] > gc.get_threshold()[0]:
-            gc.collect(0)
-    return raw
+        return DirectConsumer(
+            librdkafka_path(), librdkafka_settings(config), topic, KAFKA_LOG,
+            on_rebalance, on_stats, REPLAY_HEADER,
+        )  # fmt: skip
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc
+
+
+def read_batch(consumer: DirectConsumer, max_events: int, wait_s: float) -> RawBatch | None:
+    """Consume a batch as lists (None: no message came); messages carrying an error are
+    logged and left out."""
+    partitions, offsets, keys, values, replayed, errors = consumer.consume(
+        max_events, round(wait_s * 1000)
+    )
+    for error in errors:
+        log.warning("consume error: %s", error)
+    if not values:
+        return None
+    return RawBatch(partitions, offsets, keys, values, frozenset(replayed))
 
 
 class UsageConsumer:
@@ -137,6 +129,7 @@ class UsageConsumer:
         self._unfolded = 0  # batches committed since totals were last folded
         self._folding = True  # combined parts may wait to be folded (a run may have left some)
         self._stop = threading.Event()
+        self._consumer: DirectConsumer | None = None  # while run() runs: rebalances use it
         self._dead_letters = EventPublisher(
             dead_letter_producer_config(settings.kafka, bootstrap), settings.kafka.dlq_topic
         )
@@ -150,11 +143,9 @@ class UsageConsumer:
         self._stop = stop
         kafka = self._settings.kafka
         config = consumer_config(kafka, self._bootstrap, kafka.consumer_group)
-        consumer = Consumer({**with_logger(config), "stats_cb": self._on_stats})
-        consumer.subscribe(
-            [self._topic], on_assign=self._on_assign, on_revoke=self._on_revoke,
-            on_lost=self._on_revoke,
-        )  # fmt: skip
+        consumer = open_consumer(config, self._topic, self._on_rebalance, self._on_stats)
+        self._consumer = consumer
+        consumer.subscribe()
         preparer = ThreadPoolExecutor(1, thread_name_prefix="meterpipe-prepare")
         try:
             while not stop.is_set():
@@ -166,10 +157,13 @@ class UsageConsumer:
             preparer.shutdown(cancel_futures=True)
             if closing is not None:
                 closing.set()
-            consumer.close()
-            self._dead_letters.close()
+            try:
+                consumer.close()
+            finally:
+                self._consumer = None
+                self._dead_letters.close()
 
-    def _consume_once(self, consumer: Consumer, preparer: ThreadPoolExecutor) -> None:
+    def _consume_once(self, consumer: DirectConsumer, preparer: ThreadPoolExecutor) -> None:
         """Read a batch and start preparing it; meanwhile apply the batch in hand.
 
         With a batch in hand, the read does not wait for more messages: when none are
@@ -183,33 +177,45 @@ class UsageConsumer:
         self._in_hand = self._apply_in_hand(consumer, following)
         self._fold_if_due(idle=not holding and raw is None)
 
-    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+    def _on_rebalance(
+        self, kind: RebalanceKind, partitions: list[int]
+    ) -> list[tuple[int, int]] | None:
+        """librdkafka's rebalance: the offsets to start assigned partitions from."""
+        if kind == "assign":
+            return self._on_assign(partitions)
+        self._on_revoke(partitions)  # revoked or lost alike: the batch in hand is applied
+        return None
+
+    def _on_assign(self, partitions: list[int]) -> list[tuple[int, int]]:
         """Resume each partition where the store says, or from the start of a new log."""
         self._log_id = log_identity(self._settings.kafka, self._bootstrap, self._topic)
         stored = self._retrying(lambda: self._store.load_offsets(self._topic))
-        for tp in partitions:
-            position = stored.get(tp.partition)
-            self._positions[tp.partition] = position
-            tp.offset = self._resume_offset(position)
+        starts = []
+        for partition in partitions:
+            position = stored.get(partition)
+            self._positions[partition] = position
+            offset = self._resume_offset(position)
+            starts.append((partition, offset))
             log.info(
-                "assigned partition %d from offset %d", tp.partition, tp.offset,
-                extra={"partition": tp.partition, "offset": tp.offset},
+                "assigned partition %d from offset %d", partition, offset,
+                extra={"partition": partition, "offset": offset},
             )  # fmt: skip
-        consumer.assign(partitions)
         self._metrics.readiness.set("kafka: partitions assigned", True)
+        return starts
 
-    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+    def _on_revoke(self, partitions: list[int]) -> None:
         if self._stop.is_set():
             # Leaving: the metrics are its successor's now (in `up`, a new member may be
             # assigned before this one's close ends), or the process is ending.
             return
-        # Its partitions are still ours: the batch in hand would only be read again.
-        self._in_hand = self._apply_in_hand(consumer)
-        for tp in partitions:
-            self._positions.pop(tp.partition, None)
+        if self._consumer is not None:
+            # Its partitions are still ours: the batch in hand would only be read again.
+            self._in_hand = self._apply_in_hand(self._consumer)
+        for partition in partitions:
+            self._positions.pop(partition, None)
             # Its lag is its new owner's to report; a stale gauge here would never move again.
             with contextlib.suppress(KeyError):
-                self._metrics.consumer_lag.remove(self._topic, str(tp.partition))
+                self._metrics.consumer_lag.remove(self._topic, str(partition))
         self._metrics.readiness.set("kafka: partitions assigned", False)
 
     def _on_stats(self, stats_json: str) -> None:
@@ -236,7 +242,7 @@ class UsageConsumer:
         return _InHand(raw, preparer.submit(prepare))
 
     def _apply_in_hand(
-        self, consumer: Consumer, following: _InHand | None = None
+        self, consumer: DirectConsumer, following: _InHand | None = None
     ) -> _InHand | None:
         """Apply the batch in hand; return the batch to hold next.
 
@@ -248,7 +254,7 @@ class UsageConsumer:
             return following
         return None
 
-    def _apply(self, consumer: Consumer, in_hand: _InHand, following: _InHand | None) -> bool:
+    def _apply(self, consumer: DirectConsumer, in_hand: _InHand, following: _InHand | None) -> bool:
         """Send a batch's dead letters, then commit it to the store; False if not committed.
 
         A batch that is not committed is read again, and so is `following`: each partition
@@ -276,10 +282,7 @@ class UsageConsumer:
             return False
         self._record(raw, prepared, stats, seconds + time.perf_counter() - started)
         self._unfolded += 1
-        consumer.commit(
-            offsets=[TopicPartition(self._topic, p, o) for p, o in raw.next_offsets().items()],
-            asynchronous=True,
-        )
+        consumer.commit(list(raw.next_offsets().items()))
         return True
 
     def _fold_if_due(self, idle: bool) -> None:
@@ -382,13 +385,10 @@ class UsageConsumer:
             return position.next_offset
         return OFFSET_BEGINNING
 
-    def _seek(self, consumer: Consumer, offsets: dict[int, int]) -> None:
+    def _seek(self, consumer: DirectConsumer, offsets: dict[int, int]) -> None:
         """Continue each partition from its offset; one revoked meanwhile is its new owner's."""
-        for partition, offset in offsets.items():
-            try:
-                consumer.seek(TopicPartition(self._topic, partition, offset))
-            except KafkaException as exc:
-                log.warning("cannot rewind partition %d: %s", partition, exc)
+        for partition, reason in consumer.seek(list(offsets.items()), SEEK_TIMEOUT_MS):
+            log.warning("cannot rewind partition %d: %s", partition, reason)
 
     def _record(
         self, raw: RawBatch, prepared: PreparedBatch, stats: BatchStats, seconds: float

@@ -8,148 +8,13 @@
  * delivery reports are counted in C (only failures are reported, see kafka_config.py).
  *
  * No private structures of confluent-kafka are touched: this drives its own handle
- * through librdkafka's public C API, whose ABI is stable across releases
- * (librdkafka.so.1). The library is the one confluent-kafka loaded (its path is passed
- * in), opened with dlopen, so building needs no librdkafka headers: the few types and
- * constants used are declared below as rdkafka.h defines them.
+ * through librdkafka's public C API (meterpipe/rdkafka_api.h).
  *
  * Callbacks are served only by poll() and flush(), on the calling thread: delivery
- * failures and fatal errors are recorded without the GIL; log lines (log.queue) are
- * handed to a Python logger with it.
+ * failures and fatal errors are recorded without the GIL; log lines are handed to a
+ * Python logger with it.
  */
-#define PY_SSIZE_T_CLEAN
-#include <Python.h>
-#include <dlfcn.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <string.h>
-#include <sys/types.h>
-
-/* ---- the part of rdkafka.h that is used ---- */
-typedef struct rd_kafka_s rd_kafka_t;
-typedef struct rd_kafka_conf_s rd_kafka_conf_t;
-typedef struct rd_kafka_topic_s rd_kafka_topic_t;
-typedef struct rd_kafka_headers_s rd_kafka_headers_t;
-typedef struct rd_kafka_queue_s rd_kafka_queue_t;
-typedef struct rd_kafka_metadata rd_kafka_metadata_t;
-typedef struct {
-    int err;
-    rd_kafka_topic_t *rkt;
-    int32_t partition;
-    void *payload;
-    size_t len;
-    void *key;
-    size_t key_len;
-    int64_t offset;
-    void *private_;
-} rd_kafka_message_t;
-
-enum {
-    RD_KAFKA_PRODUCER = 0,
-    RD_KAFKA_CONF_OK = 0,
-    RD_KAFKA_PARTITION_UA = -1,
-    RD_KAFKA_MSG_F_COPY = 0x2,
-    RD_KAFKA_PURGE_F_QUEUE = 0x1,
-    RD_KAFKA_PURGE_F_INFLIGHT = 0x2,
-    RD_KAFKA_RESP_ERR__QUEUE_FULL = -184,
-    RD_KAFKA_RESP_ERR__FATAL = -150,
-    RD_KAFKA_VTYPE_END = 0,
-    RD_KAFKA_VTYPE_RKT = 2,
-    RD_KAFKA_VTYPE_VALUE = 4,
-    RD_KAFKA_VTYPE_KEY = 5,
-    RD_KAFKA_VTYPE_MSGFLAGS = 7,
-    RD_KAFKA_VTYPE_HEADERS = 10,
-};
-
-typedef void (*dr_msg_cb_t)(rd_kafka_t *, const rd_kafka_message_t *, void *);
-typedef void (*error_cb_t)(rd_kafka_t *, int, const char *, void *);
-typedef void (*log_cb_t)(const rd_kafka_t *, int, const char *, const char *);
-
-static struct {
-    rd_kafka_conf_t *(*conf_new)(void);
-    int (*conf_set)(rd_kafka_conf_t *, const char *, const char *, char *, size_t);
-    void (*conf_destroy)(rd_kafka_conf_t *);
-    void (*conf_set_opaque)(rd_kafka_conf_t *, void *);
-    void (*conf_set_dr_msg_cb)(rd_kafka_conf_t *, dr_msg_cb_t);
-    void (*conf_set_error_cb)(rd_kafka_conf_t *, error_cb_t);
-    void (*conf_set_log_cb)(rd_kafka_conf_t *, log_cb_t);
-    rd_kafka_t *(*new_)(int, rd_kafka_conf_t *, char *, size_t);
-    int (*set_log_queue)(rd_kafka_t *, rd_kafka_queue_t *);
-    void *(*opaque)(const rd_kafka_t *);
-    const char *(*name)(const rd_kafka_t *);
-    rd_kafka_topic_t *(*topic_new)(rd_kafka_t *, const char *, void *);
-    void (*topic_destroy)(rd_kafka_topic_t *);
-    int (*produce)(rd_kafka_topic_t *, int32_t, int, void *, size_t, const void *, size_t, void *);
-    int (*producev)(rd_kafka_t *, ...);
-    rd_kafka_headers_t *(*headers_new)(size_t);
-    int (*header_add)(rd_kafka_headers_t *, const char *, ssize_t, const void *, ssize_t);
-    void (*headers_destroy)(rd_kafka_headers_t *);
-    int (*last_error)(void);
-    const char *(*err2str)(int);
-    int (*fatal_error)(rd_kafka_t *, char *, size_t);
-    int (*poll)(rd_kafka_t *, int);
-    int (*flush)(rd_kafka_t *, int);
-    int (*outq_len)(rd_kafka_t *);
-    int (*purge)(rd_kafka_t *, int);
-    int (*metadata)(rd_kafka_t *, int, rd_kafka_topic_t *, const rd_kafka_metadata_t **, int);
-    void (*metadata_destroy)(const rd_kafka_metadata_t *);
-    void (*destroy)(rd_kafka_t *);
-} rk;
-
-static void *library = NULL;
-
-/* Resolve every function above from the library at `path`; once per process. */
-static int load_library(const char *path) {
-    if (library != NULL) return 0;
-    void *handle = dlopen(path, RTLD_NOW | RTLD_LOCAL);
-    if (handle == NULL) {
-        PyErr_Format(PyExc_OSError, "cannot load librdkafka from %s: %s", path, dlerror());
-        return -1;
-    }
-    struct {
-        const char *symbol;
-        void **slot;
-    } wanted[] = {
-        {"rd_kafka_conf_new", (void **)&rk.conf_new},
-        {"rd_kafka_conf_set", (void **)&rk.conf_set},
-        {"rd_kafka_conf_destroy", (void **)&rk.conf_destroy},
-        {"rd_kafka_conf_set_opaque", (void **)&rk.conf_set_opaque},
-        {"rd_kafka_conf_set_dr_msg_cb", (void **)&rk.conf_set_dr_msg_cb},
-        {"rd_kafka_conf_set_error_cb", (void **)&rk.conf_set_error_cb},
-        {"rd_kafka_conf_set_log_cb", (void **)&rk.conf_set_log_cb},
-        {"rd_kafka_new", (void **)&rk.new_},
-        {"rd_kafka_set_log_queue", (void **)&rk.set_log_queue},
-        {"rd_kafka_opaque", (void **)&rk.opaque},
-        {"rd_kafka_name", (void **)&rk.name},
-        {"rd_kafka_topic_new", (void **)&rk.topic_new},
-        {"rd_kafka_topic_destroy", (void **)&rk.topic_destroy},
-        {"rd_kafka_produce", (void **)&rk.produce},
-        {"rd_kafka_producev", (void **)&rk.producev},
-        {"rd_kafka_headers_new", (void **)&rk.headers_new},
-        {"rd_kafka_header_add", (void **)&rk.header_add},
-        {"rd_kafka_headers_destroy", (void **)&rk.headers_destroy},
-        {"rd_kafka_last_error", (void **)&rk.last_error},
-        {"rd_kafka_err2str", (void **)&rk.err2str},
-        {"rd_kafka_fatal_error", (void **)&rk.fatal_error},
-        {"rd_kafka_poll", (void **)&rk.poll},
-        {"rd_kafka_flush", (void **)&rk.flush},
-        {"rd_kafka_outq_len", (void **)&rk.outq_len},
-        {"rd_kafka_purge", (void **)&rk.purge},
-        {"rd_kafka_metadata", (void **)&rk.metadata},
-        {"rd_kafka_metadata_destroy", (void **)&rk.metadata_destroy},
-        {"rd_kafka_destroy", (void **)&rk.destroy},
-    };
-    for (size_t i = 0; i < sizeof wanted / sizeof wanted[0]; i++) {
-        *wanted[i].slot = dlsym(handle, wanted[i].symbol);
-        if (*wanted[i].slot == NULL) {
-            PyErr_Format(PyExc_OSError, "%s has no %s", path, wanted[i].symbol);
-            dlclose(handle);
-            return -1;
-        }
-    }
-    library = handle;
-    return 0;
-}
+#include "rdkafka_api.h"
 
 /* ---- the producer ---- */
 enum { FAILURE_TEXT = 512, FULL_WAIT_MS = 50, POLL_EVERY = 5000 };
@@ -184,49 +49,9 @@ static void on_error(rd_kafka_t *handle, int err, const char *reason, void *opaq
     record_failure((DirectProducer *)opaque, text);
 }
 
-/* syslog level (librdkafka) to Python logging level, as confluent-kafka maps them. */
-static int python_level(int syslog_level) {
-    if (syslog_level <= 2) return 50;
-    if (syslog_level == 3) return 40;
-    if (syslog_level == 4) return 30;
-    if (syslog_level <= 6) return 20;
-    return 10;
-}
-
 static void on_log(const rd_kafka_t *handle, int level, const char *facility, const char *text) {
     DirectProducer *self = (DirectProducer *)rk.opaque(handle);
-    if (self == NULL || self->logger == NULL || !Py_IsInitialized()) return;
-    PyGILState_STATE gil = PyGILState_Ensure();
-    PyObject *line = PyUnicode_DecodeUTF8(text, (Py_ssize_t)strlen(text), "replace");
-    PyObject *result = line == NULL ? NULL
-        : PyObject_CallMethod(self->logger, "log", "isssO", python_level(level), "%s [%s] %s",
-                              facility, rk.name(handle), line);
-    Py_XDECREF(line);
-    if (result == NULL) PyErr_WriteUnraisable(self->logger);
-    Py_XDECREF(result);
-    PyGILState_Release(gil);
-}
-
-/* Apply {name: text} to a new conf; NULL with an exception if librdkafka refuses a key. */
-static rd_kafka_conf_t *make_conf(PyObject *config) {
-    rd_kafka_conf_t *conf = rk.conf_new();
-    char problem[512];
-    PyObject *name, *value;
-    Py_ssize_t position = 0;
-    while (PyDict_Next(config, &position, &name, &value)) {
-        const char *name_text = PyUnicode_AsUTF8(name);
-        const char *value_text = name_text == NULL ? NULL : PyUnicode_AsUTF8(value);
-        if (value_text == NULL) {
-            rk.conf_destroy(conf);
-            return NULL;
-        }
-        if (rk.conf_set(conf, name_text, value_text, problem, sizeof problem) != RD_KAFKA_CONF_OK) {
-            PyErr_Format(PyExc_ValueError, "librdkafka refused %s: %s", name_text, problem);
-            rk.conf_destroy(conf);
-            return NULL;
-        }
-    }
-    return conf;
+    if (self != NULL) forward_log(self->logger, handle, level, facility, text);
 }
 
 static int DirectProducer_init(DirectProducer *self, PyObject *args, PyObject *kwargs) {
@@ -240,29 +65,23 @@ static int DirectProducer_init(DirectProducer *self, PyObject *args, PyObject *k
         PyErr_SetString(PyExc_RuntimeError, "DirectProducer is already initialised");
         return -1;
     }
-    if (load_library(path) < 0) return -1;
+    if (load_librdkafka(path) < 0) return -1;
     rd_kafka_conf_t *conf = make_conf(config);
     if (conf == NULL) return -1;
     char problem[512];
-    /* Log lines wait on the main queue for poll(), the thread that may take the GIL. */
-    if (rk.conf_set(conf, "log.queue", "true", problem, sizeof problem) != RD_KAFKA_CONF_OK) {
-        PyErr_Format(PyExc_ValueError, "librdkafka refused log.queue: %s", problem);
-        rk.conf_destroy(conf);
-        return -1;
-    }
     rk.conf_set_opaque(conf, self);
     rk.conf_set_dr_msg_cb(conf, on_delivery);
     rk.conf_set_error_cb(conf, on_error);
     rk.conf_set_log_cb(conf, on_log);
     Py_INCREF(logger);
     self->logger = logger;
-    self->handle = rk.new_(RD_KAFKA_PRODUCER, conf, problem, sizeof problem);
+    self->handle = rk.new(RD_KAFKA_PRODUCER, conf, problem, sizeof problem);
     if (self->handle == NULL) {
         rk.conf_destroy(conf);
         PyErr_Format(PyExc_ValueError, "cannot create a librdkafka producer: %s", problem);
         return -1;
     }
-    rk.set_log_queue(self->handle, NULL);
+    rk.set_log_queue(self->handle, NULL); /* log lines wait for poll(), on a Python thread */
     self->topic = rk.topic_new(self->handle, topic, NULL);
     if (self->topic == NULL) {
         PyErr_Format(PyExc_ValueError, "cannot use topic %s: %s", topic,

@@ -16,16 +16,24 @@ import time
 from collections.abc import Sequence
 from types import TracebackType
 
-from meterpipe.errors import MeterpipeError, PublishError
-from meterpipe.kafka_config import ClientConfig
+from meterpipe.errors import ConfigError, MeterpipeError, PublishError
+from meterpipe.kafka_config import KAFKA_LOG, ClientConfig
+from meterpipe.librdkafka import librdkafka_path, librdkafka_settings
 from producers._direct_producer import DirectProducer
-from producers.direct_client import open_direct_producer
 
 __all__ = ["BrokerReplaced", "EventPublisher", "PublishCancelled"]
 
 FLUSH_TIMEOUT_S = 300.0
 WAIT_SLICE_MS = 200
 METADATA_TIMEOUT_MS = 30_000
+
+
+def _open_producer(config: ClientConfig, topic: str) -> DirectProducer:
+    """A C producer for `topic`; a setting librdkafka refuses is a ConfigError naming it."""
+    try:
+        return DirectProducer(librdkafka_path(), librdkafka_settings(config), topic, KAFKA_LOG)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc
 
 
 def _learn_topic(producer: DirectProducer) -> None:
@@ -44,7 +52,7 @@ class BrokerReplaced(PublishCancelled):
 class EventPublisher:
     """Produces keyed messages to one topic and tracks delivery failures.
 
-    The producer is librdkafka driven from C (`producers/direct_client.py`): a chunk of
+    The producer is librdkafka driven from C (`producers/_direct_producer.c`): a chunk of
     events is one call, where confluent-kafka's `produce()` cost a Python call per event.
     """
 
@@ -65,7 +73,7 @@ class EventPublisher:
         if self._producer is None:
             # Success is `flush()` leaving nothing outstanding: only failures are reported.
             only_failures = {"delivery.report.only.error": True}
-            self._producer = open_direct_producer({**self._config, **only_failures}, self._topic)
+            self._producer = _open_producer({**self._config, **only_failures}, self._topic)
             threading.Thread(
                 target=_learn_topic, args=(self._producer,),
                 name="meterpipe-producer-metadata", daemon=True,

@@ -1,94 +1,111 @@
-"""Reading a batch keeps the cyclic garbage collector away from its Message objects."""
+"""Reading a batch with the C group member: parallel lists that say what the topic holds,
+replayed messages marked, and a rebalance callback's exception raised to the reader."""
 
 from __future__ import annotations
 
-import gc
 import time
 import uuid
-from typing import Any
 
 import pytest
-from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING
 
-from consumers.consumer import read_batch
+from consumers.batch import RawBatch
+from consumers.consumer import open_consumer, read_batch
+from consumers.dead_letters import REPLAY_HEADER
 from meterpipe.broker import EmbeddedBroker
 from meterpipe.kafka_config import consumer_config, producer_config
 from meterpipe.settings import KafkaSettings
 from meterpipe.topics import ensure_topics
 from producers.publisher import EventPublisher
+from tests.topics import read_topic
 
-MESSAGES = 20_000
+MESSAGES = 3_000
 READ_TIMEOUT_S = 120.0
 
 
-def test_reading_batches_runs_no_collection_and_leaves_the_collector_on(
-    broker: EmbeddedBroker,
-) -> None:
+def _from_the_start(kind: str, partitions: list[int]) -> list[tuple[int, int]] | None:
+    return [(p, OFFSET_BEGINNING) for p in partitions] if kind == "assign" else None
+
+
+def _ignore(statistics: str) -> None:
+    del statistics
+
+
+def _published(broker: EmbeddedBroker, name: str) -> KafkaSettings:
+    """A fresh topic holding MESSAGES keyed messages and then one replayed dead letter."""
     tag = uuid.uuid4().hex[:8]
-    kafka = KafkaSettings(topic=f"gc-read-{tag}", dlq_topic=f"gc-read-dlq-{tag}")
-    bootstrap = broker.bootstrap_servers
-    ensure_topics(kafka, bootstrap)
-    publisher = EventPublisher(producer_config(kafka, bootstrap), kafka.topic)
-    publisher.send([str(n) for n in range(MESSAGES)], [b"v%d" % n for n in range(MESSAGES)])
+    kafka = KafkaSettings(topic=f"{name}-{tag}", dlq_topic=f"{name}-dlq-{tag}")
+    ensure_topics(kafka, broker.bootstrap_servers)
+    publisher = EventPublisher(producer_config(kafka, broker.bootstrap_servers), kafka.topic)
+    publisher.send([f"k{n}" for n in range(MESSAGES)], [b"v%d" % n for n in range(MESSAGES)])
+    publisher.send_with_headers("again", b"replayed", [(REPLAY_HEADER, "3:17")])
     publisher.flush()
-    consumer = Consumer(consumer_config(kafka, bootstrap, f"gc-read-{tag}"))
-    partitions = consumer.list_topics(kafka.topic, timeout=30).topics[kafka.topic].partitions
-    consumer.assign([TopicPartition(kafka.topic, p, OFFSET_BEGINNING) for p in partitions])
-    reading = False
-    collections: list[int] = []
+    return kafka
 
-    def noticed(phase: str, info: dict[str, Any]) -> None:
-        if reading and phase == "start":
-            collections.append(info["generation"])
 
-    gc.callbacks.append(noticed)
-    values: list[bytes] = []
-    largest = 0
+def _read_all(broker: EmbeddedBroker, kafka: KafkaSettings, count: int) -> list[RawBatch]:
+    config = consumer_config(kafka, broker.bootstrap_servers, f"read-{uuid.uuid4().hex}")
+    consumer = open_consumer(config, kafka.topic, _from_the_start, _ignore)
+    consumer.subscribe()
+    batches: list[RawBatch] = []
     deadline = time.monotonic() + READ_TIMEOUT_S
     try:
-        while len(values) < MESSAGES and time.monotonic() < deadline:
-            reading = True
-            raw = read_batch(consumer, MESSAGES, 1.0)
-            reading = False
-            assert gc.isenabled()
+        while sum(len(b.values) for b in batches) < count and time.monotonic() < deadline:
+            raw = read_batch(consumer, 1_000, 1.0)
             if raw is not None:
-                values += [value or b"" for value in raw.values]
-                largest = max(largest, len(raw.values))
+                batches.append(raw)
     finally:
-        gc.callbacks.remove(noticed)
         consumer.close()
-    assert sorted(values) == sorted(b"v%d" % n for n in range(MESSAGES))
-    # A batch of thousands of tracked Message objects would set off collections (every 700
-    # allocations by default) if the collector were on while it is read.
-    assert largest > 5 * gc.get_threshold()[0]
-    assert collections == []
+    return batches
 
 
-def test_what_other_threads_allocated_during_the_pause_is_collected_after_it(
+def test_a_batch_is_read_as_the_topic_holds_it(broker: EmbeddedBroker) -> None:
+    kafka = _published(broker, "lists")
+    batches = _read_all(broker, kafka, MESSAGES + 1)
+    read = {
+        key: (partition, offset, value, index in batch.replayed)
+        for batch in batches
+        for index, (partition, offset, key, value) in enumerate(
+            zip(batch.partitions, batch.offsets, batch.keys, batch.values, strict=True)
+        )
+    }
+    truth = read_topic(broker.bootstrap_servers, kafka.topic, MESSAGES + 1)
+    assert len(read) == len(truth) == MESSAGES + 1
+    assert read == {
+        m.key(): (m.partition(), m.offset(), m.value(), m.key() == b"again") for m in truth
+    }
+
+
+def test_an_exception_in_a_rebalance_callback_is_raised_by_the_read(
     broker: EmbeddedBroker,
 ) -> None:
-    kafka = KafkaSettings(topic=f"gc-idle-{uuid.uuid4().hex[:8]}")
+    kafka = KafkaSettings(topic=f"rebalance-{uuid.uuid4().hex[:8]}")
     ensure_topics(kafka, broker.bootstrap_servers)
-    consumer = Consumer(consumer_config(kafka, broker.bootstrap_servers, "gc-idle"))
-    consumer.subscribe([kafka.topic])
-    gc.disable()
+
+    def refuse(kind: str, partitions: list[int]) -> None:
+        if kind == "assign":
+            raise LookupError(f"{kind} of {len(partitions)} partitions refused")
+
+    config = consumer_config(kafka, broker.bootstrap_servers, f"refuse-{uuid.uuid4().hex}")
+    consumer = open_consumer(config, kafka.topic, refuse, _ignore)
+    consumer.subscribe()
+
+    def read_until_raised() -> None:
+        deadline = time.monotonic() + READ_TIMEOUT_S
+        while time.monotonic() < deadline:
+            read_batch(consumer, 10, 0.5)
+
     try:
-        # As if other threads had allocated while the read waited: young objects that
-        # the collector, with no further allocation, would never get to look at.
-        allocated: list[list[int]] = [[] for _ in range(5 * gc.get_threshold()[0])]
-        assert read_batch(consumer, 10, 0.1) is None
-        young = gc.get_count()[0]
-        assert gc.isenabled()
+        with pytest.raises(LookupError, match="assign of 6 partitions refused"):
+            read_until_raised()
     finally:
-        gc.enable()
         consumer.close()
-    assert len(allocated) > gc.get_threshold()[0] >= young
 
 
-def test_the_collector_is_back_on_when_reading_fails(broker: EmbeddedBroker) -> None:
+def test_a_closed_consumer_cannot_read(broker: EmbeddedBroker) -> None:
     kafka = KafkaSettings()
-    consumer = Consumer(consumer_config(kafka, broker.bootstrap_servers, "gc-closed"))
+    config = consumer_config(kafka, broker.bootstrap_servers, f"closed-{uuid.uuid4().hex}")
+    consumer = open_consumer(config, kafka.topic, _from_the_start, _ignore)
     consumer.close()
-    with pytest.raises(RuntimeError):
+    with pytest.raises(RuntimeError, match="closed"):
         read_batch(consumer, 10, 0.1)
-    assert gc.isenabled()

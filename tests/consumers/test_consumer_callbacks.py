@@ -9,7 +9,6 @@ from concurrent.futures import Future
 from pathlib import Path
 
 import pytest
-from confluent_kafka import TopicPartition
 from prometheus_client import CollectorRegistry
 
 from consumers.batch import RawBatch
@@ -52,10 +51,10 @@ def test_revoked_partitions_lose_their_lag_gauge(
 
     consumer._on_stats(_stats({0: 5, 1: 7, 2: 9}))
     assert [lag(p) for p in (0, 1, 2)] == [5, 7, 9]
-    consumer._on_revoke(None, [TopicPartition(TOPIC, 0), TopicPartition(TOPIC, 2)])  # type: ignore[arg-type]
+    consumer._on_rebalance("revoke", [0, 2])
     assert [lag(p) for p in (0, 1, 2)] == [None, 7, None]
     # A partition revoked before any statistics named it is no error.
-    consumer._on_revoke(None, [TopicPartition(TOPIC, 4)])  # type: ignore[arg-type]
+    consumer._on_rebalance("lost", [4])
 
 
 @pytest.mark.parametrize(

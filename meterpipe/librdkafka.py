@@ -1,9 +1,10 @@
-"""Opening the C producer (producers/_direct_producer.c) on confluent-kafka's librdkafka.
+"""Where meterpipe's C Kafka clients find librdkafka, and how they are configured.
 
-The C producer drives librdkafka itself, through its public C API, so that a chunk of
-events is queued in one call instead of one Python call per message. It uses the very
-library confluent-kafka loaded, so both clients in a process are one librdkafka
-version, and the configuration dicts of `meterpipe.kafka_config` mean the same to both.
+The publisher's producer (`producers/_direct_producer.c`) and the consumer's group member
+(`consumers/_direct_consumer.c`) drive librdkafka through its public C API
+(`meterpipe/rdkafka_api.h`), so that a batch is one call instead of a Python call per
+message. They use the very library confluent-kafka loaded: every client in a process is
+one librdkafka version, and the dicts of `meterpipe.kafka_config` mean the same to all.
 """
 
 from __future__ import annotations
@@ -16,10 +17,8 @@ from pathlib import Path
 import confluent_kafka  # noqa: F401  (loads the librdkafka that _loaded_librdkafka finds)
 
 from meterpipe.errors import ConfigError
-from meterpipe.kafka_config import KAFKA_LOG
-from producers._direct_producer import DirectProducer
 
-__all__ = ["librdkafka_path", "open_direct_producer"]
+__all__ = ["ClientValue", "librdkafka_path", "librdkafka_settings"]
 
 ClientValue = str | int | float | bool
 PROCESS_MAPS = Path("/proc/self/maps")
@@ -52,13 +51,6 @@ def _as_text(value: ClientValue) -> str:
     return str(value)
 
 
-def open_direct_producer(config: Mapping[str, ClientValue], topic: str) -> DirectProducer:
-    """A C producer for `topic`; its log lines go to the `librdkafka` logger.
-
-    Raises ConfigError when librdkafka refuses a key or value (a bad client override).
-    """
-    settings = {name: _as_text(value) for name, value in config.items()}
-    try:
-        return DirectProducer(librdkafka_path(), settings, topic, KAFKA_LOG)
-    except ValueError as exc:
-        raise ConfigError(str(exc)) from exc
+def librdkafka_settings(config: Mapping[str, ClientValue]) -> dict[str, str]:
+    """A client config as the text librdkafka's `rd_kafka_conf_set` takes."""
+    return {name: _as_text(value) for name, value in config.items()}
