@@ -252,6 +252,10 @@ static PyObject *batch_lists(DirectConsumer *self, rd_kafka_message_t **messages
         }
         if (failed) goto done;
     }
+    /* Lists of ints, bytes and str can be in no cycle: untracked, a collection of the old
+     * generation does not walk their 100k items for each batch alive. */
+    PyObject *lists[6] = {partitions, offsets, keys, values, replayed, errors};
+    for (int k = 0; k < 6; k++) PyObject_GC_UnTrack(lists[k]);
     result = PyTuple_Pack(6, partitions, offsets, keys, values, replayed, errors);
 done:
     Py_XDECREF(partitions);
