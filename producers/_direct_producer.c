@@ -43,9 +43,9 @@ static void on_delivery(rd_kafka_t *handle, const rd_kafka_message_t *message, v
 
 static void on_error(rd_kafka_t *handle, int err, const char *reason, void *opaque) {
     if (err != RD_KAFKA_RESP_ERR__FATAL) return; /* transient: librdkafka retries */
-    char cause[FAILURE_TEXT - 64], text[FAILURE_TEXT];
-    rk.fatal_error(handle, cause, sizeof cause);
-    snprintf(text, sizeof text, "fatal producer error: %s", cause[0] ? cause : reason);
+    char cause[FAILURE_TEXT - 64] = "", text[FAILURE_TEXT];
+    int fatal = rk.fatal_error(handle, cause, sizeof cause); /* the error behind _FATAL */
+    snprintf(text, sizeof text, "fatal producer error: %s", fatal && cause[0] ? cause : reason);
     record_failure((DirectProducer *)opaque, text);
 }
 

@@ -102,14 +102,20 @@ class EventPublisher:
 
     def send(self, keys: Sequence[str], values: Sequence[bytes]) -> None:
         """Queue messages; blocks only while librdkafka's queue is full."""
-        self._client().send(keys, values, self.raise_if_stopping)
+        try:
+            self._client().send(keys, values, self.raise_if_stopping)
+        except RuntimeError as exc:  # refused outright, e.g. larger than message.max.bytes
+            raise PublishError(str(exc)) from exc
         self._raise_failures()
 
     def send_with_headers(
         self, key: str | None, value: bytes, headers: list[tuple[str, str | bytes | None]]
     ) -> None:
         """Queue one message with headers (dead letters); rare, so no batching tricks."""
-        self._client().send_one(key, value, headers, self.raise_if_stopping)
+        try:
+            self._client().send_one(key, value, headers, self.raise_if_stopping)
+        except RuntimeError as exc:
+            raise PublishError(str(exc)) from exc
 
     def flush(self) -> None:
         """Wait until every queued message is acknowledged; raise PublishError if any failed."""

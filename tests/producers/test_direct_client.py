@@ -55,6 +55,19 @@ def test_a_setting_librdkafka_refuses_is_a_config_error_naming_it() -> None:
         publisher.send(["key"], [b"value"])
 
 
+def test_a_message_librdkafka_refuses_is_a_publish_error_and_the_rest_stay_queued(
+    broker: EmbeddedBroker,
+) -> None:
+    kafka = _fresh_topic(broker, "refused")
+    kafka = kafka.model_copy(update={"client_overrides": {"message.max.bytes": "2000"}})
+    publisher = EventPublisher(producer_config(kafka, broker.bootstrap_servers), kafka.topic)
+    with pytest.raises(PublishError, match="too large"):
+        publisher.send(["small", "large", "after"], [b"s", bytes(5_000), b"a"])
+    publisher.flush()  # what came before the refused message was queued, and is delivered
+    delivered = read_topic(broker.bootstrap_servers, kafka.topic, 1, settle_s=2.0)
+    assert [m.value() for m in delivered] == [b"s"]
+
+
 def test_librdkafka_log_lines_go_to_the_librdkafka_logger(caplog: pytest.LogCaptureFixture) -> None:
     port = free_port()  # nothing listens: librdkafka logs its failed connections
     kafka = KafkaSettings(client_overrides={"message.timeout.ms": "2000"})
