@@ -61,8 +61,13 @@ def _read_all(broker: EmbeddedBroker, kafka: KafkaSettings, count: int) -> list[
     return batches
 
 
-def test_a_batch_is_read_as_the_topic_holds_it(broker: EmbeddedBroker) -> None:
+@pytest.mark.parametrize("strategy", ["range,roundrobin", "cooperative-sticky"])
+def test_a_batch_is_read_as_the_topic_holds_it(broker: EmbeddedBroker, strategy: str) -> None:
+    # Eager groups assign and revoke everything at once; cooperative ones incrementally.
     kafka = _published(broker, "lists")
+    kafka = kafka.model_copy(
+        update={"client_overrides": {"partition.assignment.strategy": strategy}}
+    )
     batches = _read_all(broker, kafka, MESSAGES + 1)
     read = {
         key: (partition, offset, value, index in batch.replayed)
