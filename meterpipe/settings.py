@@ -151,7 +151,7 @@ class ConsumerSettings(_ComponentSettings):
     batch_max_events: int = Field(
         default=100_000,
         ge=1,
-        le=1_000_000,  # confluent-kafka's most messages per consume() call
+        le=1_000_000,  # a bound on what one batch (and its transaction) may hold
         description="Events per batch at most: each batch is one store transaction.",
     )
     batch_wait_s: float = Field(default=0.5, gt=0)
