@@ -419,12 +419,5 @@ static struct PyModuleDef module = {
 };
 
 PyMODINIT_FUNC PyInit__direct_consumer(void) {
-    if (PyType_Ready(&DirectConsumerType) < 0) return NULL;
-    PyObject *created = PyModule_Create(&module);
-    if (created == NULL) return NULL;
-    if (PyModule_AddObjectRef(created, "DirectConsumer", (PyObject *)&DirectConsumerType) < 0) {
-        Py_DECREF(created);
-        return NULL;
-    }
-    return created;
+    return module_with_type(&module, &DirectConsumerType, "DirectConsumer");
 }

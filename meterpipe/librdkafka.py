@@ -9,16 +9,17 @@ one librdkafka version, and the dicts of `meterpipe.kafka_config` mean the same 
 
 from __future__ import annotations
 
+import contextlib
 import ctypes.util
 import functools
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import confluent_kafka  # noqa: F401  (loads the librdkafka that _loaded_librdkafka finds)
 
 from meterpipe.errors import ConfigError
 
-__all__ = ["ClientValue", "librdkafka_path", "librdkafka_settings"]
+__all__ = ["ClientValue", "librdkafka_path", "librdkafka_settings", "refusal_as_config_error"]
 
 ClientValue = str | int | float | bool
 PROCESS_MAPS = Path("/proc/self/maps")
@@ -54,3 +55,12 @@ def _as_text(value: ClientValue) -> str:
 def librdkafka_settings(config: Mapping[str, ClientValue]) -> dict[str, str]:
     """A client config as the text librdkafka's `rd_kafka_conf_set` takes."""
     return {name: _as_text(value) for name, value in config.items()}
+
+
+@contextlib.contextmanager
+def refusal_as_config_error() -> Iterator[None]:
+    """A setting librdkafka refuses (ValueError from a C client) as a ConfigError naming it."""
+    try:
+        yield
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc

@@ -243,4 +243,15 @@ static void forward_log(PyObject *logger, const rd_kafka_t *handle, int level,
     PyGILState_Release(gil);
 }
 
+/* The extension module: `type` under `name`, its only member. */
+static PyObject *module_with_type(struct PyModuleDef *definition, PyTypeObject *type,
+                                  const char *name) {
+    if (PyType_Ready(type) < 0) return NULL;
+    PyObject *created = PyModule_Create(definition);
+    if (created != NULL && PyModule_AddObjectRef(created, name, (PyObject *)type) < 0) {
+        Py_CLEAR(created);
+    }
+    return created;
+}
+
 #endif

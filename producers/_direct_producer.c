@@ -10,7 +10,7 @@
  * No private structures of confluent-kafka are touched: this drives its own handle
  * through librdkafka's public C API (meterpipe/rdkafka_api.h).
  *
- * Callbacks are served only by poll() and flush(), on the calling thread: delivery
+ * Callbacks are served only by send(), send_one() and flush(), on the calling thread: delivery
  * failures and fatal errors are recorded without the GIL; log lines are handed to a
  * Python logger with it.
  */
@@ -246,16 +246,6 @@ static PyObject *DirectProducer_send_one(DirectProducer *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
-static PyObject *DirectProducer_poll(DirectProducer *self, PyObject *arg) {
-    int timeout_ms = PyLong_AsLong(arg);
-    if ((timeout_ms == -1 && PyErr_Occurred()) || check_open(self) < 0) return NULL;
-    int served;
-    Py_BEGIN_ALLOW_THREADS
-    served = rk.poll(self->handle, timeout_ms);
-    Py_END_ALLOW_THREADS
-    return PyLong_FromLong(served);
-}
-
 static PyObject *DirectProducer_flush(DirectProducer *self, PyObject *arg) {
     int timeout_ms = PyLong_AsLong(arg);
     if ((timeout_ms == -1 && PyErr_Occurred()) || check_open(self) < 0) return NULL;
@@ -317,8 +307,6 @@ static PyMethodDef DirectProducer_methods[] = {
      "full, call on_full() (it may raise to give up) and wait for room."},
     {"send_one", (PyCFunction)DirectProducer_send_one, METH_VARARGS,
      "send_one(key, value, headers, on_full): queue one message with headers."},
-    {"poll", (PyCFunction)DirectProducer_poll, METH_O,
-     "poll(timeout_ms): serve delivery reports, errors and log lines."},
     {"flush", (PyCFunction)DirectProducer_flush, METH_O,
      "flush(timeout_ms): wait for acknowledgements; the number still outstanding."},
     {"purge", (PyCFunction)DirectProducer_purge, METH_NOARGS,
@@ -349,12 +337,5 @@ static struct PyModuleDef module = {
 };
 
 PyMODINIT_FUNC PyInit__direct_producer(void) {
-    if (PyType_Ready(&DirectProducerType) < 0) return NULL;
-    PyObject *created = PyModule_Create(&module);
-    if (created == NULL) return NULL;
-    if (PyModule_AddObjectRef(created, "DirectProducer", (PyObject *)&DirectProducerType) < 0) {
-        Py_DECREF(created);
-        return NULL;
-    }
-    return created;
+    return module_with_type(&module, &DirectProducerType, "DirectProducer");
 }

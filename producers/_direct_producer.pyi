@@ -31,8 +31,6 @@ class DirectProducer:
         /,
     ) -> None:
         """Queue one message with headers."""
-    def poll(self, timeout_ms: int, /) -> int:
-        """Serve delivery reports, errors and log lines; how many events were served."""
     def flush(self, timeout_ms: int, /) -> int:
         """Wait for acknowledgements; how many messages are still outstanding."""
     def purge(self) -> None:

@@ -16,9 +16,9 @@ import time
 from collections.abc import Sequence
 from types import TracebackType
 
-from meterpipe.errors import ConfigError, MeterpipeError, PublishError
+from meterpipe.errors import MeterpipeError, PublishError
 from meterpipe.kafka_config import KAFKA_LOG, ClientConfig
-from meterpipe.librdkafka import librdkafka_path, librdkafka_settings
+from meterpipe.librdkafka import librdkafka_path, librdkafka_settings, refusal_as_config_error
 from producers._direct_producer import DirectProducer
 
 __all__ = ["BrokerReplaced", "EventPublisher", "PublishCancelled"]
@@ -30,15 +30,8 @@ METADATA_TIMEOUT_MS = 30_000
 
 def _open_producer(config: ClientConfig, topic: str) -> DirectProducer:
     """A C producer for `topic`; a setting librdkafka refuses is a ConfigError naming it."""
-    try:
+    with refusal_as_config_error():
         return DirectProducer(librdkafka_path(), librdkafka_settings(config), topic, KAFKA_LOG)
-    except ValueError as exc:
-        raise ConfigError(str(exc)) from exc
-
-
-def _learn_topic(producer: DirectProducer) -> None:
-    """Fetch the topic's partitions into the producer's cache; best effort (a send asks again)."""
-    producer.learn_topic(METADATA_TIMEOUT_MS)
 
 
 class PublishCancelled(MeterpipeError):
@@ -74,8 +67,9 @@ class EventPublisher:
             # Success is `flush()` leaving nothing outstanding: only failures are reported.
             only_failures = {"delivery.report.only.error": True}
             self._producer = _open_producer({**self._config, **only_failures}, self._topic)
+            # The topic's partitions, fetched meanwhile; best effort (a send asks again).
             threading.Thread(
-                target=_learn_topic, args=(self._producer,),
+                target=self._producer.learn_topic, args=(METADATA_TIMEOUT_MS,),
                 name="meterpipe-producer-metadata", daemon=True,
             ).start()  # fmt: skip
         return self._producer
