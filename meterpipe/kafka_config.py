@@ -39,6 +39,12 @@ def _connection(kafka: KafkaSettings, bootstrap: str) -> ClientConfig:
     config: ClientConfig = {
         "bootstrap.servers": bootstrap,
         "security.protocol": kafka.security_protocol,
+        # Topics are created by ensure_topics, with the configured partitions. A producer's
+        # metadata request would otherwise create a missing one with the broker's default
+        # count: after an embedded-broker restart, a producer of the lost broker did so
+        # before the topic was re-created, its keys then went to other partitions than the
+        # re-published events', and copies arrived out of row order (wrong totals).
+        "allow.auto.create.topics": False,
     }
     optional: dict[str, str | None] = {
         "sasl.mechanism": kafka.sasl_mechanism,

@@ -9,10 +9,11 @@ import uuid
 
 import pytest
 from confluent_kafka import Producer
+from confluent_kafka.admin import AdminClient
 
 from meterpipe.broker import EmbeddedBroker, free_port
 from meterpipe.errors import ConfigError, PublishError
-from meterpipe.kafka_config import producer_config
+from meterpipe.kafka_config import admin_config, producer_config
 from meterpipe.logs import KAFKA_LOGGER
 from meterpipe.settings import KafkaSettings
 from meterpipe.topics import ensure_topics
@@ -46,6 +47,21 @@ def test_keys_land_on_the_partitions_confluent_kafka_chooses(broker: EmbeddedBro
     placed = placement(direct.topic)
     assert len(set(placed.values())) > 1  # the keys were spread, not all sent to one partition
     assert placed == placement(confluent.topic)
+
+
+def test_a_producer_never_creates_its_topic(broker: EmbeddedBroker) -> None:
+    # Tansu, like Kafka by default, creates a topic a client asks about, with its own
+    # partition count: only ensure_topics may create one.
+    kafka = KafkaSettings(
+        topic=f"missing-{uuid.uuid4().hex[:8]}",
+        client_overrides={"topic.metadata.propagation.max.ms": "1000"},  # fail soon, not in 30 s
+    )
+    publisher = EventPublisher(producer_config(kafka, broker.bootstrap_servers), kafka.topic)
+    publisher.send(["key"], [b"value"])
+    with pytest.raises(PublishError, match="Unknown topic"):
+        publisher.flush()
+    admin = AdminClient(admin_config(kafka, broker.bootstrap_servers))
+    assert kafka.topic not in admin.list_topics(timeout=30).topics
 
 
 def test_a_setting_librdkafka_refuses_is_a_config_error_naming_it() -> None:
