@@ -42,8 +42,9 @@ def _connection(kafka: KafkaSettings, bootstrap: str) -> ClientConfig:
         # Topics are created by ensure_topics, with the configured partitions. A producer's
         # metadata request would otherwise create a missing one with the broker's default
         # count: after an embedded-broker restart, a producer of the lost broker did so
-        # before the topic was re-created, its keys then went to other partitions than the
-        # re-published events', and copies arrived out of row order (wrong totals).
+        # (4 partitions, not 3) before the topic was re-created, and totals came out wrong:
+        # most likely its keys went to other partitions than the re-published events', and
+        # copies sharing an eventId arrived out of row order.
         "allow.auto.create.topics": False,
     }
     optional: dict[str, str | None] = {
