@@ -1,11 +1,12 @@
 /*
- * consumers._direct_consumer: a librdkafka group member that reads a batch as lists, in C.
+ * consumers._direct_consumer: a librdkafka group member that reads a batch as columns, in C.
  *
  * Why C: confluent-kafka's Consumer.consume() makes a Message object per event, and each
  * of its fields is then one more Python call: about half of the consumer thread's time on
  * the development machine went to reading a batch, under the GIL the rest of the
- * consumer needs. Here a batch becomes four lists (partitions, offsets, keys, values)
- * built straight from librdkafka's messages.
+ * consumer needs. Here a batch becomes four columns (partitions, offsets, keys, values),
+ * each one buffer filled straight from librdkafka's messages: no Python object per
+ * message, so nothing per message to allocate, free or show the cyclic GC.
  *
  * No private structures of confluent-kafka are touched: this drives its own handle
  * through librdkafka's public C API (meterpipe/rdkafka_api.h).
@@ -213,55 +214,107 @@ static int is_replayed(DirectConsumer *self, const rd_kafka_message_t *message) 
            rk.header_get_last(headers, self->replay_header, &value, &size) == 0;
 }
 
-static PyObject *bytes_or_none(const void *data, size_t size, int present) {
-    if (!present) return Py_NewRef(Py_None);
-    return PyBytes_FromStringAndSize(data, (Py_ssize_t)size);
+/* The keys or the values of a batch in Arrow's large-binary layout: int64 offsets (one
+ * more than rows), the bytes back to back, and a validity bitmap (None when none is null). */
+typedef struct {
+    PyObject *offsets, *data, *validity;
+    Py_ssize_t nulls;
+} Column;
+
+static int column_alloc(Column *column, Py_ssize_t rows, Py_ssize_t size, Py_ssize_t nulls) {
+    column->nulls = nulls;
+    column->offsets = PyBytes_FromStringAndSize(NULL, (rows + 1) * 8);
+    column->data = PyBytes_FromStringAndSize(NULL, size);
+    column->validity = nulls ? PyBytes_FromStringAndSize(NULL, (rows + 7) / 8) : Py_NewRef(Py_None);
+    if (!column->offsets || !column->data || !column->validity) return -1;
+    if (nulls) memset(PyBytes_AS_STRING(column->validity), 0, (size_t)(rows + 7) / 8);
+    ((int64_t *)PyBytes_AS_STRING(column->offsets))[0] = 0;
+    return 0;
 }
 
-/* (partitions, offsets, keys, values, replayed indexes, error texts) of the messages. */
-static PyObject *batch_lists(DirectConsumer *self, rd_kafka_message_t **messages, Py_ssize_t count) {
-    PyObject *partitions = PyList_New(0), *offsets = PyList_New(0), *keys = PyList_New(0);
-    PyObject *values = PyList_New(0), *replayed = PyList_New(0), *errors = PyList_New(0);
+/* Append row `row`: `size` bytes at `bytes`, or a null. */
+static void column_put(Column *column, Py_ssize_t row, const void *bytes, size_t size) {
+    int64_t *offsets = (int64_t *)PyBytes_AS_STRING(column->offsets);
+    offsets[row + 1] = offsets[row] + (bytes ? (int64_t)size : 0);
+    if (bytes == NULL) return;
+    memcpy(PyBytes_AS_STRING(column->data) + offsets[row], bytes, size);
+    if (column->nulls) {
+        uint8_t *valid = (uint8_t *)PyBytes_AS_STRING(column->validity);
+        valid[row >> 3] |= (uint8_t)(1u << (row & 7));
+    }
+}
+
+static PyObject *column_tuple(Column *column) {
+    return Py_BuildValue("(OOOn)", column->offsets, column->data, column->validity, column->nulls);
+}
+
+static void column_free(Column *column) {
+    Py_XDECREF(column->offsets);
+    Py_XDECREF(column->data);
+    Py_XDECREF(column->validity);
+}
+
+/* (partitions, offsets, keys, values, replayed indexes, error texts) of the messages: the
+ * positions as int32 and int64 arrays, keys and values as `Column`s. One buffer per
+ * column, not an object per message: no allocation, and nothing for the GC, per event. */
+static PyObject *batch_columns(DirectConsumer *self, rd_kafka_message_t **messages,
+                               Py_ssize_t count) {
+    Column keys = {0}, values = {0};
+    PyObject *partitions = NULL, *offsets = NULL, *replayed = PyList_New(0), *errors = PyList_New(0);
     PyObject *result = NULL;
-    if (!partitions || !offsets || !keys || !values || !replayed || !errors) goto done;
+    if (!replayed || !errors) goto done;
+    Py_ssize_t rows = 0, key_bytes = 0, value_bytes = 0, key_nulls = 0, value_nulls = 0;
     for (Py_ssize_t i = 0; i < count; i++) {
         const rd_kafka_message_t *message = messages[i];
-        PyObject *item[4] = {NULL, NULL, NULL, NULL};
-        int failed = 0;
         if (message->err != 0) {
-            item[0] = PyUnicode_FromString(rk.message_errstr(message));
-            failed = item[0] == NULL || PyList_Append(errors, item[0]) < 0;
-            Py_XDECREF(item[0]);
+            PyObject *text = PyUnicode_FromString(rk.message_errstr(message));
+            int failed = text == NULL || PyList_Append(errors, text) < 0;
+            Py_XDECREF(text);
             if (failed) goto done;
             continue;
         }
         if (is_replayed(self, message)) {
-            item[0] = PyLong_FromSsize_t(PyList_GET_SIZE(values));
-            failed = item[0] == NULL || PyList_Append(replayed, item[0]) < 0;
-            Py_XDECREF(item[0]);
+            PyObject *index = PyLong_FromSsize_t(rows);
+            int failed = index == NULL || PyList_Append(replayed, index) < 0;
+            Py_XDECREF(index);
             if (failed) goto done;
         }
-        item[0] = PyLong_FromLong(message->partition);
-        item[1] = PyLong_FromLongLong(message->offset);
-        item[2] = bytes_or_none(message->key, message->key_len, message->key != NULL);
-        item[3] = bytes_or_none(message->payload, message->len, message->payload != NULL);
-        PyObject *lists[4] = {partitions, offsets, keys, values};
-        for (int k = 0; k < 4; k++) {
-            failed = failed || item[k] == NULL || PyList_Append(lists[k], item[k]) < 0;
-            Py_XDECREF(item[k]);
-        }
-        if (failed) goto done;
+        rows++;
+        key_bytes += message->key ? (Py_ssize_t)message->key_len : 0;
+        value_bytes += message->payload ? (Py_ssize_t)message->len : 0;
+        key_nulls += message->key == NULL;
+        value_nulls += message->payload == NULL;
     }
-    /* Lists of ints, bytes and str can be in no cycle: untracked, a collection of the old
-     * generation does not walk their 100k items for each batch alive. */
-    PyObject *lists[6] = {partitions, offsets, keys, values, replayed, errors};
-    for (int k = 0; k < 6; k++) PyObject_GC_UnTrack(lists[k]);
-    result = PyTuple_Pack(6, partitions, offsets, keys, values, replayed, errors);
+    partitions = PyBytes_FromStringAndSize(NULL, rows * 4);
+    offsets = PyBytes_FromStringAndSize(NULL, rows * 8);
+    if (!partitions || !offsets || column_alloc(&keys, rows, key_bytes, key_nulls) < 0 ||
+        column_alloc(&values, rows, value_bytes, value_nulls) < 0)
+        goto done;
+    int32_t *partition_at = (int32_t *)PyBytes_AS_STRING(partitions);
+    int64_t *offset_at = (int64_t *)PyBytes_AS_STRING(offsets);
+    /* The buffers are this call's alone until returned: filled without the GIL. */
+    Py_BEGIN_ALLOW_THREADS
+    Py_ssize_t row = 0;
+    for (Py_ssize_t i = 0; i < count; i++) {
+        const rd_kafka_message_t *message = messages[i];
+        if (message->err != 0) continue;
+        partition_at[row] = message->partition;
+        offset_at[row] = message->offset;
+        column_put(&keys, row, message->key, message->key_len);
+        column_put(&values, row, message->payload, message->len);
+        row++;
+    }
+    Py_END_ALLOW_THREADS
+    PyObject *key_column = column_tuple(&keys), *value_column = column_tuple(&values);
+    if (key_column && value_column)
+        result = PyTuple_Pack(6, partitions, offsets, key_column, value_column, replayed, errors);
+    Py_XDECREF(key_column);
+    Py_XDECREF(value_column);
 done:
+    column_free(&keys);
+    column_free(&values);
     Py_XDECREF(partitions);
     Py_XDECREF(offsets);
-    Py_XDECREF(keys);
-    Py_XDECREF(values);
     Py_XDECREF(replayed);
     Py_XDECREF(errors);
     return result;
@@ -294,7 +347,7 @@ static PyObject *DirectConsumer_consume(DirectConsumer *self, PyObject *args) {
     if (count < 0) {
         PyErr_Format(PyExc_RuntimeError, "consume failed: %s", rk.err2str(rk.last_error()));
     } else if (self->raised == NULL) {
-        result = batch_lists(self, messages, count);
+        result = batch_columns(self, messages, count);
     }
     for (ssize_t i = 0; i < count; i++) rk.message_destroy(messages[i]);
     PyMem_Free(messages);
@@ -389,7 +442,8 @@ static PyMethodDef DirectConsumer_methods[] = {
      "subscribe(): join the group for the topic."},
     {"consume", (PyCFunction)DirectConsumer_consume, METH_VARARGS,
      "consume(max_messages, timeout_ms): (partitions, offsets, keys, values, replayed,\n"
-     "errors) of up to max_messages messages; serves rebalances, statistics and logs."},
+     "errors) of up to max_messages messages, as buffers; serves rebalances, statistics\n"
+     "and logs."},
     {"commit", (PyCFunction)DirectConsumer_commit, METH_O,
      "commit([(partition, next offset), ...]): commit to Kafka, asynchronously."},
     {"seek", (PyCFunction)DirectConsumer_seek, METH_VARARGS,
@@ -415,7 +469,7 @@ static PyTypeObject DirectConsumerType = {
 
 static struct PyModuleDef module = {
     PyModuleDef_HEAD_INIT, "consumers._direct_consumer",
-    "A librdkafka group member that reads a batch as lists, in C.", -1, NULL,
+    "A librdkafka group member that reads a batch as column buffers, in C.", -1, NULL,
 };
 
 PyMODINIT_FUNC PyInit__direct_consumer(void) {

@@ -5,8 +5,12 @@ from collections.abc import Callable, Sequence
 from typing import Literal
 
 RebalanceKind = Literal["assign", "revoke", "lost"]
-# partitions, offsets, keys, values, indexes of replayed messages, texts of message errors
-Batch = tuple[list[int], list[int], list[bytes | None], list[bytes | None], list[int], list[str]]
+# Keys or values in Arrow's large-binary layout: int64 offsets (rows + 1), the bytes, and
+# the validity bitmap (None when no value is null), then the count of nulls.
+Column = tuple[bytes, bytes, bytes | None, int]
+# partitions (int32 each), offsets (int64 each), keys, values, indexes of replayed
+# messages, texts of message errors
+Batch = tuple[bytes, bytes, Column, Column, list[int], list[str]]
 
 class DirectConsumer:
     """A librdkafka group member for one topic: `library` is the path of librdkafka's
@@ -29,7 +33,7 @@ class DirectConsumer:
     def subscribe(self) -> None:
         """Join the group for the topic."""
     def consume(self, max_messages: int, timeout_ms: int, /) -> Batch:
-        """Up to `max_messages` messages as lists; serves rebalances, statistics and logs.
+        """Up to `max_messages` messages as columns; serves rebalances, statistics and logs.
         An exception raised by `on_rebalance` is raised here (its messages are dropped)."""
     def commit(self, offsets: Sequence[tuple[int, int]], /) -> None:
         """Commit (partition, next offset) pairs to Kafka, asynchronously."""

@@ -9,15 +9,19 @@ from __future__ import annotations
 
 import functools
 import hashlib
-from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
+import numpy as np
+import numpy.typing as npt
 import polars as pl
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from consumers.dead_letters import HEADER_MAX_CHARS, DeadLetter
 from consumers.dedupe import mark_repeats
 from consumers.event_hash import with_id_hashes
 from meterpipe.periods import INSTANT, PeriodCalendar, apply_period_rules
+from schemas.avro_decode import with_nulls_at
 from schemas.codec import EventCodec
 from schemas.validation import RowError, utc_instant, validate_events
 
@@ -31,30 +35,34 @@ TOO_LARGE_KEPT_BYTES = 64 * 1024
 
 @dataclass(frozen=True)
 class RawBatch:
-    """Consumed messages as parallel lists (positions, keys and values).
+    """Consumed messages as columns: positions as arrays, keys and values as Arrow large
+    binary arrays (one buffer each, as the consumer reads them).
 
     `replayed` holds the indexes of messages re-driven from the dead-letter topic.
     """
 
-    partitions: Sequence[int]
-    offsets: Sequence[int]
-    keys: Sequence[bytes | None]
-    values: Sequence[bytes | None]
+    partitions: npt.NDArray[np.int32]
+    offsets: npt.NDArray[np.int64]
+    keys: pa.Array
+    values: pa.Array
     replayed: frozenset[int] = frozenset()
 
     @functools.cached_property
-    def _bounds(self) -> pl.DataFrame:
-        frame = pl.DataFrame({"partition": self.partitions, "offset": self.offsets})
-        offset = pl.col("offset")
-        return frame.group_by("partition").agg(offset.min().alias("first"), offset.max() + 1)
+    def _bounds(self) -> dict[int, tuple[int, int]]:
+        """Per partition, its first offset in the batch and the offset after its last."""
+        bounds = {}
+        for partition in np.unique(self.partitions).tolist():
+            offsets = self.offsets[self.partitions == partition]
+            bounds[partition] = (int(offsets.min()), int(offsets.max()) + 1)
+        return bounds
 
     def first_offsets(self) -> dict[int, int]:
         """Per partition, the offset of the first message in the batch."""
-        return dict(self._bounds.select("partition", "first").iter_rows())
+        return {partition: first for partition, (first, _) in self._bounds.items()}
 
     def next_offsets(self) -> dict[int, int]:
         """Per partition, the offset after the last message in the batch."""
-        return dict(self._bounds.select("partition", "offset").iter_rows())
+        return {partition: after for partition, (_, after) in self._bounds.items()}
 
 
 # What a store reads of an event, besides its day: carrying no other column keeps the
@@ -79,35 +87,33 @@ class PreparedBatch:
 
 
 def _letter(raw: RawBatch, index: int, reason: str, message: str) -> DeadLetter:
-    key = raw.keys[index]
+    key = raw.keys[index].as_py()
     return DeadLetter(
         key=key.decode("utf-8", "replace") if key is not None else None,
-        value=raw.values[index] or b"",
+        value=raw.values[index].as_py() or b"",
         reason=reason,
         message=message,
-        partition=raw.partitions[index],
-        offset=raw.offsets[index],
+        partition=int(raw.partitions[index]),
+        offset=int(raw.offsets[index]),
         replayed=index in raw.replayed,
     )
 
 
-def _oversized(raw: RawBatch, max_bytes: int) -> dict[int, int]:
-    """The size of each message over `max_bytes` (key plus value, as a broker counts), by index.
+def _sizes(column: pa.Array) -> npt.NDArray[np.int64]:
+    """The length of each value, 0 for a null."""
+    sizes: npt.NDArray[np.int64] = pc.binary_length(column).fill_null(0).to_numpy()
+    return sizes
 
-    The longest key plus the longest value bounds every message: when that fits, which is
-    almost always, no message is measured one by one.
-    """
-    longest_key = max(map(len, filter(None, raw.keys)), default=0)
-    if longest_key + max(map(len, filter(None, raw.values)), default=0) <= max_bytes:
-        return {}
-    pairs = zip(raw.keys, raw.values, strict=True)
-    sizes = (len(key or b"") + len(value or b"") for key, value in pairs)
-    return {index: size for index, size in enumerate(sizes) if size > max_bytes}
+
+def _oversized(raw: RawBatch, max_bytes: int) -> dict[int, int]:
+    """The size of each message over `max_bytes` (key plus value, as a broker counts), by index."""
+    sizes = _sizes(raw.keys) + _sizes(raw.values)
+    return {int(index): int(sizes[index]) for index in np.flatnonzero(sizes > max_bytes)}
 
 
 def _too_large(raw: RawBatch, index: int, size: int, max_bytes: int) -> DeadLetter:
     """A message over the size limit: its first bytes, its real size and its SHA-256."""
-    value = raw.values[index] or b""
+    value = raw.values[index].as_py() or b""
     message = f"{size} bytes (key and value), over the {max_bytes}-byte limit"
     letter = _letter(raw, index, "too_large", message)
     return replace(
@@ -147,10 +153,8 @@ def prepare_batch(
     """
     oversized = _oversized(raw, max_message_bytes)
     letters = [_too_large(raw, i, oversized[i], max_message_bytes) for i in sorted(oversized)]
-    if oversized:
-        decoded = codec.decode([None if i in oversized else v for i, v in enumerate(raw.values)])
-    else:
-        decoded = codec.decode(raw.values)
+    values = with_nulls_at(raw.values, sorted(oversized)) if oversized else raw.values
+    decoded = codec.decode(values)
     letters += [
         _letter(raw, index, reason, reason)
         for index, reason in decoded.failures

@@ -24,7 +24,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, TypeVar
 
+import numpy as np
 import polars as pl
+import pyarrow as pa
 from confluent_kafka import OFFSET_BEGINNING
 
 from consumers._direct_consumer import DirectConsumer
@@ -46,7 +48,7 @@ from producers.publisher import EventPublisher
 from schemas.codec import EventCodec
 
 if TYPE_CHECKING:
-    from consumers._direct_consumer import RebalanceKind
+    from consumers._direct_consumer import Column, RebalanceKind
 
 __all__ = ["UsageConsumer", "read_batch"]
 
@@ -92,16 +94,32 @@ def open_consumer(
 
 
 def read_batch(consumer: DirectConsumer, max_events: int, wait_s: float) -> RawBatch | None:
-    """Consume a batch as lists (None: no message came); messages carrying an error are
+    """Consume a batch as columns (None: no message came); messages carrying an error are
     logged and left out."""
     partitions, offsets, keys, values, replayed, errors = consumer.consume(
         max_events, round(wait_s * 1000)
     )
     for error in errors:
         log.warning("consume error: %s", error)
-    if not values:
+    if not partitions:
         return None
-    return RawBatch(partitions, offsets, keys, values, frozenset(replayed))
+    return RawBatch(
+        np.frombuffer(partitions, dtype=np.int32),
+        np.frombuffer(offsets, dtype=np.int64),
+        _binary_array(keys),
+        _binary_array(values),
+        frozenset(replayed),
+    )
+
+
+def _binary_array(column: Column) -> pa.Array:
+    """The consumer's column buffers as an Arrow large binary array, without copying."""
+    offsets, data, validity, nulls = column
+    buffers = [None if validity is None else pa.py_buffer(validity)]
+    rows = len(offsets) // 8 - 1
+    return pa.Array.from_buffers(
+        pa.large_binary(), rows, [*buffers, pa.py_buffer(offsets), pa.py_buffer(data)], nulls
+    )
 
 
 class UsageConsumer:
@@ -226,7 +244,7 @@ class UsageConsumer:
 
     def _take(self, raw: RawBatch, preparer: ThreadPoolExecutor) -> _InHand | None:
         """Start preparing a batch on the preparing thread (None: no message to prepare)."""
-        if not raw.values:
+        if not len(raw.values):
             return None
         states = self._retrying(self._store.period_states)
         calendar = self._settings.periods.calendar(states, datetime.now(UTC))

@@ -10,8 +10,9 @@
  * - `encode_records` reads each column from its Arrow buffers and returns one bytes object
  *   per row, the framing header first; it encodes a block of rows at a time with the GIL
  *   released, so that the publisher's thread keeps producing the chunk before;
- * - `scan_records` checks each message's header, reads its body field by field and writes
- *   every column straight in Arrow's layout (validity bitmaps, 16-byte string views, int64
+ * - `scan_records` reads the message values from their Arrow buffers (a large binary
+ *   column, as the consumer reads them), checks each one's header, reads its body field by
+ *   field and writes every column straight in Arrow's layout (validity bitmaps, 16-byte string views, int64
  *   values, boolean bitmaps), which pyarrow then wraps without copying.
  *
  * The decoding rules are the ones schemas/avro_decode.py documents: a body is decoded only
@@ -41,6 +42,77 @@ typedef struct {
     uint8_t *valid;                    /* validity bitmap */
     uint8_t *out;                      /* views, int64 values or a boolean bitmap */
 } Field;
+
+/* ---- Arrow columns in ------------------------------------------------------------------ */
+
+/* One column as Arrow buffers: a column to encode (see `encode_records` in the .pyi), or
+ * the message values to decode (a large binary column). */
+typedef struct {
+    char kind;
+    int nullable;
+    Py_ssize_t offset;  /* the array's offset into its buffers */
+    Py_buffer validity; /* buf NULL when every value is present */
+    Py_buffer values;   /* int64 offsets (strings), int64 values or a boolean bitmap */
+    Py_buffer data;     /* strings' bytes; buf NULL otherwise */
+} Column;
+
+static int bit_at(const Py_buffer *bitmap, Py_ssize_t index) {
+    return (((const uint8_t *)bitmap->buf)[index >> 3] >> (index & 7)) & 1;
+}
+
+/* Borrow `source` as a buffer of at least `size` bytes (None: no buffer, if allowed). */
+static int borrow(PyObject *source, Py_buffer *view, Py_ssize_t size, int optional,
+                  const char *what) {
+    if (source == Py_None) {
+        if (optional || size == 0) return 0;
+        PyErr_Format(PyExc_ValueError, "the %s buffer is missing", what);
+        return -1;
+    }
+    if (PyObject_GetBuffer(source, view, PyBUF_SIMPLE) < 0) return -1;
+    if (view->len < size) {
+        PyErr_Format(PyExc_ValueError, "the %s buffer is too short", what);
+        return -1;
+    }
+    return 0;
+}
+
+/* Fill `column` from its tuple (kind, offset, validity, values, data) for `rows` rows. */
+static int read_column(PyObject *spec, Column *column, Py_ssize_t rows) {
+    PyObject *validity, *values, *data;
+    int kind; /* "C": one character */
+    if (!PyArg_ParseTuple(spec, "CnOOO", &kind, &column->offset, &validity, &values, &data))
+        return -1;
+    column->nullable = kind == 'S' || kind == 'B' || kind == 'L';
+    column->kind = column->nullable ? (char)(kind + ('a' - 'A')) : (char)kind;
+    if (strchr("sbl", column->kind) == NULL || column->kind == '\0' || column->offset < 0) {
+        PyErr_Format(PyExc_ValueError, "unknown field kind %c or negative offset", kind);
+        return -1;
+    }
+    Py_ssize_t end = column->offset + rows;
+    Py_ssize_t width = column->kind == 'b' ? (end + 7) / 8 : (end + (column->kind == 's')) * 8;
+    if (borrow(validity, &column->validity, (end + 7) / 8, 1, "validity") < 0 ||
+        borrow(values, &column->values, width, 0, "values") < 0)
+        return -1;
+    if (column->kind != 's') return 0;
+    const int64_t *offsets = (const int64_t *)column->values.buf;
+    Py_ssize_t size = rows ? (Py_ssize_t)offsets[end] : 0;
+    if (borrow(data, &column->data, size, 0, "data") < 0) return -1;
+    for (Py_ssize_t row = column->offset; row < end; row++) {
+        if (offsets[row] < 0 || offsets[row] > offsets[row + 1]) {
+            PyErr_SetString(PyExc_ValueError, "string offsets are not ascending");
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static void release_column(Column *column) {
+    if (column->validity.obj != NULL) PyBuffer_Release(&column->validity);
+    if (column->values.obj != NULL) PyBuffer_Release(&column->values);
+    if (column->data.obj != NULL) PyBuffer_Release(&column->data);
+}
+
+/* ---- decoding ------------------------------------------------------------------------ */
 
 /* Read one varint; 0 when it runs past `end` or needs more than 64 bits. */
 static int read_varint(const uint8_t **cursor, const uint8_t *end, uint64_t *value) {
@@ -131,15 +203,22 @@ static PyObject *zeroed_bytearray(Py_ssize_t size) {
     return array;
 }
 
-/* Which of `accepted` headers `value` starts with: its framing status. */
-static int framing(PyObject *value, Py_ssize_t header_size, const char *marker,
-                   Py_ssize_t marker_size, PyObject *accepted) {
-    if (!PyBytes_Check(value) || PyBytes_GET_SIZE(value) < header_size) return NOT_FRAMED;
-    const char *bytes = PyBytes_AS_STRING(value);
+/* Row `row` of the values: its bytes and size; NULL for a null. */
+static const char *value_at(const Column *values, Py_ssize_t row, Py_ssize_t *size) {
+    if (values->validity.buf != NULL && !bit_at(&values->validity, row)) return NULL;
+    const int64_t *offsets = (const int64_t *)values->values.buf;
+    *size = (Py_ssize_t)(offsets[row + 1] - offsets[row]);
+    return (const char *)values->data.buf + offsets[row];
+}
+
+/* Which of `accepted` headers a value starts with: its framing status. */
+static int framing(const char *bytes, Py_ssize_t size, Py_ssize_t header_size,
+                   const char *marker, Py_ssize_t marker_size, const char **accepted,
+                   Py_ssize_t accepted_count) {
+    if (bytes == NULL || size < header_size) return NOT_FRAMED;
     if (memcmp(bytes, marker, (size_t)marker_size) != 0) return NOT_FRAMED;
-    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(accepted); i++) {
-        PyObject *header = PyTuple_GET_ITEM(accepted, i);
-        if (memcmp(bytes, PyBytes_AS_STRING(header), (size_t)header_size) == 0) return DECODED;
+    for (Py_ssize_t i = 0; i < accepted_count; i++) {
+        if (memcmp(bytes, accepted[i], (size_t)header_size) == 0) return DECODED;
     }
     return UNKNOWN_HEADER;
 }
@@ -176,13 +255,15 @@ static Py_ssize_t null_count(const uint8_t *valid, Py_ssize_t rows) {
 
 static PyObject *scan_records(PyObject *self, PyObject *args) {
     (void)self;
-    PyObject *values, *accepted;
-    Py_ssize_t header_size, marker_size, kinds_size, max_data;
+    PyObject *values_spec, *accepted;
+    Py_ssize_t n, header_size, marker_size, kinds_size, max_data;
     const char *marker, *kinds;
-    if (!PyArg_ParseTuple(args, "Ony#O!y#n", &values, &header_size, &marker, &marker_size,
-                          &PyTuple_Type, &accepted, &kinds, &kinds_size, &max_data))
+    if (!PyArg_ParseTuple(args, "nOny#O!y#n", &n, &values_spec, &header_size, &marker,
+                          &marker_size, &PyTuple_Type, &accepted, &kinds, &kinds_size,
+                          &max_data))
         return NULL;
-    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(accepted); i++) {
+    Py_ssize_t accepted_count = PyTuple_GET_SIZE(accepted);
+    for (Py_ssize_t i = 0; i < accepted_count; i++) {
         PyObject *header = PyTuple_GET_ITEM(accepted, i);
         if (!PyBytes_Check(header) || PyBytes_GET_SIZE(header) != header_size) {
             PyErr_SetString(PyExc_ValueError, "every accepted header must be header_size bytes");
@@ -193,11 +274,20 @@ static PyObject *scan_records(PyObject *self, PyObject *args) {
         PyErr_SetString(PyExc_ValueError, "the marker is longer than the header");
         return NULL;
     }
-    /* A tuple of its own keeps every value alive and in place while the GIL is released. */
-    PyObject *sequence = PySequence_Tuple(values);
-    if (sequence == NULL) return NULL;
-    Py_ssize_t n = PySequence_Fast_GET_SIZE(sequence);
-    PyObject **items = PySequence_Fast_ITEMS(sequence);
+    Column values = {0};
+    if (n < 0 || read_column(values_spec, &values, n) < 0 || values.kind != 's') {
+        if (!PyErr_Occurred()) PyErr_SetString(PyExc_ValueError, "values must be a binary column");
+        release_column(&values);
+        return NULL;
+    }
+    /* Header pointers, read without the GIL: the tuple holds the bytes alive. */
+    const char **headers = PyMem_Calloc((size_t)(accepted_count ? accepted_count : 1), sizeof(char *));
+    if (headers == NULL) {
+        release_column(&values);
+        return PyErr_NoMemory();
+    }
+    for (Py_ssize_t i = 0; i < accepted_count; i++)
+        headers[i] = PyBytes_AS_STRING(PyTuple_GET_ITEM(accepted, i));
 
     PyObject *result = NULL, *status = NULL, *data = NULL, *positions = NULL;
     PyObject *valid_list = NULL, *value_list = NULL, *nulls = NULL;
@@ -225,12 +315,15 @@ static PyObject *scan_records(PyObject *self, PyObject *args) {
     if (status == NULL) goto done;
     uint8_t *codes = (uint8_t *)PyBytes_AS_STRING(status);
     Py_ssize_t capacity = 0;
-    /* Only immutable objects held by this call are read without the GIL: another thread
-     * (the consumer's, applying the batch before) runs meanwhile. */
+    /* Only buffers held by this call are read without the GIL: another thread (the
+     * consumer's, applying the batch before) runs meanwhile. */
     Py_BEGIN_ALLOW_THREADS
     for (Py_ssize_t i = 0; i < n; i++) {
-        codes[i] = (uint8_t)framing(items[i], header_size, marker, marker_size, accepted);
-        if (codes[i] == DECODED) capacity += PyBytes_GET_SIZE(items[i]) - header_size;
+        Py_ssize_t size = 0;
+        const char *bytes = value_at(&values, values.offset + i, &size);
+        codes[i] = (uint8_t)framing(bytes, size, header_size, marker, marker_size, headers,
+                                    accepted_count);
+        if (codes[i] == DECODED) capacity += size - header_size;
     }
     Py_END_ALLOW_THREADS
     data = PyByteArray_FromStringAndSize(NULL, capacity);
@@ -243,8 +336,10 @@ static PyObject *scan_records(PyObject *self, PyObject *args) {
     Py_BEGIN_ALLOW_THREADS
     for (Py_ssize_t i = 0; i < n; i++) {
         if (codes[i] != DECODED) continue;
-        const uint8_t *body = (const uint8_t *)PyBytes_AS_STRING(items[i]) + header_size;
-        Py_ssize_t length = PyBytes_GET_SIZE(items[i]) - header_size;
+        Py_ssize_t length = 0;
+        const uint8_t *body = (const uint8_t *)value_at(&values, values.offset + i, &length);
+        body += header_size;
+        length -= header_size;
         if (used + length > max_data) { /* string views address text with 32-bit offsets */
             overflow = 1;
             break;
@@ -292,26 +387,13 @@ done:
     Py_XDECREF(valid_list);
     Py_XDECREF(value_list);
     Py_XDECREF(nulls);
-    Py_DECREF(sequence);
+    PyMem_Free(headers);
+    release_column(&values);
     return result;
 }
 
 
 /* ---- encoding ------------------------------------------------------------------------ */
-
-/* One column to encode, as Arrow buffers (see `encode_records` in the .pyi). */
-typedef struct {
-    char kind;
-    int nullable;
-    Py_ssize_t offset;  /* the array's offset into its buffers */
-    Py_buffer validity; /* buf NULL when every value is present */
-    Py_buffer values;   /* int64 offsets (strings), int64 values or a boolean bitmap */
-    Py_buffer data;     /* strings' bytes; buf NULL otherwise */
-} Column;
-
-static int bit_at(const Py_buffer *bitmap, Py_ssize_t index) {
-    return (((const uint8_t *)bitmap->buf)[index >> 3] >> (index & 7)) & 1;
-}
 
 static uint8_t *write_varint(uint8_t *out, uint64_t value) {
     while (value >= 0x80) {
@@ -324,58 +406,6 @@ static uint8_t *write_varint(uint8_t *out, uint64_t value) {
 
 static uint64_t zigzag(int64_t value) {
     return ((uint64_t)value << 1) ^ (uint64_t)(value >> 63);
-}
-
-/* Borrow `source` as a buffer of at least `size` bytes (None: no buffer, if allowed). */
-static int borrow(PyObject *source, Py_buffer *view, Py_ssize_t size, int optional,
-                  const char *what) {
-    if (source == Py_None) {
-        if (optional || size == 0) return 0;
-        PyErr_Format(PyExc_ValueError, "the %s buffer is missing", what);
-        return -1;
-    }
-    if (PyObject_GetBuffer(source, view, PyBUF_SIMPLE) < 0) return -1;
-    if (view->len < size) {
-        PyErr_Format(PyExc_ValueError, "the %s buffer is too short", what);
-        return -1;
-    }
-    return 0;
-}
-
-/* Fill `column` from its tuple (kind, offset, validity, values, data) for `rows` rows. */
-static int read_column(PyObject *spec, Column *column, Py_ssize_t rows) {
-    PyObject *validity, *values, *data;
-    int kind; /* "C": one character */
-    if (!PyArg_ParseTuple(spec, "CnOOO", &kind, &column->offset, &validity, &values, &data))
-        return -1;
-    column->nullable = kind == 'S' || kind == 'B' || kind == 'L';
-    column->kind = column->nullable ? (char)(kind + ('a' - 'A')) : (char)kind;
-    if (strchr("sbl", column->kind) == NULL || column->kind == '\0' || column->offset < 0) {
-        PyErr_Format(PyExc_ValueError, "unknown field kind %c or negative offset", kind);
-        return -1;
-    }
-    Py_ssize_t end = column->offset + rows;
-    Py_ssize_t width = column->kind == 'b' ? (end + 7) / 8 : (end + (column->kind == 's')) * 8;
-    if (borrow(validity, &column->validity, (end + 7) / 8, 1, "validity") < 0 ||
-        borrow(values, &column->values, width, 0, "values") < 0)
-        return -1;
-    if (column->kind != 's') return 0;
-    const int64_t *offsets = (const int64_t *)column->values.buf;
-    Py_ssize_t size = rows ? (Py_ssize_t)offsets[end] : 0;
-    if (borrow(data, &column->data, size, 0, "data") < 0) return -1;
-    for (Py_ssize_t row = column->offset; row < end; row++) {
-        if (offsets[row] < 0 || offsets[row] > offsets[row + 1]) {
-            PyErr_SetString(PyExc_ValueError, "string offsets are not ascending");
-            return -1;
-        }
-    }
-    return 0;
-}
-
-static void release_column(Column *column) {
-    if (column->validity.obj != NULL) PyBuffer_Release(&column->validity);
-    if (column->values.obj != NULL) PyBuffer_Release(&column->values);
-    if (column->data.obj != NULL) PyBuffer_Release(&column->data);
 }
 
 /* The most bytes row `row` of `column` can take: union index, varint, text. */

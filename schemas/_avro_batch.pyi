@@ -1,9 +1,8 @@
 """Types of the C extension schemas/_avro_batch.c (see its header comment)."""
 
-from collections.abc import Sequence
-
 def scan_records(
-    values: Sequence[bytes | None],
+    rows: int,
+    values: tuple[str, int, object, object, object],
     header_size: int,
     marker: bytes,
     accepted: tuple[bytes, ...],
@@ -13,14 +12,16 @@ def scan_records(
 ) -> tuple[bytes, int, bytearray, bytearray, list[bytearray], list[bytearray], list[int]]:
     """Decode the values framed by one of the `accepted` headers into Arrow column buffers.
 
-    `kinds` has one code per record field: ``s``/``b``/``l`` for string, boolean and long,
-    upper case for their ``["null", T]`` unions. Returns, in order: a status byte per value
-    (0 decoded, 1 no `marker` or shorter than the header, 2 a header not accepted, 3 not
-    exactly one record); the number of decoded rows; their value indexes (int64); the
-    data buffer their string views point into; per field, its validity bitmap; per field,
-    its 16-byte string views, int64 values or boolean bitmap; per field, its null count.
-    Raises OverflowError when the decoded bodies would exceed `max_data` bytes. The scan
-    releases the GIL (it reads a tuple copy of `values`): other threads run meanwhile.
+    `values` is a large binary column given as `encode_records` takes a column ("S", its
+    offset, validity, int64 offsets, data); a null value is not framed. `kinds` has one
+    code per record field: ``s``/``b``/``l`` for string, boolean and long, upper case for
+    their ``["null", T]`` unions. Returns, in order: a status byte per value (0 decoded,
+    1 no `marker` or shorter than the header, 2 a header not accepted, 3 not exactly one
+    record); the number of decoded rows; their value indexes (int64); the data buffer
+    their string views point into; per field, its validity bitmap; per field, its 16-byte
+    string views, int64 values or boolean bitmap; per field, its null count. Raises
+    OverflowError when the decoded bodies would exceed `max_data` bytes. The scan releases
+    the GIL (it holds the buffers): other threads run meanwhile.
     """
 
 def encode_records(

@@ -15,23 +15,34 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeAlias
 
 import numpy as np
 import numpy.typing as npt
 import polars as pl
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from schemas._avro_batch import scan_records
 from schemas.avro_columns import field_code, field_kind, polars_schema
 
-__all__ = ["BARE", "Framing", "Status", "decode_records"]
+__all__ = [
+    "BARE",
+    "Framing",
+    "MessageValues",
+    "Status",
+    "binary_column",
+    "decode_records",
+    "with_nulls_at",
+]
 
 # Views address long strings in their buffer with signed 32-bit offsets; 12 bytes are
 # left for the text an offset points at.
 _MAX_VIEW_OFFSET = 2**31 - 1 - 12
 
 _Statuses = npt.NDArray[np.uint8]
+# Message values: one Arrow large binary column (as the consumer reads them), or a list.
+MessageValues: TypeAlias = "Sequence[bytes | None] | pa.Array"
 
 
 class Status(enum.IntEnum):
@@ -56,8 +67,22 @@ class Framing:
 BARE = Framing(0, b"", (b"",))  # schemaless bodies: no header at all
 
 
+def binary_column(values: MessageValues) -> pa.Array:
+    """`values` as one Arrow large binary column; a list is copied into one."""
+    if isinstance(values, pa.Array):
+        return values if values.type == pa.large_binary() else values.cast(pa.large_binary())
+    return pa.array(values, type=pa.large_binary())
+
+
+def with_nulls_at(values: pa.Array, indexes: Sequence[int]) -> pa.Array:
+    """`values` with the values at `indexes` null: left out of decoding, in place."""
+    blank = np.zeros(len(values), dtype=np.bool_)
+    blank[list(indexes)] = True
+    return pc.if_else(pa.array(blank), pa.scalar(None, values.type), values)
+
+
 def decode_records(
-    values: Sequence[bytes | None], schema: Mapping[str, Any], framing: Framing = BARE
+    values: MessageValues, schema: Mapping[str, Any], framing: Framing = BARE
 ) -> tuple[pl.DataFrame, _Statuses]:
     """Decode every value that starts with an accepted header and then holds exactly one
     record `schema`.
@@ -65,27 +90,32 @@ def decode_records(
     Returns the decoded rows, in input order, as a frame of `polars_schema(schema)`, and a
     `Status` per value. Strings are not copied again: each is a view into one buffer.
     """
+    column = binary_column(values)
     kinds = "".join(field_code(field) for field in schema["fields"]).encode()
+    validity, offsets, data = column.buffers()
     try:
         scanned = scan_records(
-            values, framing.header_size, framing.marker, framing.accepted, kinds,
-            _MAX_VIEW_OFFSET,
+            len(column), ("S", column.offset, validity, offsets, data), framing.header_size,
+            framing.marker, framing.accepted, kinds, _MAX_VIEW_OFFSET,
         )  # fmt: skip
     except OverflowError:  # more text than one buffer of views can address
-        return _in_halves(values, schema, framing)
+        return _in_halves(column, schema, framing)
     status_bytes, rows, positions, data, validity, columns, nulls = scanned
     statuses = np.frombuffer(status_bytes, dtype=np.uint8).copy()
     arrays: dict[str, pa.Array] = {}
     text = pa.py_buffer(data)
-    for field, valid, column, null_count in zip(
+    for field, valid, field_column, null_count in zip(
         schema["fields"], validity, columns, nulls, strict=True
     ):
         kind = field_kind(field)[0]
         bitmap = pa.py_buffer(valid) if null_count else None
-        array = _arrow_array(kind, rows, bitmap, pa.py_buffer(column), text, null_count=null_count)
+        array = _arrow_array(
+            kind, rows, bitmap, pa.py_buffer(field_column), text, null_count=null_count
+        )
         if array is None:  # text that is not UTF-8: decode again without its rows
-            bad = np.frombuffer(positions, dtype=np.int64)[_not_utf8(column, rows, valid, text)]
-            return _without(values, schema, framing, bad)
+            not_utf8 = _not_utf8(field_column, rows, valid, text)
+            bad = np.frombuffer(positions, dtype=np.int64)[not_utf8]
+            return _without(column, schema, framing, bad)
         arrays[field["name"]] = array
     return pl.DataFrame(pl.from_arrow(pa.table(arrays))), statuses
 
@@ -123,26 +153,24 @@ def _is_utf8(text: bytes | None) -> bool:
 
 
 def _without(
-    values: Sequence[bytes | None],
+    values: pa.Array,
     schema: Mapping[str, Any],
     framing: Framing,
     bad: npt.NDArray[np.int64],
 ) -> tuple[pl.DataFrame, _Statuses]:
     """Decode again with the `bad` values left out; they are UNDECODABLE."""
-    dropped = set(bad.tolist())
-    kept = [None if index in dropped else value for index, value in enumerate(values)]
-    frame, statuses = decode_records(kept, schema, framing)
+    frame, statuses = decode_records(with_nulls_at(values, bad.tolist()), schema, framing)
     statuses[bad] = Status.UNDECODABLE
     return frame, statuses
 
 
 def _in_halves(
-    values: Sequence[bytes | None], schema: Mapping[str, Any], framing: Framing
+    values: pa.Array, schema: Mapping[str, Any], framing: Framing
 ) -> tuple[pl.DataFrame, _Statuses]:
     """Decode the two halves of a batch apart; a single value too large is UNDECODABLE."""
     if len(values) == 1:  # no record of ours comes near 2 GiB: refused unread
         return pl.DataFrame(schema=polars_schema(schema)), np.array([Status.UNDECODABLE], np.uint8)
     half = len(values) // 2
-    head, head_statuses = decode_records(values[:half], schema, framing)
-    tail, tail_statuses = decode_records(values[half:], schema, framing)
+    head, head_statuses = decode_records(values.slice(0, half), schema, framing)
+    tail, tail_statuses = decode_records(values.slice(half), schema, framing)
     return pl.concat([head, tail]), np.concatenate([head_statuses, tail_statuses])

@@ -32,7 +32,7 @@ import polars as pl
 
 from meterpipe.errors import SchemaError
 from schemas.avro_columns import encode_records, polars_schema
-from schemas.avro_decode import BARE, Framing, Status, decode_records
+from schemas.avro_decode import BARE, Framing, MessageValues, Status, binary_column, decode_records
 
 __all__ = [
     "FIELD_NAMES",
@@ -171,7 +171,7 @@ class EventCodec(Protocol):
         """Return one message value per row of `frame`."""
         ...
 
-    def decode(self, values: Sequence[bytes | None]) -> DecodeResult:
+    def decode(self, values: MessageValues) -> DecodeResult:
         """Decode message values; failures carry a `FailureReason` code."""
         ...
 
@@ -196,13 +196,14 @@ class _HeaderCodec(ABC):
         """Return one message value per row of `frame`."""
         return encode_records(frame, load_schema(), self._header())
 
-    def decode(self, values: Sequence[bytes | None]) -> DecodeResult:
+    def decode(self, values: MessageValues) -> DecodeResult:
         """Decode message values; failures carry a `FailureReason` code."""
-        frame, statuses = decode_records(values, load_schema(), self._framing())
-        unknown = np.flatnonzero(statuses == Status.UNKNOWN_HEADER)
-        headers = {(values[index] or b"")[: self.header_size] for index in unknown.tolist()}
+        column = binary_column(values)
+        frame, statuses = decode_records(column, load_schema(), self._framing())
+        unknown = np.flatnonzero(statuses == Status.UNKNOWN_HEADER).tolist()
+        headers = {(column[index].as_py() or b"")[: self.header_size] for index in unknown}
         if self._remember_accepted([header for header in headers if self._accepts(header)]):
-            frame, statuses = decode_records(values, load_schema(), self._framing())
+            frame, statuses = decode_records(column, load_schema(), self._framing())
         failed = np.flatnonzero(statuses != Status.DECODED).tolist()
         failures: list[tuple[int, str]] = [
             (index, _FAILURE_REASONS[Status(statuses[index])]) for index in failed

@@ -5,18 +5,17 @@ from __future__ import annotations
 import hashlib
 from datetime import UTC, datetime
 
-from consumers.batch import TOO_LARGE_KEPT_BYTES, RawBatch, prepare_batch
+from consumers.batch import TOO_LARGE_KEPT_BYTES, prepare_batch
 from consumers.dead_letters import HEADER_MAX_CHARS, DeadLetter, dead_letter_headers
 from meterpipe.settings import PeriodSettings
 from schemas.codec import SingleObjectCodec
+from tests.consumers.raw_batches import raw_batch
 
 LIMIT = 1_000_000
 
 
 def _prepare(keys: list[bytes | None], values: list[bytes | None]) -> dict[int, DeadLetter]:
-    raw = RawBatch(
-        partitions=[0] * len(values), offsets=list(range(len(values))), keys=keys, values=values
-    )
+    raw = raw_batch([0] * len(values), list(range(len(values))), keys, values)
     calendar = PeriodSettings().calendar({}, datetime.now(UTC))
     prepared = prepare_batch(raw, SingleObjectCodec(), calendar, LIMIT)
     assert prepared.events.height == 0
@@ -53,5 +52,5 @@ def test_dead_letter_header_texts_are_capped() -> None:
 
 
 def test_a_batch_knows_where_each_partition_starts_and_ends() -> None:
-    raw = RawBatch(partitions=[1, 0, 1, 0], offsets=[5, 3, 6, 4], keys=[None] * 4, values=[b""] * 4)
+    raw = raw_batch([1, 0, 1, 0], [5, 3, 6, 4], [None] * 4, [b""] * 4)
     assert (raw.first_offsets(), raw.next_offsets()) == ({0: 3, 1: 5}, {0: 5, 1: 7})

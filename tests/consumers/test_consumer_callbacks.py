@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry
 
-from consumers.batch import RawBatch
 from consumers.consumer import UsageConsumer, _InHand
 from consumers.store import SqliteStore
 from meterpipe.metrics import PipelineMetrics
 from meterpipe.settings import load_settings
 from schemas.codec import make_codec
+from tests.consumers.raw_batches import raw_batch
 
 TOPIC = "usage"
 LAG = "meterpipe_consumer_lag"
@@ -74,6 +74,6 @@ def test_a_fold_waits_while_a_batch_is_in_hand_up_to_twice_its_count(
     consumer._folding = False
     consumer._unfolded = unfolded  # batches committed since the last fold (default count: 20)
     if in_hand:
-        consumer._in_hand = _InHand(RawBatch([], [], [], []), Future())
+        consumer._in_hand = _InHand(raw_batch([], [], [], []), Future())
     consumer._fold_if_due(idle=idle)
     assert (consumer._unfolded == 0) is starts  # a fold that starts counts afresh

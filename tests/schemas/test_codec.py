@@ -277,6 +277,22 @@ def test_single_object_decode_names_each_bad_message() -> None:
     assert result.frame.to_dicts() == [EVENTS[0], EVENTS[2]]
 
 
+def test_a_sliced_arrow_column_decodes_like_its_list() -> None:
+    # As the consumer reads them: one large binary column, here cut out of a longer one
+    # (its buffers start elsewhere) and with nulls (its validity bitmap is read too).
+    good = SingleObjectCodec().encode(frame_of(EVENTS))
+    values = [good[0], None, b"junk", *good[1:], None]
+    column = pa.array([good[2], *values, good[0]], type=pa.large_binary()).slice(1, len(values))
+    from_list, from_column = SingleObjectCodec().decode(values), SingleObjectCodec().decode(column)
+    assert (
+        from_column.failures
+        == from_list.failures
+        == [(1, "not_avro"), (2, "not_avro"), (len(values) - 1, "not_avro")]
+    )
+    assert from_column.positions == from_list.positions
+    assert from_column.frame.to_dicts() == from_list.frame.to_dicts() == EVENTS
+
+
 def first_union_at(body: bytes) -> int:
     """Offset of pricingUnit's union index: after accountId and a set developerId."""
     developer = 1 + body[0] // 2
@@ -460,13 +476,18 @@ def test_make_codec_uses_the_registry_only_when_configured() -> None:
 
 
 def test_the_scanner_refuses_arguments_it_cannot_honour() -> None:
-    event_body = avro_body(EVENTS[0])
+    values = pa.array([avro_body(EVENTS[0])], type=pa.large_binary())
+    column = ("S", 0, *values.buffers())
     with pytest.raises(ValueError, match="header_size"):
-        scan_records([event_body], 2, b"", (b"x",), b"s", 1_000)
+        scan_records(1, column, 2, b"", (b"x",), b"s", 1_000)
     with pytest.raises(ValueError, match="kind"):
-        scan_records([event_body], 0, b"", (b"",), b"sx", 1_000)
+        scan_records(1, column, 0, b"", (b"",), b"sx", 1_000)
     with pytest.raises(ValueError, match="marker"):
-        scan_records([event_body], 0, b"\x00", (b"",), b"s", 1_000)
+        scan_records(1, column, 0, b"\x00", (b"",), b"s", 1_000)
+    with pytest.raises(ValueError, match="too short"):
+        scan_records(2, column, 0, b"", (b"",), b"s", 1_000)
+    with pytest.raises(ValueError, match="binary column"):
+        scan_records(1, ("L", 0, None, pa.array([1]).buffers()[1], None), 0, b"", (b"",), b"s", 9)
 
 
 def test_the_encoder_refuses_buffers_that_do_not_hold_the_rows() -> None:
