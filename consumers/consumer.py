@@ -115,11 +115,10 @@ def read_batch(consumer: DirectConsumer, max_events: int, wait_s: float) -> RawB
 def _binary_array(column: Column) -> pa.Array:
     """The consumer's column buffers as an Arrow large binary array, without copying."""
     offsets, data, validity, nulls = column
-    buffers = [None if validity is None else pa.py_buffer(validity)]
+    bitmap = None if validity is None else pa.py_buffer(validity)
     rows = len(offsets) // 8 - 1
-    return pa.Array.from_buffers(
-        pa.large_binary(), rows, [*buffers, pa.py_buffer(offsets), pa.py_buffer(data)], nulls
-    )
+    buffers = [bitmap, pa.py_buffer(offsets), pa.py_buffer(data)]
+    return pa.Array.from_buffers(pa.large_binary(), rows, buffers, nulls)
 
 
 class UsageConsumer:
