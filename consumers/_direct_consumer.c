@@ -260,7 +260,8 @@ static void column_free(Column *column) {
 static PyObject *batch_columns(DirectConsumer *self, rd_kafka_message_t **messages,
                                Py_ssize_t count) {
     Column keys = {0}, values = {0};
-    PyObject *partitions = NULL, *offsets = NULL, *replayed = PyList_New(0), *errors = PyList_New(0);
+    PyObject *partitions = NULL, *offsets = NULL;
+    PyObject *replayed = PyList_New(0), *errors = PyList_New(0);
     PyObject *result = NULL;
     if (!replayed || !errors) goto done;
     Py_ssize_t rows = 0, key_bytes = 0, value_bytes = 0, key_nulls = 0, value_nulls = 0;

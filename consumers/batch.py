@@ -2,7 +2,7 @@
 
 Columnar from end to end: the batch is decoded in one go, validated with the same
 polars rules the publisher used (the topic may have other producers), and each event
-gets the UTC day its usage belongs to. No broker here: lists in, frames out.
+gets the UTC day its usage belongs to. No broker here: columns in, frames out.
 """
 
 from __future__ import annotations

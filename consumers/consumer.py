@@ -83,8 +83,9 @@ def open_consumer(
 ) -> DirectConsumer:
     """A C group member for `topic`; a setting librdkafka refuses is a ConfigError naming it.
 
-    It reads a batch as lists in C: with confluent-kafka's Consumer, making a Message per
-    event and asking it for each field took about half of the consumer thread's time.
+    It reads a batch as column buffers in C: with confluent-kafka's Consumer, making a
+    Message per event and asking it for each field took about half of the consumer thread's
+    time.
     """
     with refusal_as_config_error():
         return DirectConsumer(

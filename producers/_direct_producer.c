@@ -206,7 +206,8 @@ static rd_kafka_headers_t *make_headers(PyObject *pairs) {
         const char *name, *value;
         size_t size;
         if (!PyArg_ParseTuple(pair, "OO", &name_item, &value_item) ||
-            (name = PyUnicode_AsUTF8(name_item)) == NULL || bytes_of(value_item, &value, &size) < 0) {
+            (name = PyUnicode_AsUTF8(name_item)) == NULL ||
+            bytes_of(value_item, &value, &size) < 0) {
             rk.headers_destroy(headers);
             Py_DECREF(items);
             return NULL;

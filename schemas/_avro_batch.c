@@ -12,8 +12,8 @@
  *   released, so that the publisher's thread keeps producing the chunk before;
  * - `scan_records` reads the message values from their Arrow buffers (a large binary
  *   column, as the consumer reads them), checks each one's header, reads its body field by
- *   field and writes every column straight in Arrow's layout (validity bitmaps, 16-byte string views, int64
- *   values, boolean bitmaps), which pyarrow then wraps without copying.
+ *   field and writes every column straight in Arrow's layout (validity bitmaps, 16-byte
+ *   string views, int64 values, boolean bitmaps), which pyarrow then wraps without copying.
  *
  * The decoding rules are the ones schemas/avro_decode.py documents: a body is decoded only
  * if it is exactly one record; each union index is 0 (null) or 1 (the value); each boolean
@@ -281,7 +281,8 @@ static PyObject *scan_records(PyObject *self, PyObject *args) {
         return NULL;
     }
     /* Header pointers, read without the GIL: the tuple holds the bytes alive. */
-    const char **headers = PyMem_Calloc((size_t)(accepted_count ? accepted_count : 1), sizeof(char *));
+    size_t header_slots = (size_t)(accepted_count ? accepted_count : 1);
+    const char **headers = PyMem_Calloc(header_slots, sizeof(char *));
     if (headers == NULL) {
         release_column(&values);
         return PyErr_NoMemory();
