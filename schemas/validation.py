@@ -3,9 +3,11 @@
 Checking rows one at a time through pydantic costs microseconds a row, too slow for files of
 millions of rows. Here the rules of `schemas.model`, with the very same patterns and limits,
 become polars expressions that judge a whole frame at once (the date-time pattern also
-says the limits the model checks by arithmetic). Only the rows found invalid go
-through the pydantic model, which stays the authority for error messages; a differential
-test checks, row for row, that both agree on validity and on the normalised values.
+says the limits the model checks by arithmetic); the fixed-shape patterns and eventDates
+are matched by C passes over each column (`schemas.cell_patterns`, `schemas.event_dates`).
+Only the rows found invalid go through the pydantic model, which stays the authority for
+error messages; a differential test checks, row for row, that both agree on validity and on
+the normalised values.
 
 Files are checked by their format's rules (`validate_frame` for AppDirect rows); decoded
 events, which may come from any format, by the rules of their `sourceFormat`
@@ -21,6 +23,7 @@ from typing import Final
 
 import polars as pl
 
+from schemas.cell_patterns import pattern_code, whole_matches
 from schemas.currencies import CURRENCIES
 from schemas.event_dates import breaks_event_dates, utc_instants
 from schemas.model import (
@@ -231,8 +234,9 @@ def _solvimon_failures(billable: pl.DataType) -> list[pl.Expr]:
 
 
 def _matches(column: str, pattern: str) -> pl.Expr:
-    """Whether the whole cell matches `pattern` (null for a null cell)."""
-    return pl.col(column).str.contains(f"^(?:{pattern})$")
+    """Whether the whole cell matches `pattern` (null for a null cell), in C."""
+    match = functools.partial(whole_matches, code=pattern_code(pattern))
+    return pl.col(column).map_batches(match, return_dtype=pl.Boolean, is_elementwise=True)
 
 
 def breaks_pattern(column: str, pattern: str, *, required: bool) -> pl.Expr:
