@@ -5,12 +5,14 @@ a Solvimon row's meter value, and `UsageEvent` mirrors the published Avro record
 Rows are checked in two places: one at a time here (error reports, consumers re-checking an
 event) and a whole frame at a time in `schemas.validation`, which must agree with this module
 row for row. So the rules live here: the regex patterns and length limits are constants the
-polars validator reuses, and every failure raises `PydanticCustomError(code, message)`, whose
+frame validator reuses, and every failure raises `PydanticCustomError(code, message)`, whose
 `type` is the stable reason code (a metric label) and whose message is the one people read.
-Only the calendar check is written once per engine; a differential test compares the two.
+Written twice are the calendar check and the four fixed-shape patterns, which the frame
+validator matches in C (`schemas.cell_patterns`, keyed by these very pattern strings); tests
+hold the C matchers to `re.fullmatch`, and a differential test compares the two validators.
 
-The patterns are unanchored: Python applies them with `re.fullmatch`, polars wraps them in
-`^(?:...)$` (Python's `$` would also match before a trailing newline). They spell digits
+The patterns are unanchored: Python applies them with `re.fullmatch`, the C matchers to the
+whole text (Python's `$` would also match before a trailing newline). They spell digits
 `[0-9]`, since Python's `\\d` also matches other scripts' digits, such as "١".
 """
 
