@@ -18,10 +18,7 @@
  *
  * Only the Python C API is used (buffers in, a bytearray out).
  */
-#define PY_SSIZE_T_CLEAN
-#include <Python.h>
-#include <stdint.h>
-#include <string.h>
+#include "text_bounds.h"
 
 enum { UUID_CHARS = 36, MAX_WHOLE_DIGITS = 20, MAX_FRACTION_DIGITS = 12, CURRENCY_CHARS = 3 };
 
@@ -96,18 +93,6 @@ static Matcher matcher_for(int code) {
     }
 }
 
-/* Whether `bounds` holds rows + 1 int64 offsets, each at least the one before, within `size`. */
-static int bounds_rise_within(const char *raw, Py_ssize_t rows, Py_ssize_t size) {
-    int64_t previous = 0;
-    for (Py_ssize_t i = 0; i <= rows; i++) {
-        int64_t bound;
-        memcpy(&bound, raw + i * 8, 8);
-        if (bound < previous || bound > size) return 0;
-        previous = bound;
-    }
-    return 1;
-}
-
 static PyObject *match_cells(PyObject *self, PyObject *args) {
     (void)self;
     Py_buffer bounds, data;
@@ -115,23 +100,15 @@ static PyObject *match_cells(PyObject *self, PyObject *args) {
     if (!PyArg_ParseTuple(args, "y*y*C", &bounds, &data, &code)) return NULL;
     PyObject *matches = NULL;
     Matcher matcher = matcher_for(code);
-    Py_ssize_t rows = bounds.len / 8 - 1;
-    if (matcher == NULL) {
-        PyErr_Format(PyExc_ValueError, "no pattern has the code %c", code);
-    } else if (bounds.len % 8 != 0 || rows < 0) {
-        PyErr_SetString(PyExc_ValueError, "bounds must be n + 1 int64 offsets");
-    } else if (!bounds_rise_within(bounds.buf, rows, data.len)) {
-        PyErr_SetString(PyExc_ValueError, "bounds must rise within the data");
-    } else if ((matches = PyByteArray_FromStringAndSize(NULL, rows)) != NULL) {
+    Py_ssize_t rows = matcher == NULL ? -1 : text_count(&bounds, data.len);
+    if (matcher == NULL) PyErr_Format(PyExc_ValueError, "no pattern has the code %c", code);
+    if (rows >= 0 && (matches = PyByteArray_FromStringAndSize(NULL, rows)) != NULL) {
         uint8_t *out = (uint8_t *)PyByteArray_AS_STRING(matches);
-        const char *raw = bounds.buf;
         const uint8_t *text = data.buf;
         Py_BEGIN_ALLOW_THREADS
         for (Py_ssize_t i = 0; i < rows; i++) {
-            int64_t start, end;
-            memcpy(&start, raw + i * 8, 8);
-            memcpy(&end, raw + (i + 1) * 8, 8);
-            out[i] = (uint8_t)matcher(text + start, (Py_ssize_t)(end - start));
+            Py_ssize_t size, start = text_at(&bounds, i, &size);
+            out[i] = (uint8_t)matcher(text + start, size);
         }
         Py_END_ALLOW_THREADS
     }

@@ -15,10 +15,7 @@
  *
  * Only the Python C API is used (buffers in, bytearrays out).
  */
-#define PY_SSIZE_T_CLEAN
-#include <Python.h>
-#include <stdint.h>
-#include <string.h>
+#include "text_bounds.h"
 
 enum { VALID = 0, INVALID = 2, LOCAL_CHARS = 19, MAX_FRACTION_DIGITS = 9 };
 
@@ -98,21 +95,8 @@ static PyObject *judge_event_dates(PyObject *self, PyObject *args) {
     Py_buffer bounds, data;
     if (!PyArg_ParseTuple(args, "y*y*", &bounds, &data)) return NULL;
     PyObject *result = NULL, *states = NULL, *instants = NULL;
-    Py_ssize_t rows = bounds.len / 8 - 1;
-    if (bounds.len % 8 != 0 || rows < 0) {
-        PyErr_SetString(PyExc_ValueError, "bounds must be n + 1 int64 offsets");
-        goto done;
-    }
-    const char *raw_bounds = bounds.buf;
-    for (Py_ssize_t i = 0; i <= rows; i++) {
-        int64_t bound, previous = 0;
-        memcpy(&bound, raw_bounds + i * 8, 8);
-        if (i > 0) memcpy(&previous, raw_bounds + (i - 1) * 8, 8);
-        if (bound < previous || bound > data.len) {
-            PyErr_SetString(PyExc_ValueError, "bounds must rise within the data");
-            goto done;
-        }
-    }
+    Py_ssize_t rows = text_count(&bounds, data.len);
+    if (rows < 0) goto done;
     states = PyByteArray_FromStringAndSize(NULL, rows);
     instants = PyByteArray_FromStringAndSize(NULL, rows * 8);
     if (states == NULL || instants == NULL) goto done;
@@ -121,10 +105,9 @@ static PyObject *judge_event_dates(PyObject *self, PyObject *args) {
     const uint8_t *text = data.buf;
     Py_BEGIN_ALLOW_THREADS
     for (Py_ssize_t i = 0; i < rows; i++) {
-        int64_t start, end, micros = 0;
-        memcpy(&start, raw_bounds + i * 8, 8);
-        memcpy(&end, raw_bounds + (i + 1) * 8, 8);
-        state_out[i] = judge(text + start, (Py_ssize_t)(end - start), &micros);
+        int64_t micros = 0;
+        Py_ssize_t size, start = text_at(&bounds, i, &size);
+        state_out[i] = judge(text + start, size, &micros);
         memcpy(instant_out + i * 8, &micros, 8);
     }
     Py_END_ALLOW_THREADS
