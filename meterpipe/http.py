@@ -14,6 +14,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 
+from meterpipe.errors import ConfigError
+
 __all__ = ["Readiness", "serve_http"]
 
 
@@ -69,8 +71,17 @@ def _handler(registry: CollectorRegistry, readiness: Readiness) -> type[BaseHTTP
 def serve_http(
     host: str, port: int, readiness: Readiness, registry: CollectorRegistry = REGISTRY
 ) -> int:
-    """Serve the three endpoints in a daemon thread; return the bound port (port 0 picks)."""
-    server = ThreadingHTTPServer((host, port), _handler(registry, readiness))
+    """Serve the three endpoints in a daemon thread; return the bound port (port 0 picks).
+
+    ConfigError if the address cannot be bound (a port in use, an unknown host).
+    """
+    try:
+        server = ThreadingHTTPServer((host, port), _handler(registry, readiness))
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot serve metrics on {host}:{port} ({exc.strerror or exc}):"
+            " choose another METERPIPE_METRICS_PORT, or 0 for a free one"
+        ) from exc
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, name="http", daemon=True).start()
     return int(server.server_port)

@@ -96,3 +96,18 @@ def all_final(env: dict[str, str], count: int) -> list[dict[str, Any]] | None:
     if len(found) == count and all(u["status"] != "Processing" for u in found):
         return found
     return None
+
+
+def metrics_port(process: subprocess.Popen[bytes], log: Path) -> int:
+    """The port a process started with METERPIPE_METRICS_PORT=0 serves its metrics on.
+
+    Port 0 binds atomically; a port picked free beforehand can be taken by another process
+    (a Kafka client's outgoing connection) before the child binds it.
+    """
+
+    def logged() -> int | None:
+        if process.poll() is not None:
+            raise AssertionError(f"process exited ({process.returncode}); see {log}")
+        return next((line["metricsPort"] for line in log_lines(log) if "metricsPort" in line), None)
+
+    return wait_for(logged, 120, "the metrics port in the log")

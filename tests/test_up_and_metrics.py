@@ -12,10 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from meterpipe.broker import free_port
 from meterpipe.sample_data import SampleSpec, write_sample_file
 from tests.groundtruth import as_comparable, expected_totals
-from tests.processes import all_final, start_cli, stop, totals, wait_for
+from tests.processes import all_final, metrics_port, start_cli, stop, totals, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -37,8 +36,7 @@ def test_inbox_file_is_ingested_and_metrics_match_the_run(
     pipeline_env: dict[str, str], tmp_path: Path, embedded: bool
 ) -> None:
     """With a configured cluster, and with `up` running its own broker (`make run`)."""
-    port = free_port()
-    env = {**pipeline_env, "METERPIPE_METRICS_PORT": str(port)}
+    env = dict(pipeline_env)  # METERPIPE_METRICS_PORT=0: the port is read from the log
     if embedded:
         del env["METERPIPE_BOOTSTRAP_SERVERS"]
     inbox = Path(env["METERPIPE_INBOX"])
@@ -48,6 +46,7 @@ def test_inbox_file_is_ingested_and_metrics_match_the_run(
     (inbox / ".hidden.csv").write_text("ignored", encoding="utf-8")
     process = start_cli(env, tmp_path / "up.log", "up")
     try:
+        port = metrics_port(process, tmp_path / "up.log")
         shutil.copy(source, inbox / "october.csv.part")
         (inbox / "october.csv.part").rename(inbox / "october.csv")
         (upload,) = wait_for(lambda: all_final(env, 1), 180, "upload Done")

@@ -22,7 +22,7 @@ from meterpipe.broker import free_port
 from meterpipe.sample_data import SampleSpec, write_sample_file
 from tests.deploy.dashboard import dashboard_queries
 from tests.deploy.deployfiles import DEPLOY, load_yaml, require_prometheus_tool
-from tests.processes import all_final, start_cli, stop, wait_for
+from tests.processes import all_final, metrics_port, start_cli, stop, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -113,8 +113,8 @@ def _drop(source: Path, inbox: Path) -> None:
 def test_prometheus_records_an_upload_going_through(
     pipeline_env: dict[str, str], tmp_path: Path
 ) -> None:
-    metrics_port, prometheus_port = free_port(), free_port()
-    env = {**pipeline_env, "METERPIPE_METRICS_PORT": str(metrics_port)}
+    prometheus_port = free_port()
+    env = dict(pipeline_env)  # METERPIPE_METRICS_PORT=0: the port is read from the log
     inbox = Path(env["METERPIPE_INBOX"])
     inbox.mkdir()
     source = tmp_path / "usage.csv"
@@ -123,9 +123,10 @@ def test_prometheus_records_an_upload_going_through(
     meterpipe = start_cli(env, tmp_path / "up.log", "up")
     prometheus: subprocess.Popen[bytes] | None = None
     try:
-        metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
+        port = metrics_port(meterpipe, tmp_path / "up.log")
+        metrics_url = f"http://127.0.0.1:{port}/metrics"
         wait_for(lambda: _alive(meterpipe, "up.log") and _answers(metrics_url), 120, "/metrics")
-        config = _prometheus_config(tmp_path, metrics_port)
+        config = _prometheus_config(tmp_path, port)
         prometheus = _start_prometheus(tmp_path, config, prometheus_port)
         server = prometheus
         wait_for(lambda: _alive(server, "prometheus.log") and api.ready(), 120, "Prometheus")

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
 import urllib.error
 import urllib.request
 
+import pytest
 from prometheus_client import CollectorRegistry, Counter
 
+from meterpipe.errors import ConfigError
 from meterpipe.http import Readiness, serve_http
 from meterpipe.logs import JsonFormatter
 
@@ -34,6 +37,15 @@ def test_endpoints_report_liveness_readiness_and_metrics() -> None:
     assert _get(port, "/readyz") == (200, b'{"ready": true, "waitingFor": []}')
     assert b"meterpipe_probe_total 3.0" in _get(port, "/metrics")[1]
     assert _get(port, "/nope")[0] == 404
+
+
+def test_a_port_in_use_is_a_config_error_naming_it() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(ConfigError, match=f"127.0.0.1:{port} .*METERPIPE_METRICS_PORT"):
+            serve_http("127.0.0.1", port, Readiness(), CollectorRegistry())
 
 
 def test_json_log_lines_carry_extra_fields() -> None:
