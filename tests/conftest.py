@@ -10,8 +10,16 @@ from pathlib import Path
 import pytest
 
 from meterpipe.broker import EmbeddedBroker
+from tests.pgserver import close_shared_server
 from tests.postgres import fresh_schema, schema_url
 from tests.processes import start_cli, stop
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _own_postgres() -> Iterator[None]:
+    """Stops the PostgreSQL server this test process started, if any, when the session ends."""
+    yield
+    close_shared_server()
 
 
 @pytest.fixture(scope="session")

@@ -1,11 +1,10 @@
-"""PostgreSQL for tests: the server CI always provides, and a fresh schema per test.
+"""PostgreSQL for tests: the suite's own server, and a fresh schema or database per test.
 
 Also the consumer processes fault tests run on it, and the exactly-once checks they end with.
 """
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -15,15 +14,17 @@ from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
 
 import psycopg
-import pytest
 
 from tests.groundtruth import as_comparable, expected_totals
+from tests.pgserver import shared_server
 from tests.processes import log_lines, start_cli, totals
 
-POSTGRES_URL = os.environ.get(
-    "METERPIPE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
-)
 Db = psycopg.Connection[Any]
+
+
+def postgres_url() -> str:
+    """The URL of this test process's own server (started on first use)."""
+    return shared_server().url
 
 
 def schema_url(schema: str, application_name: str | None = None) -> str:
@@ -32,8 +33,7 @@ def schema_url(schema: str, application_name: str | None = None) -> str:
     if application_name is not None:
         params["application_name"] = application_name
     query = "&".join(f"{key}={quote(value)}" for key, value in params.items())
-    separator = "&" if "?" in POSTGRES_URL else "?"
-    return f"{POSTGRES_URL}{separator}{query}"
+    return f"{postgres_url()}?{query}"
 
 
 def schema_of(url: str) -> str:
@@ -43,14 +43,8 @@ def schema_of(url: str) -> str:
 
 
 def admin_connection() -> psycopg.Connection[tuple[object, ...]]:
-    """An autocommit connection to the test database; fails the test if there is none."""
-    try:
-        return psycopg.connect(POSTGRES_URL, autocommit=True, connect_timeout=5)
-    except psycopg.OperationalError as exc:
-        pytest.fail(
-            f"PostgreSQL is not reachable at {POSTGRES_URL} (set METERPIPE_TEST_POSTGRES_URL): "
-            f"{exc}"
-        )
+    """An autocommit superuser connection to the suite's server."""
+    return psycopg.connect(postgres_url(), autocommit=True, connect_timeout=10)
 
 
 @contextmanager
@@ -83,7 +77,7 @@ def fresh_database() -> Iterator[tuple[str, Callable[[], None]]]:
     with admin_connection() as admin:
         admin.execute(f'CREATE DATABASE "{name}"')
         try:
-            yield urlsplit(POSTGRES_URL)._replace(path=f"/{name}").geturl(), lock_out
+            yield urlsplit(postgres_url())._replace(path=f"/{name}").geturl(), lock_out
         finally:
             admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
 

@@ -1,4 +1,4 @@
-"""PostgreSQL fixtures: a fresh schema per test on the server CI always provides."""
+"""PostgreSQL fixtures: a fresh schema per test on the suite's own server."""
 
 from __future__ import annotations
 

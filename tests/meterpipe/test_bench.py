@@ -13,7 +13,7 @@ from consumers.store import open_store
 from meterpipe.bench import Phase, encoded_event_sample, median_phases
 from meterpipe.sample_data import SampleSpec, write_sample_file
 from meterpipe.settings import StoreSettings
-from tests.postgres import POSTGRES_URL, admin_connection
+from tests.postgres import admin_connection, postgres_url
 from tests.processes import run_cli
 from tests.topics import read_topic
 
@@ -93,7 +93,7 @@ def test_bench_scenarios_consume_on_postgres_and_on_a_prefilled_store(
 ) -> None:
     done = run_cli(
         pipeline_env, "bench", "--rows", "2000", "--work-dir", str(tmp_path), "--json",
-        "--prefill", "30000", "--store-url", POSTGRES_URL, "--consumers", "2",
+        "--prefill", "30000", "--store-url", postgres_url(), "--consumers", "2",
     )  # fmt: skip
     report = json.loads(done.stdout)
     # Every store's totals (SQLite, prefilled SQLite, PostgreSQL) matched the ground truth.
