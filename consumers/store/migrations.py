@@ -192,4 +192,13 @@ POSTGRES_MIGRATIONS: tuple[str, ...] = (
         changed_at TEXT NOT NULL
     );
     """,
+    # An eventId is accepted once, whichever consumer and partition it comes through: the
+    # unique key makes acceptance atomic. Copies a store may hold from before (at most one
+    # of them was the first) are dropped first, keeping the earliest.
+    """
+    DELETE FROM seen_events a USING seen_events b
+        WHERE a.event_id = b.event_id AND (a.seen_at, a.ctid) > (b.seen_at, b.ctid);
+    CREATE UNIQUE INDEX seen_events_identity ON seen_events (id_hash, event_id);
+    DROP INDEX seen_events_hash;
+    """,
 )

@@ -4,7 +4,14 @@ Same contract as `SqliteStore`: a batch's new eventIds, totals, upload progress 
 offsets commit in one transaction. Its first statements claim the batch's partitions
 (row locks on their offsets), so a consumer that lost them to another is fenced before
 it writes anything, and every lookup after the claim sees what the winner committed.
-Per-event data travels as arrays expanded by `unnest`: a few statements per batch.
+
+Partitions do not own eventIds: the same eventId can reach two consumers at once on two
+partitions (producers hashing keys differently, a partition count raised mid-upload). The
+store itself arbitrates: eventIds are a unique key and settled rows a primary key, and a
+batch's outcomes are inserted with ON CONFLICT DO NOTHING. If any insert finds its key
+taken, another consumer committed it after this batch's lookup: the batch's outcomes are
+rolled back to a savepoint, looked up and classified again, and written again. Per-event
+data travels as arrays expanded by `unnest`: a few statements per batch.
 """
 
 from __future__ import annotations
@@ -39,6 +46,9 @@ Cursor = psycopg.Cursor[tuple[Any, ...]]
 # NUMERIC literals: multiplying by them is exact, where dividing may round.
 UNIT = f"1e-{DECIMAL_SCALE}"
 UNITS_PER_ONE = f"1e{DECIMAL_SCALE}"
+# Each retry follows another consumer's commit of a key this batch wanted, so retries are
+# few; the bound only turns a bug into an error instead of a loop.
+MAX_SETTLE_ATTEMPTS = 50
 TOTAL_COLUMNS = (
     "accountId", "pricingUnit", "customUnit", "day", "events",
     "quantityHi", "quantityLo", "billableQuantityHi", "billableQuantityLo",
@@ -87,9 +97,7 @@ class PostgresStore(UploadQueries[PostgresConnection]):
             connection = self._db.connect()
             with connection.transaction(), connection.cursor() as cur:
                 _claim_offsets(cur, outcome)
-                known, settled = _lookup(cur, outcome)
-                classified = classify(outcome.events, outcome.dead_lettered, known, settled)
-                _record_outcomes(cur, classified)
+                classified = _settle(connection, cur, outcome)
                 _add_totals(cur, aggregate(classified.accepted))
                 finished = self._count_progress(cur, classified)
                 _write_offsets(cur, outcome)
@@ -210,29 +218,70 @@ def _lookup(cur: Cursor, outcome: BatchOutcome) -> tuple[pl.DataFrame, pl.DataFr
     )
 
 
+class _LostRace(Exception):
+    """Another consumer committed one of the batch's eventIds or rows after its lookup."""
+
+
+def _settle(connection: psycopg.Connection[Any], cur: Cursor, outcome: BatchOutcome) -> Classified:
+    """Classify the batch against the store and record every outcome, so that no eventId
+    or row is settled twice whatever other consumers commit meanwhile (module docstring).
+
+    A deadlock between two consumers inserting overlapping keys is a lost race too: the
+    server aborts one statement, and the loser retries after the winner committed.
+    """
+    for _ in range(MAX_SETTLE_ATTEMPTS):
+        try:
+            with connection.transaction():
+                known, settled = _lookup(cur, outcome)
+                classified = classify(outcome.events, outcome.dead_lettered, known, settled)
+                _record_outcomes(cur, classified)
+                return classified
+        except (_LostRace, psycopg.errors.DeadlockDetected):
+            continue
+    raise StoreError(f"batch lost {MAX_SETTLE_ATTEMPTS} races for its eventIds in a row")
+
+
 def _record_outcomes(cur: Cursor, classified: Classified) -> None:
-    # Inserting in hash order keeps the index writes local.
+    """Insert new eventIds and settled rows; raise _LostRace if any key was already taken.
+
+    Keys are inserted in order, so two consumers wanting the same keys wait for each other
+    in the same order (and hash order keeps the index writes local).
+    """
     accepted = with_id_hashes(classified.accepted).select(ID_HASH, "eventId", *PROVENANCE)
-    accepted = accepted.sort(ID_HASH)
-    cur.execute(
+    accepted = accepted.sort(ID_HASH, "eventId")
+    _write_exactly(
+        cur,
         "INSERT INTO seen_events SELECT h, e, r, n, %s"
-        " FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::bigint[]) t(h, e, r, n)",
+        " FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::bigint[]) t(h, e, r, n)"
+        " ON CONFLICT DO NOTHING",
         (int(time.time()), *_columns(accepted)),
+        accepted.height,
     )
-    cur.execute(
+    _write_exactly(
+        cur,
         "DELETE FROM settled_rows r USING unnest(%s::text[], %s::bigint[]) t(ref, num)"
         " WHERE r.upload_ref = t.ref AND r.row_number = t.num",
         _columns(classified.revived),
+        classified.revived.height,
     )
     for frame, outcome in (
         (classified.duplicates, "duplicate"),
         (classified.dead_lettered, "dead_letter"),
     ):
-        cur.execute(
+        rows = provenance_of(frame).sort(PROVENANCE)
+        _write_exactly(
+            cur,
             "INSERT INTO settled_rows SELECT r, n, %s"
-            " FROM unnest(%s::text[], %s::bigint[]) t(r, n)",
-            (outcome, *_columns(provenance_of(frame))),
+            " FROM unnest(%s::text[], %s::bigint[]) t(r, n) ON CONFLICT DO NOTHING",
+            (outcome, *_columns(rows)),
+            rows.height,
         )
+
+
+def _write_exactly(cur: Cursor, statement: str, params: Sequence[Any], expected: int) -> None:
+    """Run `statement`; raise _LostRace unless it wrote (or deleted) `expected` rows."""
+    if cur.execute(statement, params).rowcount != expected:
+        raise _LostRace
 
 
 def _add_totals(cur: Cursor, deltas: pl.DataFrame) -> None:

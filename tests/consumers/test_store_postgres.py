@@ -6,10 +6,12 @@ import threading
 import time
 from collections.abc import Callable
 
+import polars as pl
 import psycopg
 import pytest
 
-from consumers.store import StoredOffset, UploadRecord
+from consumers.store import BatchOutcome, StoredOffset, UploadRecord
+from consumers.store.migrations import POSTGRES_MIGRATIONS, apply_migrations
 from consumers.store.postgres import PostgresStore
 from consumers.store.reports import summarize_totals
 from meterpipe.errors import StaleBatchError, StoreError
@@ -124,3 +126,58 @@ def test_a_session_frozen_in_its_transaction_is_ended_and_frees_its_offset_rows(
     finally:
         frozen.close()
         new_owner.close()
+
+
+@pytest.mark.parametrize("round_", range(5))
+def test_one_event_id_committed_on_two_partitions_at_once_is_accepted_once(
+    postgres_url: str, round_: int
+) -> None:
+    """Each store holds its own partition: only the store can tell that both carry `e-*`."""
+    stores = [PostgresStore.open(postgres_url) for _ in range(2)]
+    ids = [f"e-{round_}-{n}" for n in range(200)]
+
+    def apply(partition: int) -> str:
+        # Same eventIds, other rows: copies produced twice, not a redelivery.
+        events = _events(
+            *((event_id, 1000 * partition + n, "1", True) for n, event_id in enumerate(ids))
+        )
+        outcome = BatchOutcome(TOPIC, "log-1", events, _no_letters(), {partition: (None, 200)})
+        stats = stores[partition].apply_batch(outcome)
+        return f"{stats.accepted}+{stats.duplicates}"
+
+    try:
+        results = _together(2, apply)
+        accepted = sum(int(result.split("+")[0]) for result in results)
+        duplicates = sum(int(result.split("+")[1]) for result in results)
+        assert (accepted, duplicates) == (200, 200), results
+        with psycopg.connect(postgres_url) as db:
+            row = db.execute(
+                "SELECT count(*), count(DISTINCT event_id) FROM seen_events"
+            ).fetchone()
+        assert row == (200, 200)
+    finally:
+        for store in stores:
+            store.close()
+
+
+def _no_letters() -> pl.DataFrame:
+    return pl.DataFrame(schema={"uploadRef": pl.String, "rowNumber": pl.Int64})
+
+
+def test_migrating_a_store_holding_an_event_id_twice_keeps_the_first(postgres_url: str) -> None:
+    """A store written before eventIds were a unique key may hold copies: the earliest stays."""
+    with psycopg.connect(postgres_url, autocommit=True) as db:
+        db.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+        apply_migrations(db.cursor(), POSTGRES_MIGRATIONS[:1], "%s")
+        db.execute(
+            "INSERT INTO seen_events VALUES (1, 'e', 'u1', 2, 100), (1, 'e', 'u2', 7, 200),"
+            " (2, 'f', 'u1', 3, 100)"
+        )
+    PostgresStore.open(postgres_url).close()
+    with psycopg.connect(postgres_url) as db:
+        rows = db.execute(
+            "SELECT event_id, upload_ref, row_number FROM seen_events ORDER BY event_id"
+        ).fetchall()
+        with pytest.raises(psycopg.errors.UniqueViolation):
+            db.execute("INSERT INTO seen_events VALUES (1, 'e', 'u3', 9, 300)")
+    assert rows == [("e", "u1", 2), ("f", "u1", 3)]
