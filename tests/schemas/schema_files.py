@@ -1,12 +1,14 @@
-"""The released UsageEvent schema files, found on disk without schemas.versions, and
-hypothesis records of any of them."""
+"""The released UsageEvent schema files, found on disk without schemas.versions; hypothesis
+records of any of them; and their encoding by fastavro, the reference."""
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
+import fastavro
 from hypothesis import strategies as st
 
 SCHEMA_DIR = Path(__file__).parents[2] / "schemas"
@@ -25,6 +27,29 @@ def read_avsc(path: Path) -> dict[str, Any]:
     """The schema file's JSON, as written."""
     avsc: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
     return avsc
+
+
+def parse(schema: dict[str, Any]) -> dict[str, Any]:
+    """`schema` parsed by fastavro."""
+    return cast(dict[str, Any], fastavro.parse_schema(schema))
+
+
+def fingerprint(schema: dict[str, Any]) -> str:
+    """The CRC-64-AVRO fingerprint of `schema`'s canonical form, in hex as on the wire."""
+    canonical = fastavro.schema.to_parsing_canonical_form(schema)
+    return fastavro.schema.fingerprint(canonical, "CRC-64-AVRO")
+
+
+def header(schema: dict[str, Any]) -> bytes:
+    """The single-object header of `schema` (parsed)."""
+    return b"\xc3\x01" + bytes.fromhex(fingerprint(schema))
+
+
+def written(schema: dict[str, Any], record: dict[str, Any]) -> bytes:
+    """`record`'s schemaless body, written by fastavro with `schema`."""
+    out = io.BytesIO()
+    fastavro.schemaless_writer(out, schema, record)
+    return out.getvalue()
 
 
 # Strings > 8192 bytes need multi-byte length varints; repeating a short unit keeps

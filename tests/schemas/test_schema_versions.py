@@ -29,7 +29,16 @@ from schemas.avro_decode import decode_records
 from schemas.codec import FRAME_SCHEMA, RegistryCodec, SingleObjectCodec
 from schemas.resolution import plan_resolution, resolve_columns
 from schemas.versions import CURRENT, RELEASED
-from tests.schemas.schema_files import RELEASED_FILES, SCHEMA_DIR, read_avsc, records_of
+from tests.schemas.schema_files import (
+    RELEASED_FILES,
+    SCHEMA_DIR,
+    fingerprint,
+    header,
+    parse,
+    read_avsc,
+    records_of,
+    written,
+)
 
 Record = dict[str, Any]
 
@@ -39,33 +48,11 @@ Record = dict[str, Any]
 RELEASED_FINGERPRINTS = {1: "2a7b11f6a2d3bbb4", 2: "abd3c5c3af896024"}
 
 
-def parse(schema: dict[str, Any]) -> dict[str, Any]:
-    """`schema` parsed by fastavro."""
-    return cast(dict[str, Any], fastavro.parse_schema(schema))
-
-
 AVSCS = [read_avsc(path) for path in RELEASED_FILES]
 SCHEMAS = [parse(avsc) for avsc in AVSCS]
 READER = SCHEMAS[-1]
 EARLIER = [pytest.param(n, id=path.name) for n, path in enumerate(RELEASED_FILES[:-1])]
 FEW = settings(max_examples=150, deadline=None, database=None)
-
-
-def fingerprint(schema: dict[str, Any]) -> str:
-    canonical = fastavro.schema.to_parsing_canonical_form(schema)
-    return fastavro.schema.fingerprint(canonical, "CRC-64-AVRO")
-
-
-def header(schema: dict[str, Any]) -> bytes:
-    """The single-object header of `schema`."""
-    return b"\xc3\x01" + bytes.fromhex(fingerprint(schema))
-
-
-def written(schema: dict[str, Any], record: Record) -> bytes:
-    """`record`'s schemaless body, written by fastavro with `schema`."""
-    out = io.BytesIO()
-    fastavro.schemaless_writer(out, schema, record)
-    return out.getvalue()
 
 
 def read_as_current(schema: dict[str, Any], body: bytes) -> Record:
