@@ -34,10 +34,9 @@ __all__ = ["Resolution", "plan_resolution", "resolve_columns"]
 
 @dataclass(frozen=True)
 class Resolution:
-    """How columns decoded with `writer` become the reader's columns: one expression per
-    reader field, and the writer's columns whose nulls the reader cannot take."""
+    """How columns decoded with a writer's schema become the reader's columns: one
+    expression per reader field, and the writer's columns whose nulls the reader cannot take."""
 
-    writer: Mapping[str, Any]
     columns: tuple[pl.Expr, ...]
     non_null: tuple[str, ...]
 
@@ -64,7 +63,7 @@ def plan_resolution(writer: Mapping[str, Any], reader: Mapping[str, Any]) -> Res
         columns.append(pl.col(source["name"]).alias(name))
         if source_nullable and not nullable:
             non_null.append(source["name"])
-    return Resolution(writer, tuple(columns), tuple(non_null))
+    return Resolution(tuple(columns), tuple(non_null))
 
 
 def _default(field: Mapping[str, Any], dtype: pl.DataType) -> pl.Expr:
