@@ -354,10 +354,10 @@ class SolvimonEvent(BaseModel):
 class UsageEvent(BaseModel):
     """A usage event as published, from either format: its eventId is certain, its origin told.
 
-    Field for field the record of schemas/usage_event.avsc, so `model_dump()` is the Avro
-    record (amounts as their exact text). Only what holds for every format is checked here:
-    an account is any reference (AppDirect's UUIDs are references too) and developerId may
-    be null. `explain_event` applies the full rules of the event's sourceFormat.
+    Field for field the record of the current schema (`schemas.versions`), so `model_dump()`
+    is the Avro record (amounts as their exact text). Only what holds for every format is
+    checked here: an account is any reference (AppDirect's UUIDs are references too) and
+    developerId may be null. `explain_event` applies the full rules of the event's sourceFormat.
     """
 
     model_config = ConfigDict(frozen=True, **_RECORD_CONFIG)

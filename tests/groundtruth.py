@@ -1,4 +1,5 @@
-"""Expected totals computed straight from a CSV file, independently of meterpipe's code.
+"""Expected totals computed straight from CSV files or records, independently of meterpipe's
+code.
 
 Plain csv + decimal: the first row of each eventId counts (empty eventIds are all
 distinct), accounts are compared case-insensitively.
@@ -7,6 +8,7 @@ distinct), accounts are compared case-insensitively.
 from __future__ import annotations
 
 import csv
+from collections.abc import Iterable, Iterator, Mapping
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -14,26 +16,31 @@ from typing import Any
 
 def expected_totals(*paths: Path) -> list[dict[str, Any]]:
     """What `meterpipe totals --json` must print after ingesting `paths` in order."""
+    return expected_totals_of(row for path in paths for row in _rows(path))
+
+
+def _rows(path: Path) -> Iterator[dict[str, str]]:
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        yield from csv.DictReader(handle)
+
+
+def expected_totals_of(events: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """What `meterpipe totals --json` must print after consuming `events` (rows or Avro
+    records: `billable` a bool or its text) in order."""
     seen: set[str] = set()
     sums: dict[tuple[str, str | None, str | None], list[Any]] = {}
-    for path in paths:
-        with path.open(newline="", encoding="utf-8-sig") as handle:
-            for row in csv.DictReader(handle):
-                event_id = row["eventId"]
-                if event_id:
-                    if event_id in seen:
-                        continue
-                    seen.add(event_id)
-                key = (
-                    row["accountId"].lower(),
-                    row["pricingUnit"] or None,
-                    row["customUnit"] or None,
-                )
-                entry = sums.setdefault(key, [0, Decimal(0), Decimal(0)])
-                entry[0] += 1
-                entry[1] += Decimal(row["quantity"])
-                if row["billable"].lower() == "true":
-                    entry[2] += Decimal(row["quantity"])
+    for row in events:
+        event_id = row["eventId"]
+        if event_id:
+            if event_id in seen:
+                continue
+            seen.add(event_id)
+        key = (row["accountId"].lower(), row["pricingUnit"] or None, row["customUnit"] or None)
+        entry = sums.setdefault(key, [0, Decimal(0), Decimal(0)])
+        entry[0] += 1
+        entry[1] += Decimal(row["quantity"])
+        if str(row["billable"]).lower() == "true":
+            entry[2] += Decimal(row["quantity"])
     return [
         {
             "accountId": account, "pricingUnit": pricing, "customUnit": custom,

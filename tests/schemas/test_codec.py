@@ -1,7 +1,7 @@
 """Tests of schemas.codec: byte-exact Avro bodies, fingerprints, batch decoding and framings.
 
 Ground truth never comes from the code under test: bodies are checked against fastavro's
-schemaless writer and reader (on a schema parsed here from the .avsc file), fingerprints
+schemaless writer and reader (on a schema parsed here from the current .avsc file), fingerprints
 against the Avro project's published test vectors and fastavro.
 """
 
@@ -12,7 +12,6 @@ import json
 import random
 import uuid
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any, cast
 
 import fastavro
@@ -32,14 +31,14 @@ from schemas.codec import (
     SINGLE_OBJECT_HEADER,
     RegistryCodec,
     SingleObjectCodec,
-    canonical_form,
-    crc64_avro,
     decode_bodies,
     encode_bodies,
     make_codec,
 )
+from schemas.versions import CURRENT, crc64_avro
+from tests.schemas.schema_files import CURRENT_FILE, read_avsc, records_of
 
-AVSC = json.loads((Path(__file__).parents[2] / "schemas" / "usage_event.avsc").read_text())
+AVSC = read_avsc(CURRENT_FILE)
 SCHEMA = fastavro.parse_schema(AVSC)
 FEW = settings(max_examples=200, deadline=None, database=None)
 
@@ -93,29 +92,7 @@ def event(n: int, **changes: object) -> Record:
 
 EVENTS = [event(n) for n in range(9)]
 
-# Strings > 8192 bytes need multi-byte length varints; repeating a short unit keeps
-# hypothesis' data small while still covering any code point.
-LONG_TEXT = st.builds(
-    lambda unit, times: unit * times, st.text(min_size=1, max_size=3), st.integers(8193, 9000)
-)
-VALUES: dict[str, st.SearchStrategy[Any]] = {
-    "string": st.one_of(st.text(), LONG_TEXT),
-    "boolean": st.booleans(),
-    "long": st.one_of(
-        st.sampled_from([0, 1, 63, 64, 8191, 8192, 2**62]),
-        st.integers(0, 2**62),
-        st.integers(-(2**63), 2**63 - 1),
-    ),
-}
-
-
-def field_values(avro_type: str | list[str]) -> st.SearchStrategy[Any]:
-    if isinstance(avro_type, list):
-        return st.one_of(st.none(), VALUES[avro_type[1]])
-    return VALUES[avro_type]
-
-
-RECORDS = st.fixed_dictionaries({f["name"]: field_values(f["type"]) for f in AVSC["fields"]})
+RECORDS = records_of(AVSC)
 
 
 def test_field_names_and_frame_dtypes_follow_the_schema_file() -> None:
@@ -202,7 +179,7 @@ def test_single_object_header_is_the_marker_then_the_little_endian_fingerprint()
     # fastavro gives the bytes in the order the spec (and Java) put them on the wire.
     on_the_wire = bytes.fromhex(fastavro.schema.fingerprint(canonical, "CRC-64-AVRO"))
     fingerprint = crc64_avro(canonical.encode())
-    assert canonical_form() == canonical
+    assert CURRENT.canonical == canonical
     assert b"\xc3\x01" + on_the_wire == SINGLE_OBJECT_HEADER
     assert on_the_wire == fingerprint.to_bytes(8, "little") != fingerprint.to_bytes(8, "big")
 

@@ -8,7 +8,6 @@ import pickle
 import typing
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 
 import fastavro
 import pytest
@@ -17,8 +16,7 @@ from pydantic import ValidationError
 
 from schemas.model import ExactDecimal, UsageEvent, UsageRow, explain_event, explain_row
 from tests.rows import ACCOUNT, DEVELOPER, VALID_CELLS
-
-AVSC = Path(__file__).parents[2] / "schemas" / "usage_event.avsc"
+from tests.schemas.schema_files import CURRENT_FILE
 
 VALID = VALID_CELLS
 
@@ -290,12 +288,12 @@ def test_event_provenance_defaults() -> None:
 def test_event_round_trips_an_avro_record() -> None:
     event = UsageEvent.model_validate(RECORD)
     assert event.model_dump() == RECORD
-    schema = fastavro.parse_schema(json.loads(AVSC.read_text()))
+    schema = fastavro.parse_schema(json.loads(CURRENT_FILE.read_text()))
     assert validate(event.model_dump(), schema, raise_errors=True)
 
 
 def avro_fields() -> list[dict[str, typing.Any]]:
-    fields: list[dict[str, typing.Any]] = json.loads(AVSC.read_text())["fields"]
+    fields: list[dict[str, typing.Any]] = json.loads(CURRENT_FILE.read_text())["fields"]
     return fields
 
 
@@ -346,7 +344,7 @@ SOLVIMON_RECORD: dict[str, object] = {
 def test_a_solvimon_event_round_trips_an_avro_record() -> None:
     event = UsageEvent.model_validate(SOLVIMON_RECORD)
     assert event.model_dump() == SOLVIMON_RECORD
-    schema = fastavro.parse_schema(json.loads(AVSC.read_text()))
+    schema = fastavro.parse_schema(json.loads(CURRENT_FILE.read_text()))
     assert validate(event.model_dump(), schema, raise_errors=True)
 
 
