@@ -9,8 +9,6 @@ processes read both copies at about the same time; the store must accept each ev
 from __future__ import annotations
 
 import csv
-import io
-import json
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -18,7 +16,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import fastavro
 import pytest
 from confluent_kafka import Producer
 
@@ -26,10 +23,10 @@ from meterpipe.sample_data import SampleSpec, write_sample_file
 from tests.groundtruth import as_comparable, expected_totals
 from tests.postgres import fresh_schema, schema_url
 from tests.processes import all_final, log_lines, start_cli, stop, totals, wait_for
+from tests.schemas.schema_files import CURRENT_FILE, header, parse, read_avsc, written
 
 pytestmark = pytest.mark.slow
 
-SCHEMA = Path(__file__).parents[1] / "schemas" / "usage_event.avsc"
 EVENTS = 20_000
 
 
@@ -102,16 +99,6 @@ def _event(n: int, when: str) -> dict[str, Any]:
     }
 
 
-def _single_object(schema: Any, record: dict[str, Any]) -> bytes:
-    """Avro single-object encoding: C3 01, the CRC-64-AVRO fingerprint (little-endian, as
-    fastavro gives it), the body."""
-    canonical = fastavro.schema.to_parsing_canonical_form(schema)
-    fingerprint = fastavro.schema.fingerprint(canonical, "CRC-64-AVRO")
-    body = io.BytesIO()
-    fastavro.schemaless_writer(body, schema, record)
-    return b"\xc3\x01" + bytes.fromhex(fingerprint) + body.getvalue()
-
-
 def test_one_event_id_on_two_partitions_is_counted_once(
     env: dict[str, str], tmp_path: Path
 ) -> None:
@@ -120,13 +107,13 @@ def test_one_event_id_on_two_partitions_is_counted_once(
     logs = [tmp_path / f"consumer-{n}.log" for n in range(2)]
     try:
         wait_for(lambda: _each_holds_a_partition(logs, 2), 120, "one partition each")
-        schema = fastavro.parse_schema(json.loads(SCHEMA.read_text()))
+        schema = parse(read_avsc(CURRENT_FILE))
         producer = Producer({"bootstrap.servers": env["METERPIPE_BOOTSTRAP_SERVERS"]})
         # Now: an open billing period whatever the day the suite runs.
         when = datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
         events = [_event(n, when) for n in range(EVENTS)]
         for record in events:
-            value = _single_object(schema, record)
+            value = header(schema) + written(schema, record)
             for partition in (0, 1):
                 producer.produce(env["METERPIPE_TOPIC"], value, record["eventId"], partition)
             producer.poll(0)
