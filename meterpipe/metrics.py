@@ -65,7 +65,9 @@ class PipelineMetrics:
 
         self.rows_read = counter("rows_read", "Data rows read from uploaded files.")
         self.rows_invalid = counter(
-            "rows_invalid", "Rows rejected by validation while publishing.", ["reason"]
+            "rows_invalid",
+            "Rows refused while publishing, each once, by the reason of its first error.",
+            ["reason"],
         )
         self.events_published = counter("events_published", "Events acknowledged by the broker.")
         self.event_ids_assigned = counter(
