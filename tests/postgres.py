@@ -27,13 +27,18 @@ def postgres_url() -> str:
     return shared_server().url
 
 
-def schema_url(schema: str, application_name: str | None = None) -> str:
-    """A store URL whose search_path is `schema`, optionally naming the client."""
+def schema_url(
+    schema: str, application_name: str | None = None, server_url: str | None = None
+) -> str:
+    """A store URL whose search_path is `schema`, optionally naming the client.
+
+    On the suite's own server unless `server_url` names another (a test's dedicated one).
+    """
     params = {"options": f"-csearch_path={schema}"}
     if application_name is not None:
         params["application_name"] = application_name
     query = "&".join(f"{key}={quote(value)}" for key, value in params.items())
-    return f"{postgres_url()}?{query}"
+    return f"{server_url or postgres_url()}?{query}"
 
 
 def schema_of(url: str) -> str:
@@ -86,11 +91,13 @@ class Member:
     """One `meterpipe consume` process, its log and its PostgreSQL client name."""
 
     def __init__(self, env: dict[str, str], directory: Path, name: str) -> None:
-        schema = schema_of(env["METERPIPE_STORE_URL"])
+        store_url = env["METERPIPE_STORE_URL"]
+        schema = schema_of(store_url)
         self.name = f"{schema}-{name}"
         self.log = directory / f"{name}.log"
         # The URL goes on the command line: that is what --store-url is for.
-        url = schema_url(schema, application_name=self.name)
+        server_url = urlsplit(store_url)._replace(query="").geturl()
+        url = schema_url(schema, application_name=self.name, server_url=server_url)
         self.process = start_cli(env, self.log, "consume", "--store-url", url)
 
     def lines(self) -> list[dict[str, Any]]:

@@ -57,7 +57,7 @@ def test_inbox_file_is_ingested_and_metrics_match_the_run(
         wait_for((inbox / "done" / "october.csv").exists, 30, "file moved to done/")
         metrics = _scrape(port)
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=10) as ready:
-            assert json.loads(ready.read()) == {"ready": True, "waitingFor": []}
+            assert json.loads(ready.read()) == {"ready": True, "waitingFor": [], "errors": {}}
     finally:
         stop(process)
     expected = expected_totals(source)
