@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
 
 import psycopg
+import pytest
 
 from tests.groundtruth import as_comparable, expected_totals
 from tests.pgserver import shared_server
@@ -62,6 +63,17 @@ def fresh_schema() -> Iterator[str]:
             yield schema
         finally:
             admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+@contextmanager
+def on_fresh_schema(env: dict[str, str]) -> Iterator[dict[str, str]]:
+    """`env` with its store on a fresh schema of the suite's server, clients named after it."""
+    with fresh_schema() as schema:
+        yield {**env, "METERPIPE_STORE_URL": schema_url(schema, application_name=schema)}
+
+
+# Runs a test that uses `pipeline_env` twice: on SQLite, and on a fresh PostgreSQL schema.
+ON_EITHER_STORE = pytest.mark.parametrize("pipeline_env", ["sqlite", "postgresql"], indirect=True)
 
 
 @contextmanager
