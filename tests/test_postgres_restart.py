@@ -89,8 +89,8 @@ def test_consumers_reconnect_by_themselves_after_a_postgresql_restart(
             server.start()
             (done,) = wait_for(lambda: all_final(env, 1), 300, "the upload final after restart")
             assert all(m.process.poll() is None for m in members), "a consumer died"
-            for port in ports:
-                assert _readiness(port) == (200, {"ready": True, "waitingFor": [], "errors": {}})
+            ready = (200, {"ready": True, "waitingFor": [], "errors": {}})
+            wait_for(lambda: all(_readiness(p) == ready for p in ports), 60, "consumers ready")
         finally:
             for member in members:
                 stop(member.process)
