@@ -371,7 +371,7 @@ class UsageConsumer:
             except StaleBatchError:
                 raise
             except StoreError as exc:
-                self._metrics.readiness.set("store: reachable", False)
+                self._metrics.readiness.set("store: reachable", False, str(exc))
                 log.warning("store unavailable, retrying: %s", exc)
                 if self._stop.wait(STORE_RETRY_S[min(attempt, len(STORE_RETRY_S) - 1)]):
                     raise _StopRequested from exc

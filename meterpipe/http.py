@@ -2,8 +2,9 @@
 
 /healthz answers 200 while the process serves requests at all (liveness). /readyz answers
 200 only when the process can do its work: connected to Kafka with its partitions
-assigned and its store reachable; otherwise 503 with the reasons, so an orchestrator
-keeps traffic and rollouts away from it.
+assigned and its store reachable; otherwise 503 with the conditions it waits for and the
+last error of each (the store's, while it is unreachable), so an orchestrator keeps
+traffic and rollouts away from it and an operator sees why.
 """
 
 from __future__ import annotations
@@ -24,20 +25,25 @@ class Readiness:
 
     def __init__(self, *conditions: str) -> None:
         self._lock = threading.Lock()
-        self._missing = set(conditions)
+        self._missing: dict[str, str | None] = dict.fromkeys(conditions)
 
-    def set(self, condition: str, ok: bool) -> None:
-        """Mark one condition met (ok) or not."""
+    def set(self, condition: str, ok: bool, error: str | None = None) -> None:
+        """Mark one condition met (ok) or not, with the error that keeps it unmet, if known."""
         with self._lock:
             if ok:
-                self._missing.discard(condition)
+                self._missing.pop(condition, None)
             else:
-                self._missing.add(condition)
+                self._missing[condition] = error
 
-    def missing(self) -> list[str]:
-        """The conditions not met now (empty when ready)."""
+    def report(self) -> dict[str, object]:
+        """What /readyz says: ready or not, the conditions waited for, and their errors."""
         with self._lock:
-            return sorted(self._missing)
+            waiting = sorted(self._missing.items())
+        return {
+            "ready": not waiting,
+            "waitingFor": [condition for condition, _ in waiting],
+            "errors": {condition: error for condition, error in waiting if error is not None},
+        }
 
 
 def _handler(registry: CollectorRegistry, readiness: Readiness) -> type[BaseHTTPRequestHandler]:
@@ -49,9 +55,9 @@ def _handler(registry: CollectorRegistry, readiness: Readiness) -> type[BaseHTTP
             elif path == "/healthz":
                 self._reply(200, b'{"status":"ok"}', "application/json")
             elif path == "/readyz":
-                missing = readiness.missing()
-                body = json.dumps({"ready": not missing, "waitingFor": missing}).encode()
-                self._reply(503 if missing else 200, body, "application/json")
+                report = readiness.report()
+                body = json.dumps(report).encode()
+                self._reply(200 if report["ready"] else 503, body, "application/json")
             else:
                 self._reply(404, b"not found\n", "text/plain")
 

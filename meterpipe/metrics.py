@@ -22,6 +22,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
+from meterpipe.errors import StoreError
 from meterpipe.http import Readiness
 
 __all__ = ["PipelineMetrics", "RateWindow", "UploadStatusCollector"]
@@ -65,7 +66,9 @@ class PipelineMetrics:
 
         self.rows_read = counter("rows_read", "Data rows read from uploaded files.")
         self.rows_invalid = counter(
-            "rows_invalid", "Rows rejected by validation while publishing.", ["reason"]
+            "rows_invalid",
+            "Rows refused while publishing, each once, by the reason of its first error.",
+            ["reason"],
         )
         self.events_published = counter("events_published", "Events acknowledged by the broker.")
         self.event_ids_assigned = counter(
@@ -115,9 +118,17 @@ class UploadStatusCollector(Collector):
         self._status_counts = status_counts
 
     def collect(self) -> Iterable[Metric]:
-        """One sample per status."""
+        """One sample per status; none while the store is unreachable.
+
+        A scrape must not fail with the store: the process's other metrics matter most
+        during an outage, and no sample is better than a stale one.
+        """
         family = GaugeMetricFamily("meterpipe_uploads", "Uploads by status.", labels=["status"])
-        counts = self._status_counts()
+        try:
+            counts = self._status_counts()
+        except StoreError:
+            yield family
+            return
         for status in UPLOAD_STATUSES:
             family.add_metric([status], counts.get(status, 0))
         yield family

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -34,7 +35,7 @@ from producers.publisher import EventPublisher
 from producers.read_ahead import read_ahead
 from producers.spool import RowSpool
 from schemas.codec import EventCodec
-from schemas.validation import RowError
+from schemas.validation import RowError, ValidationResult
 
 __all__ = ["UploadPublisher", "UploadRequest"]
 
@@ -44,6 +45,9 @@ log = logging.getLogger(__name__)
 Progress = Callable[[int], None]
 # Called between chunks; raises to abandon the upload (shutdown).
 Checkpoint = Callable[[], None]
+# The reason invalid rows count under when validation did not explain them: past the
+# report's limit (METERPIPE_MAX_REPORT_ERRORS), only invalid rows are counted, not explained.
+UNREPORTED = "unreported"
 
 
 @dataclass(frozen=True)
@@ -69,8 +73,13 @@ class _Scan:
     row_format: RowFormat = APPDIRECT
     sha256: str = ""
     records: int = 0
-    invalid_rows: int = 0
+    invalid: Counter[str] = field(default_factory=Counter)  # rows, by their first reason
     errors: list[RowError] = field(default_factory=list)
+
+    @property
+    def invalid_rows(self) -> int:
+        """Rows refused, each once however many of its cells are bad."""
+        return self.invalid.total()
 
     def summary(self, published: int = 0, assigned: int = 0) -> UploadSummary:
         ordered = sorted(self.errors, key=lambda error: error.row)
@@ -90,7 +99,7 @@ class _JudgedChunk:
 
     records: int  # rows read, malformed ones included (blank lines not)
     valid: pl.DataFrame
-    invalid_rows: int
+    invalid: Counter[str]  # every refused row once, by the reason of its first error
     errors: list[RowError]  # within what the report still had room for
 
 
@@ -109,11 +118,28 @@ def _judged(
     for chunk in chunks:
         room = max(max_errors - kept, 0)
         result = (chooser.chosen or APPDIRECT).validate(chunk.frame, room)
-        valid, late, late_errors = apply_period_rules(result.valid, calendar)
+        valid, _, late_errors = apply_period_rules(result.valid, calendar)
         errors = (chunk.malformed + result.errors + late_errors)[:room]
         kept += len(errors)
-        invalid = result.invalid_rows + late.height + len(chunk.malformed)
+        invalid = _rows_by_reason(result, chunk.malformed + late_errors)
         yield _JudgedChunk(chunk.frame.height + len(chunk.malformed), valid, invalid, errors)
+
+
+def _rows_by_reason(result: ValidationResult, one_per_row: list[RowError]) -> Counter[str]:
+    """Each refused row of a chunk once, under the reason of its first error.
+
+    Validation explains a row with one error per bad cell, and only the rows the report has
+    room for: the rows it did not explain count under UNREPORTED. Malformed rows and rows
+    refused by the period rules (`one_per_row`) have exactly one error each.
+    """
+    first: dict[int, str] = {}
+    for error in result.errors:
+        first.setdefault(error.row, error.reason)
+    rows = Counter(first.values())
+    rows.update(error.reason for error in one_per_row)
+    if result.invalid_rows > len(first):
+        rows[UNREPORTED] += result.invalid_rows - len(first)
+    return rows
 
 
 def _scan(
@@ -144,7 +170,7 @@ def _scan(
                 checkpoint()
                 scan.row_format = chooser.chosen or APPDIRECT
                 scan.records += chunk.records
-                scan.invalid_rows += chunk.invalid_rows
+                scan.invalid += chunk.invalid
                 scan.errors += chunk.errors
                 if chunk.valid.height:
                     spool.append(chunk.valid)
@@ -267,8 +293,8 @@ class UploadPublisher:
                 self._ledger.mark_duplicate(upload.reference, earlier.reference, scan.records)
                 return True
         self._metrics.rows_read.inc(scan.records)
-        for error in scan.errors:
-            self._metrics.rows_invalid.labels(error.reason).inc()
+        for reason, rows in scan.invalid.items():
+            self._metrics.rows_invalid.labels(reason).inc(rows)
         if scan.invalid_rows and not self._settings.skip_invalid:
             self._ledger.reject_upload(upload.reference, scan.summary())
             return True

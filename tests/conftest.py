@@ -11,7 +11,7 @@ import pytest
 
 from meterpipe.broker import EmbeddedBroker
 from tests.pgserver import close_shared_server
-from tests.postgres import fresh_schema, schema_url
+from tests.postgres import on_fresh_schema
 from tests.processes import start_cli, stop
 
 
@@ -30,10 +30,16 @@ def broker() -> Iterator[EmbeddedBroker]:
 
 
 @pytest.fixture
-def pipeline_env(broker: EmbeddedBroker, tmp_path: Path) -> dict[str, str]:
-    """Environment for meterpipe processes: own topics, group, data dir and inbox."""
+def pipeline_env(
+    broker: EmbeddedBroker, tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[dict[str, str]]:
+    """Environment for meterpipe processes: own topics, group, data dir, inbox and store.
+
+    The store is SQLite in the data dir, or a fresh PostgreSQL schema for a test
+    parametrized with `tests.postgres.ON_EITHER_STORE`.
+    """
     tag = uuid.uuid4().hex[:10]
-    return {
+    env = {
         **os.environ,
         "METERPIPE_BOOTSTRAP_SERVERS": broker.bootstrap_servers,
         "METERPIPE_TOPIC": f"usage-{tag}",
@@ -46,17 +52,18 @@ def pipeline_env(broker: EmbeddedBroker, tmp_path: Path) -> dict[str, str]:
         "METERPIPE_METRICS_PORT": "0",
         "PYTHONUNBUFFERED": "1",
     }
+    if getattr(request, "param", "sqlite") == "sqlite":
+        yield env
+    else:
+        with on_fresh_schema(env) as on_postgres:
+            yield on_postgres
 
 
 @pytest.fixture
 def pg_pipeline_env(pipeline_env: dict[str, str]) -> Iterator[dict[str, str]]:
     """`pipeline_env` on a fresh PostgreSQL schema (clients named after it) and 6 partitions."""
-    with fresh_schema() as schema:
-        yield {
-            **pipeline_env,
-            "METERPIPE_STORE_URL": schema_url(schema, application_name=schema),
-            "METERPIPE_PARTITIONS": "6",
-        }
+    with on_fresh_schema(pipeline_env) as env:
+        yield {**env, "METERPIPE_PARTITIONS": "6"}
 
 
 @pytest.fixture

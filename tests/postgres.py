@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
 
 import psycopg
+import pytest
 
 from tests.groundtruth import as_comparable, expected_totals
 from tests.pgserver import shared_server
@@ -27,13 +28,18 @@ def postgres_url() -> str:
     return shared_server().url
 
 
-def schema_url(schema: str, application_name: str | None = None) -> str:
-    """A store URL whose search_path is `schema`, optionally naming the client."""
+def schema_url(
+    schema: str, application_name: str | None = None, server_url: str | None = None
+) -> str:
+    """A store URL whose search_path is `schema`, optionally naming the client.
+
+    On the suite's own server unless `server_url` names another (a test's dedicated one).
+    """
     params = {"options": f"-csearch_path={schema}"}
     if application_name is not None:
         params["application_name"] = application_name
     query = "&".join(f"{key}={quote(value)}" for key, value in params.items())
-    return f"{postgres_url()}?{query}"
+    return f"{server_url or postgres_url()}?{query}"
 
 
 def schema_of(url: str) -> str:
@@ -57,6 +63,17 @@ def fresh_schema() -> Iterator[str]:
             yield schema
         finally:
             admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+@contextmanager
+def on_fresh_schema(env: dict[str, str]) -> Iterator[dict[str, str]]:
+    """`env` with its store on a fresh schema of the suite's server, clients named after it."""
+    with fresh_schema() as schema:
+        yield {**env, "METERPIPE_STORE_URL": schema_url(schema, application_name=schema)}
+
+
+# Runs a test that uses `pipeline_env` twice: on SQLite, and on a fresh PostgreSQL schema.
+ON_EITHER_STORE = pytest.mark.parametrize("pipeline_env", ["sqlite", "postgresql"], indirect=True)
 
 
 @contextmanager
@@ -86,11 +103,13 @@ class Member:
     """One `meterpipe consume` process, its log and its PostgreSQL client name."""
 
     def __init__(self, env: dict[str, str], directory: Path, name: str) -> None:
-        schema = schema_of(env["METERPIPE_STORE_URL"])
+        store_url = env["METERPIPE_STORE_URL"]
+        schema = schema_of(store_url)
         self.name = f"{schema}-{name}"
         self.log = directory / f"{name}.log"
         # The URL goes on the command line: that is what --store-url is for.
-        url = schema_url(schema, application_name=self.name)
+        server_url = urlsplit(store_url)._replace(query="").geturl()
+        url = schema_url(schema, application_name=self.name, server_url=server_url)
         self.process = start_cli(env, self.log, "consume", "--store-url", url)
 
     def lines(self) -> list[dict[str, Any]]:

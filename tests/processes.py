@@ -7,6 +7,8 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -111,3 +113,12 @@ def metrics_port(process: subprocess.Popen[bytes], log: Path) -> int:
         return next((line["metricsPort"] for line in log_lines(log) if "metricsPort" in line), None)
 
     return wait_for(logged, 120, "the metrics port in the log")
+
+
+def http_get(port: int, path: str) -> tuple[int, bytes]:
+    """Status and body of a GET on a process's metrics port, error statuses included."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()

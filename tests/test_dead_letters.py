@@ -17,10 +17,11 @@ from confluent_kafka import Producer
 
 from meterpipe.sample_data import SampleSpec, write_sample_file
 from tests.groundtruth import as_comparable, expected_totals
+from tests.postgres import ON_EITHER_STORE
 from tests.processes import all_final, run_cli, totals, wait_for
 from tests.topics import read_topic
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, ON_EITHER_STORE]
 
 
 def _text(value: str | bytes | None) -> str:

@@ -19,9 +19,10 @@ import pytest
 
 from meterpipe.sample_data import SampleSpec, write_sample_file
 from tests.groundtruth import as_comparable, expected_totals
+from tests.postgres import ON_EITHER_STORE
 from tests.processes import all_final, run_cli, start_cli, stop, totals, uploads, wait_for
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, ON_EITHER_STORE]
 
 
 def _without_june(source: Path, target: Path) -> int:

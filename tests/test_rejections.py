@@ -10,9 +10,10 @@ import pytest
 
 from meterpipe.sample_data import HEADER, SampleSpec, write_sample_file
 from tests.groundtruth import as_comparable, expected_totals
+from tests.postgres import ON_EITHER_STORE
 from tests.processes import all_final, run_cli, totals, wait_for
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, ON_EITHER_STORE]
 ACCOUNT = "0f8fad5b-d9cb-469f-a165-70867728950e"
 DEVELOPER = "7c9e6679-7425-40de-944b-e07fc1f90ae7"
 

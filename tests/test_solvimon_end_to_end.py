@@ -17,6 +17,7 @@ import pytest
 from click.testing import CliRunner
 
 from meterpipe.cli_template import template
+from tests.postgres import ON_EITHER_STORE
 from tests.processes import all_final, run_cli, totals, wait_for
 from tests.rows import VALID_CELLS
 
@@ -106,6 +107,7 @@ def cleanly_done(upload: dict[str, Any]) -> bool:
     return (upload["status"], upload["errorCount"], upload["rejected"]) == ("Done", 0, 0)
 
 
+@ON_EITHER_STORE
 @pytest.mark.usefixtures("consumer")
 def test_solvimon_totals_per_meter_equal_the_ground_truth(
     pipeline_env: dict[str, str], tmp_path: Path, meters: Path
@@ -132,6 +134,7 @@ def fill_template(path: Path, rows: list[dict[str, str | None]]) -> list[str]:
     return header
 
 
+@ON_EITHER_STORE
 @pytest.mark.usefixtures("consumer")
 def test_both_templates_filled_in_are_accepted(
     pipeline_env: dict[str, str], tmp_path: Path, meters: Path
@@ -154,6 +157,7 @@ def test_both_templates_filled_in_are_accepted(
     assert {u["name"]: u["records"] for u in uploads} == {"appdirect.csv": 3, "solvimon.csv": 4}
 
 
+@ON_EITHER_STORE
 @pytest.mark.usefixtures("consumer")
 def test_the_example_files_publish_without_errors(pipeline_env: dict[str, str]) -> None:
     env = {**pipeline_env, "METERPIPE_METERS": str(EXAMPLES / "solvimon-meters.toml")}

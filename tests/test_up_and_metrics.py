@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import re
 import shutil
 import signal
 import urllib.request
+import uuid
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 import pytest
@@ -53,7 +57,7 @@ def test_inbox_file_is_ingested_and_metrics_match_the_run(
         wait_for((inbox / "done" / "october.csv").exists, 30, "file moved to done/")
         metrics = _scrape(port)
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=10) as ready:
-            assert json.loads(ready.read()) == {"ready": True, "waitingFor": []}
+            assert json.loads(ready.read()) == {"ready": True, "waitingFor": [], "errors": {}}
     finally:
         stop(process)
     expected = expected_totals(source)
@@ -97,3 +101,65 @@ def test_embedded_broker_restart_loses_nothing(
         stop(process)
     assert upload["status"] == "Done"
     assert as_comparable(totals(env)) == expected_totals(source)
+
+
+def _damaged_copy(source: Path, target: Path, bad_rows: int) -> None:
+    """`source` with every tenth data row made bad (up to `bad_rows`), every third of those
+    in three cells (account, quantity, date) and the others in one (quantity)."""
+    with source.open(newline="", encoding="utf-8") as handle:
+        header, *rows = list(csv.reader(handle))
+    column = {name: header.index(name) for name in ("accountId", "quantity", "eventDate")}
+    for n, row in enumerate(rows[::10][:bad_rows]):
+        row[column["quantity"]] = "lots"
+        if n % 3 == 0:
+            row[column["accountId"]] = "acct-7"
+            row[column["eventDate"]] = "yesterday"
+    with target.open("w", newline="", encoding="utf-8") as handle:
+        csv.writer(handle).writerows([header, *rows])
+
+
+def _is_bad(row: dict[str, str]) -> bool:
+    """Whether a row's account, quantity or date does not parse (the damage `_damaged_copy`
+    does), judged by the standard library alone."""
+    try:
+        uuid.UUID(row["accountId"])
+        Decimal(row["quantity"])
+        datetime.fromisoformat(row["eventDate"])
+    except (ValueError, InvalidOperation):
+        return True
+    return False
+
+
+def test_rows_invalid_counts_each_bad_row_once_past_the_report_limit(
+    pipeline_env: dict[str, str], tmp_path: Path
+) -> None:
+    """30 bad rows, 10 of them bad in 3 cells, a report limit of 5, chunks of a few rows:
+    the metric counts 30, neither the 5 errors reported nor the 50 bad cells."""
+    env = {**pipeline_env, "METERPIPE_MAX_REPORT_ERRORS": "5", "METERPIPE_CHUNK_BYTES": "4096"}
+    inbox = Path(env["METERPIPE_INBOX"])
+    inbox.mkdir()
+    source = tmp_path / "clean.csv"
+    write_sample_file(source, SampleSpec(rows=400, seed=9, accounts=20))
+    damaged = tmp_path / "damaged.csv"
+    _damaged_copy(source, damaged, bad_rows=30)
+    with damaged.open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    bad = sum(_is_bad(row) for row in rows)
+    process = start_cli(env, tmp_path / "up.log", "up")
+    try:
+        port = metrics_port(process, tmp_path / "up.log")
+        shutil.copy(damaged, inbox / "damaged.csv.part")
+        (inbox / "damaged.csv.part").rename(inbox / "damaged.csv")
+        (upload,) = wait_for(lambda: all_final(env, 1), 180, "upload rejected")
+        metrics = _scrape(port)
+    finally:
+        stop(process)
+    assert bad == 30
+    assert upload["status"] == "Error"
+    assert (upload["errorCount"], len(upload["errors"])) == (bad, 5)
+    invalid = {
+        name: value for name, value in metrics.items()
+        if name.startswith("meterpipe_rows_invalid_total{")
+    }  # fmt: skip
+    assert sum(invalid.values()) == bad, invalid
+    assert metrics["meterpipe_rows_read_total"] == len(rows)

@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import socket
-import urllib.error
-import urllib.request
 
 import pytest
 from prometheus_client import CollectorRegistry, Counter
@@ -14,14 +12,7 @@ from prometheus_client import CollectorRegistry, Counter
 from meterpipe.errors import ConfigError
 from meterpipe.http import Readiness, serve_http
 from meterpipe.logs import JsonFormatter
-
-
-def _get(port: int, path: str) -> tuple[int, bytes]:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10) as response:
-            return response.status, response.read()
-    except urllib.error.HTTPError as error:
-        return error.code, error.read()
+from tests.processes import http_get
 
 
 def test_endpoints_report_liveness_readiness_and_metrics() -> None:
@@ -29,14 +20,19 @@ def test_endpoints_report_liveness_readiness_and_metrics() -> None:
     Counter("meterpipe_probe", "A probe counter.", registry=registry).inc(3)
     readiness = Readiness("kafka", "store")
     port = serve_http("127.0.0.1", 0, readiness, registry)
-    assert _get(port, "/healthz")[0] == 200
-    status, body = _get(port, "/readyz")
-    assert (status, json.loads(body)) == (503, {"ready": False, "waitingFor": ["kafka", "store"]})
+    assert http_get(port, "/healthz")[0] == 200
+    status, body = http_get(port, "/readyz")
+    waiting = {"ready": False, "waitingFor": ["kafka", "store"], "errors": {}}
+    assert (status, json.loads(body)) == (503, waiting)
     readiness.set("kafka", True)
+    readiness.set("store", False, "connection refused")
+    status, body = http_get(port, "/readyz")
+    waiting = {"ready": False, "waitingFor": ["store"], "errors": {"store": "connection refused"}}
+    assert (status, json.loads(body)) == (503, waiting)
     readiness.set("store", True)
-    assert _get(port, "/readyz") == (200, b'{"ready": true, "waitingFor": []}')
-    assert b"meterpipe_probe_total 3.0" in _get(port, "/metrics")[1]
-    assert _get(port, "/nope")[0] == 404
+    assert http_get(port, "/readyz") == (200, b'{"ready": true, "waitingFor": [], "errors": {}}')
+    assert b"meterpipe_probe_total 3.0" in http_get(port, "/metrics")[1]
+    assert http_get(port, "/nope")[0] == 404
 
 
 def test_a_port_in_use_is_a_config_error_naming_it() -> None:
