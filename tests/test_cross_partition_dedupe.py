@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -21,7 +20,7 @@ from confluent_kafka import Producer
 
 from meterpipe.sample_data import SampleSpec, write_sample_file
 from tests.groundtruth import as_comparable, expected_totals
-from tests.postgres import fresh_schema, schema_url
+from tests.postgres import ON_EITHER_STORE
 from tests.processes import all_final, log_lines, start_cli, stop, totals, wait_for
 from tests.schemas.schema_files import CURRENT_FILE, header, parse, read_avsc, written
 
@@ -30,15 +29,10 @@ pytestmark = pytest.mark.slow
 EVENTS = 20_000
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def env(request: pytest.FixtureRequest, pipeline_env: dict[str, str]) -> Iterator[dict[str, str]]:
-    """The pipeline's environment on each store, with small batches (many interleavings)."""
-    small = {**pipeline_env, "METERPIPE_BATCH_MAX_EVENTS": "500"}
-    if request.param == "sqlite":
-        yield small
-        return
-    with fresh_schema() as schema:
-        yield {**small, "METERPIPE_STORE_URL": schema_url(schema, application_name=schema)}
+@pytest.fixture
+def env(pipeline_env: dict[str, str]) -> dict[str, str]:
+    """The pipeline's environment with small batches: many interleavings of the copies."""
+    return {**pipeline_env, "METERPIPE_BATCH_MAX_EVENTS": "500"}
 
 
 def _start_consumers(env: dict[str, str], tmp_path: Path, count: int) -> list[Any]:
@@ -99,6 +93,7 @@ def _event(n: int, when: str) -> dict[str, Any]:
     }
 
 
+@ON_EITHER_STORE
 def test_one_event_id_on_two_partitions_is_counted_once(
     env: dict[str, str], tmp_path: Path
 ) -> None:
@@ -156,6 +151,7 @@ def _with_event_ids(source: Path, target: Path, ids: list[str]) -> None:
         )
 
 
+@ON_EITHER_STORE
 def test_uploads_sharing_event_ids_through_differently_hashing_producers(
     env: dict[str, str], tmp_path: Path
 ) -> None:
