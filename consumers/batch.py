@@ -18,11 +18,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from consumers.dead_letters import HEADER_MAX_CHARS, DeadLetter
-from consumers.dedupe import mark_repeats
+from consumers.dedupe import EVENTS_PER_ROW_COLUMN, mark_repeats
 from consumers.event_hash import with_id_hashes
 from meterpipe.periods import INSTANT, PeriodCalendar, apply_period_rules
 from schemas.avro_decode import with_nulls_at
 from schemas.codec import EventCodec
+from schemas.provenance import events_per_row
 from schemas.validation import RowError, utc_instant, validate_events
 
 __all__ = ["PreparedBatch", "RawBatch", "prepare_batch"]
@@ -77,7 +78,8 @@ STORED_COLUMNS = (
 class PreparedBatch:
     """What a batch holds: events that may count, and messages that never can.
 
-    `events` has the `STORED_COLUMNS`, `day` (pl.Date), `replayed` (pl.Boolean), and what
+    `events` has the `STORED_COLUMNS`, `eventsPerRow` (how rowNumbers map to source rows,
+    see `schemas.provenance`), `day` (pl.Date), `replayed` (pl.Boolean), and what
     deduplication needs of the batch alone: the eventId hashes and the repeats (`idHash`,
     `repeated`), worked out here so that the store's commit, which batches wait on, does not.
     """
@@ -174,6 +176,7 @@ def prepare_batch(
     events = valid.drop("rowNumber").rename({SOURCE_ROW: "rowNumber"})
     events = events.select(
         *STORED_COLUMNS,
+        events_per_row(pl.col("sourceFormat")).alias(EVENTS_PER_ROW_COLUMN),
         pl.col(INSTANT).dt.date().alias("day"),  # totals are kept per UTC day
         pl.col(INDEX).is_in(sorted(raw.replayed)).alias("replayed"),
     )

@@ -8,6 +8,14 @@ Two different things look alike and must not be confused:
 Provenance (uploadRef, rowNumber) tells them apart; events without provenance can only be
 duplicates. Everything here is lists in, lists out: the store supplies what it already knows.
 
+One source row may travel as several events: a Solvimon row sends one per meter value,
+all carrying the row's eventId (its Event reference). They are *siblings*: the first row
+to bring an eventId owns it, and every sibling of that row counts, in this batch or a
+later one; any other row bringing the eventId is a duplicate in whole. The store records
+the owner's first event as the eventId's, and the other siblings as settled `accepted`
+rows, so that a sibling seen again is a redelivery. `eventsPerRow` (1 when absent) maps a
+rowNumber to its source row (`schemas.provenance`).
+
 A *replayed* event (`meterpipe dlq replay`) is the one exception to "seen before changes
 nothing": if its row was dead-lettered, it gets a second chance and, when it now counts,
 is *revived*: the store moves that row from dead-lettered to its new outcome.
@@ -24,10 +32,20 @@ from dataclasses import dataclass
 
 import polars as pl
 
-__all__ = ["REPEATED", "Classified", "classify", "mark_repeats"]
+__all__ = [
+    "ACCEPTED",
+    "DEAD_LETTER",
+    "EVENTS_PER_ROW_COLUMN",
+    "REPEATED",
+    "Classified",
+    "classify",
+    "mark_repeats",
+]
 
 PROVENANCE = ["uploadRef", "rowNumber"]
 DEAD_LETTER = "dead_letter"
+ACCEPTED = "accepted"  # the settled outcome of a sibling counted with its row's owner
+EVENTS_PER_ROW_COLUMN = "eventsPerRow"
 REPEATED = "repeated"  # another event of the batch has the same eventId or provenance
 _POSITION = "_position"
 _DOUBTFUL = "_doubtful"
@@ -37,7 +55,9 @@ _DOUBTFUL = "_doubtful"
 class Classified:
     """A batch split by what each event means for the totals."""
 
-    accepted: pl.DataFrame
+    accepted: pl.DataFrame  # every event that counts
+    claimed: pl.DataFrame  # the accepted events whose eventId the store records as theirs
+    siblings: pl.DataFrame  # provenance of the other accepted events (settled `accepted`)
     duplicates: pl.DataFrame
     dead_lettered: pl.DataFrame
     redelivered: int
@@ -103,8 +123,15 @@ def classify(
         indexed.filter(_DOUBTFUL).drop(REPEATED, _DOUBTFUL), dead_lettered, known, settled
     )
     first_seen = ~pl.col(_DOUBTFUL) | pl.col(_POSITION).is_in(split.accepted[_POSITION].implode())
+    accepted = indexed.filter(first_seen)
+    claimed = accepted
+    if split.siblings.height:
+        claimed = accepted.filter(~pl.col(_POSITION).is_in(split.siblings[_POSITION].implode()))
+    scratch = [_POSITION, REPEATED, _DOUBTFUL]
     return Classified(
-        accepted=indexed.filter(first_seen).drop(_POSITION, REPEATED, _DOUBTFUL),
+        accepted=accepted.drop(scratch),
+        claimed=claimed.drop(scratch),
+        siblings=split.siblings.select(PROVENANCE),
         duplicates=split.duplicates.drop(_POSITION),
         dead_lettered=split.dead_lettered,
         redelivered=split.redelivered,
@@ -119,25 +146,40 @@ def _classify_doubtful(
     settled: pl.DataFrame,
 ) -> Classified:
     """`classify`, every event joined against the batch and the store."""
-    was_accepted = known.select(
+    # One row per eventId: its owner's first event (a store holds one; be safe anyway).
+    owners = known.unique("eventId", keep="first", maintain_order=True).select(
         "eventId",
         pl.col("uploadRef").alias("_knownRef"),
         pl.col("rowNumber").alias("_knownRow"),
         pl.lit(True).alias("_known"),
     )
     fresh = _first_unsettled(events, settled).join(
-        was_accepted, on="eventId", how="left", maintain_order="left"
+        owners, on="eventId", how="left", maintain_order="left"
     )
     same_event = (pl.col("uploadRef") == pl.col("_knownRef")) & (
         pl.col("rowNumber") == pl.col("_knownRow")
     )
     fresh = fresh.filter(~same_event.fill_null(False))
-    is_new = pl.col("_known").is_null() & pl.col("eventId").is_first_distinct()
-    scratch = ["_knownRef", "_knownRow", "_known", "_settled"]
+    per_row = pl.col(EVENTS_PER_ROW_COLUMN) if EVENTS_PER_ROW_COLUMN in fresh.columns else pl.lit(1)
+    source_row = pl.col("rowNumber") // per_row
+    # A sibling of the stored owner's row, or of the row that brings the eventId first here.
+    of_stored_owner = (pl.col("uploadRef") == pl.col("_knownRef")) & (
+        source_row == pl.col("_knownRow") // per_row
+    )
+    of_first_row = (
+        (pl.col("uploadRef") == pl.col("uploadRef").first().over("eventId"))
+        & (source_row == source_row.first().over("eventId"))
+    ).fill_null(False)
+    first_of_id = pl.col("eventId").is_first_distinct()
+    unknown = pl.col("_known").is_null()
+    is_new = (unknown & (first_of_id | of_first_row)) | of_stored_owner.fill_null(False)
+    fresh = fresh.with_columns(is_new.alias("_new"), (unknown & first_of_id).alias("_claims"))
+    scratch = ["_knownRef", "_knownRow", "_known", "_settled", "_new", "_claims"]
     revived = fresh.filter(pl.col("_settled") == DEAD_LETTER).select(PROVENANCE)
-    accepted = fresh.filter(is_new).drop(scratch)
-    duplicates = fresh.filter(~is_new).drop(scratch)
+    accepted = fresh.filter("_new")
+    siblings = accepted.filter(~pl.col("_claims")).drop(scratch)
+    accepted, duplicates = accepted.drop(scratch), fresh.filter(~pl.col("_new")).drop(scratch)
     letters = _first_unsettled(dead_lettered, settled).drop("_settled")
     redelivered = events.height + dead_lettered.height
     redelivered -= accepted.height + duplicates.height + letters.height
-    return Classified(accepted, duplicates, letters, redelivered, revived)
+    return Classified(accepted, accepted, siblings, duplicates, letters, redelivered, revived)

@@ -8,9 +8,11 @@ Solvimon's template has four fixed columns, then one column per meter value refe
 
 Each non-empty meter value of a row becomes one canonical event: the customer reference is
 its account, the meter its pricingUnit, and the row's properties travel with it as JSON
-text. Its eventId is the UUIDv5 of (meter, Event reference), so the same usage uploaded
-twice, in any file, is counted once; an empty Timestamp becomes the upload's ingestion time,
-so publishing an upload again yields the very same events.
+text. The Event reference names the row's event as a whole: every meter value of the row
+carries the UUIDv5 of the reference as its eventId, so consumers count the row once, and a
+reference sent again, in any file and with any meter values, is a duplicate in whole (see
+`schemas.provenance`). An empty Timestamp becomes the upload's ingestion time, so
+publishing an upload again yields the very same events.
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ from schemas.model import (
     OptionalText,
     Reference,
 )
+from schemas.provenance import EVENTS_PER_ROW
 from schemas.validation import (
     ROW_NUMBER,
     RowError,
@@ -62,7 +65,6 @@ if TYPE_CHECKING:
     from producers.formats import FormatName
 
 __all__ = [
-    "EVENTS_PER_ROW",
     "FIXED_COLUMNS",
     "SOLVIMON_NAMESPACE",
     "MeterConfig",
@@ -76,10 +78,6 @@ EVENT: Final = "Event reference"
 TIMESTAMP: Final = "Timestamp"
 FIXED_COLUMNS: Final = (CUSTOMER, SUBSCRIPTION, EVENT, TIMESTAMP)
 
-# Consumers tell events apart by (uploadRef, rowNumber), and a row yields one event per
-# meter: event k (from 1) of row r is numbered r * EVENTS_PER_ROW + k, so 17002 reads
-# "row 17, second meter".
-EVENTS_PER_ROW: Final = 1000
 # A namespace of its own: no Solvimon name can ever equal an AppDirect "<key>:<row>" name.
 SOLVIMON_NAMESPACE: Final = uuid.uuid5(EVENT_ID_NAMESPACE, "solvimon")
 
@@ -204,7 +202,7 @@ class SolvimonFormat:
         )
         return events.with_columns(
             pl.col(CUSTOMER).alias("accountId"),
-            _event_ids(events.select(pl.concat_str("pricingUnit", pl.lit(":"), EVENT))),
+            _event_ids(events.select(EVENT)),
             pl.col(SUBSCRIPTION).alias("subscriptionRef"),
             *(pl.lit(None, pl.String).alias(name) for name in _NOT_IN_SOLVIMON),
             pl.lit(True).alias("billable"),
@@ -318,7 +316,7 @@ def _cell_errors(cell_type: TypeAdapter[Any], cell: str | None) -> list[ErrorDet
 
 
 def _event_ids(names: pl.DataFrame) -> pl.Series:
-    """The eventIds of one-column `names` ("<meter>:<reference>"): UUIDv5 in SOLVIMON_NAMESPACE.
+    """The eventIds of one-column `names` (Event references): UUIDv5 in SOLVIMON_NAMESPACE.
 
     SHA-1 has no polars or Arrow kernel, so hashlib digests each name (C code, the one
     per-event Python step); version bits and hex spelling are done for all ids at once,

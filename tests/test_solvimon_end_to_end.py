@@ -72,18 +72,23 @@ def write_csv(path: Path, header: list[str], rows: Iterator[dict[str, str]]) -> 
     return path
 
 
-def expected_solvimon_totals(path: Path) -> dict[tuple[str, str], tuple[int, Decimal]]:
-    """(events, quantity) per (customer reference, meter), straight from the CSV."""
+def expected_solvimon_totals(*paths: Path) -> dict[tuple[str, str], tuple[int, Decimal]]:
+    """(events, quantity) per (customer reference, meter), straight from the CSVs in order:
+    an Event reference counts (every meter value it fills) the first time only."""
     sums: dict[tuple[str, str], tuple[int, Decimal]] = {}
-    with path.open(newline="", encoding="utf-8-sig") as handle:
-        for row in csv.DictReader(handle):
+    references: set[str] = set()
+    for path in paths:
+        with path.open(newline="", encoding="utf-8-sig") as handle:
+            rows = list(csv.DictReader(handle))
+        for row in rows:
+            if row["Event reference"] in references:
+                continue
+            references.add(row["Event reference"])
             for meter in VALUES:
                 if row[meter]:
-                    events, quantity = sums.get((row["Customer reference"], meter), (0, Decimal(0)))
-                    sums[(row["Customer reference"], meter)] = (
-                        events + 1,
-                        quantity + Decimal(row[meter]),
-                    )
+                    key = (row["Customer reference"], meter)
+                    events, quantity = sums.get(key, (0, Decimal(0)))
+                    sums[key] = (events + 1, quantity + Decimal(row[meter]))
     return sums
 
 
@@ -122,6 +127,34 @@ def test_solvimon_totals_per_meter_equal_the_ground_truth(
     assert upload["records"] == 3000
     assert upload["accepted"] == sum(events for events, _ in expected.values()) > 3000
     assert {account for account, _ in expected} >= {"Cust-1", "cust-1", "ACME-1"}
+    assert solvimon_totals(env) == expected
+
+
+@ON_EITHER_STORE
+@pytest.mark.usefixtures("consumer")
+def test_an_event_reference_sent_again_counts_none_of_its_meter_values(
+    pipeline_env: dict[str, str], tmp_path: Path, meters: Path
+) -> None:
+    """The second file re-sends every reference of the first, now with both meters filled
+    and other quantities: none of it counts. Batches of 7 split rows' meter values."""
+    header = [*FIXED, *VALUES, "region", "plan"]
+    first = write_csv(tmp_path / "first.csv", header, solvimon_rows(2000, 11))
+    with first.open(newline="", encoding="utf-8") as handle:
+        resent = [
+            {**row, "api_calls": "5", "storage_gb": "7.25", "plan": "changed"}
+            for row in csv.DictReader(handle)
+        ]
+    fresh = list(solvimon_rows(300, 12))
+    second = write_csv(tmp_path / "second.csv", header, iter(resent[::2] + fresh))
+    env = {**pipeline_env, "METERPIPE_METERS": str(meters), "METERPIPE_BATCH_MAX_EVENTS": "7"}
+    uploads = published(env, first, second)
+    expected = expected_solvimon_totals(first, second)
+    assert all(cleanly_done(upload) for upload in uploads)
+    by_name = {upload["name"]: upload for upload in uploads}
+    resent_values = 2 * len(resent[::2])
+    fresh_values = sum(bool(row[meter]) for row in fresh for meter in VALUES)
+    assert by_name["second.csv"]["duplicates"] == resent_values
+    assert by_name["second.csv"]["accepted"] == fresh_values
     assert solvimon_totals(env) == expected
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from consumers.dedupe import Classified
+from consumers.dedupe import ACCEPTED, DEAD_LETTER, Classified
 
 __all__ = [
     "OUTCOMES",
@@ -13,6 +13,7 @@ __all__ = [
     "SETTLED_SCHEMA",
     "progress_by_upload",
     "provenance_of",
+    "settled_outcomes",
 ]
 
 PROVENANCE_SCHEMA = {"uploadRef": pl.String, "rowNumber": pl.Int64}
@@ -24,6 +25,16 @@ OUTCOMES = ("accepted", "duplicates", "dead_lettered")
 def provenance_of(frame: pl.DataFrame) -> pl.DataFrame:
     """The (uploadRef, rowNumber) of the rows that have one."""
     return frame.select(PROVENANCE).drop_nulls()
+
+
+def settled_outcomes(classified: Classified) -> list[tuple[pl.DataFrame, str]]:
+    """The rows a batch settles, each frame with the outcome a store records for its rows:
+    a later copy of one of them is a redelivery."""
+    return [
+        (classified.duplicates, "duplicate"),
+        (classified.dead_lettered, DEAD_LETTER),
+        (classified.siblings, ACCEPTED),
+    ]
 
 
 def progress_by_upload(classified: Classified) -> pl.DataFrame:

@@ -34,6 +34,7 @@ from consumers.store.frames import (
     SETTLED_SCHEMA,
     progress_by_upload,
     provenance_of,
+    settled_outcomes,
 )
 from consumers.store.migrations import POSTGRES_MIGRATIONS, apply_migrations
 from consumers.store.queries import UploadQueries, totals_filter
@@ -247,7 +248,7 @@ def _record_outcomes(cur: Cursor, classified: Classified) -> None:
     Keys are inserted in order, so two consumers wanting the same keys wait for each other
     in the same order (and hash order keeps the index writes local).
     """
-    accepted = with_id_hashes(classified.accepted).select(ID_HASH, "eventId", *PROVENANCE)
+    accepted = with_id_hashes(classified.claimed).select(ID_HASH, "eventId", *PROVENANCE)
     accepted = accepted.sort(ID_HASH, "eventId")
     _write_exactly(
         cur,
@@ -264,10 +265,7 @@ def _record_outcomes(cur: Cursor, classified: Classified) -> None:
         _columns(classified.revived),
         classified.revived.height,
     )
-    for frame, outcome in (
-        (classified.duplicates, "duplicate"),
-        (classified.dead_lettered, "dead_letter"),
-    ):
+    for frame, outcome in settled_outcomes(classified):
         rows = provenance_of(frame).sort(PROVENANCE)
         _write_exactly(
             cur,

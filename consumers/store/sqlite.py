@@ -38,6 +38,7 @@ from consumers.store.frames import (
     SETTLED_SCHEMA,
     progress_by_upload,
     provenance_of,
+    settled_outcomes,
 )
 from consumers.store.migrations import SQLITE_MIGRATIONS, apply_migrations
 from consumers.store.queries import UploadQueries, pending_totals_filter, totals_filter
@@ -296,8 +297,8 @@ class SqliteStore(UploadQueries[sqlite3.Connection]):
         self, db: sqlite3.Connection, classified: Classified
     ) -> tuple[np.ndarray, np.ndarray]:
         """Append accepted ids (and their hash blob), settle the rest; return (hashes, rows)."""
-        accepted = classified.accepted.select(*SEEN_SCHEMA)
-        hashes = classified.accepted[ID_HASH].to_numpy()
+        accepted = classified.claimed.select(*SEEN_SCHEMA)
+        hashes = classified.claimed[ID_HASH].to_numpy()
         last = self._last_row(db)
         rows = np.arange(last + 1, last + 1 + len(hashes), dtype=np.int64)
         if len(hashes):
@@ -307,10 +308,7 @@ class SqliteStore(UploadQueries[sqlite3.Connection]):
             "DELETE FROM settled_rows WHERE upload_ref = ? AND row_number = ?",
             classified.revived.iter_rows(),
         )
-        for frame, outcome in (
-            (classified.duplicates, "duplicate"),
-            (classified.dead_lettered, "dead_letter"),
-        ):
+        for frame, outcome in settled_outcomes(classified):
             db.executemany(
                 "INSERT INTO settled_rows VALUES (?, ?, ?)",
                 ((*row, outcome) for row in provenance_of(frame).iter_rows()),
@@ -429,7 +427,8 @@ class SqliteStore(UploadQueries[sqlite3.Connection]):
         nothing = accepted.clear()
         with self._transaction() as db:
             index = self._caught_up_index(db)
-            classified = Classified(accepted, nothing, nothing, 0, nothing.select(PROVENANCE))
+            none = nothing.select(PROVENANCE)
+            classified = Classified(accepted, accepted, none, nothing, nothing, 0, none)
             appended = self._record_outcomes(db, classified)
         index.add(*appended)
 

@@ -84,7 +84,8 @@ def test_replayed_dead_letter_is_revived_once_and_plain_redelivery_is_not() -> N
     assert (plain.accepted.height, plain.redelivered, plain.revived.height) == (0, 2, 0)
 
 
-Row = tuple[str, str | None, int | None, bool]  # eventId, uploadRef, rowNumber, replayed
+Row = tuple[str, str | None, int | None, bool, int]  # eventId, uploadRef, rowNumber, replayed,
+# eventsPerRow
 Provenance = tuple[str | None, int | None]
 
 
@@ -93,15 +94,16 @@ def _reference(
     letters: list[Provenance],
     known: dict[str, Provenance],
     settled: dict[Provenance, str],
-) -> tuple[list[int], list[int], list[int], list[Provenance], list[Provenance]]:
+) -> tuple[list[int], list[int], list[int], list[Provenance], list[Provenance], list[Provenance]]:
     """classify() restated one row at a time, from the rules in consumers/dedupe.py.
 
     Returns the positions of the accepted and duplicate events, the positions of the dead
-    letters kept, the revived provenance, and nothing else is counted.
+    letters kept, the revived provenance, the letters kept, and the accepted siblings (not
+    their eventId's first event); nothing else is counted.
     """
     fresh: list[int] = []
     copies: set[Provenance] = set()
-    for position, (event_id, ref, row, replayed) in enumerate(events):
+    for position, (event_id, ref, row, replayed, _) in enumerate(events):
         first_copy = ref is None or (ref, row) not in copies
         copies.add((ref, row))
         # A provenance with a null part never matches a settled row (as a join on nulls).
@@ -112,14 +114,27 @@ def _reference(
         same_event = complete and known.get(event_id) == (ref, row)
         if first_copy and still_open and not same_event:
             fresh.append(position)
-    ids_so_far: set[str] = set()
+    first_source: dict[str, tuple[str, int] | None] = {}
     accepted: list[int] = []
+    siblings: list[Provenance] = []
     duplicates: list[int] = []
     revived: list[Provenance] = []
     for position in fresh:
-        event_id, ref, row, _ = events[position]
-        new = event_id not in known and event_id not in ids_so_far
-        ids_so_far.add(event_id)
+        event_id, ref, row, _, per_row = events[position]
+        source = (ref, row // per_row) if ref is not None and row is not None else None
+        if event_id in known:  # counts only as a sibling of the owner's source row
+            owner_ref, owner_row = known[event_id]
+            owner = (owner_ref, owner_row // per_row) if owner_row is not None else None
+            new = source is not None and source == owner
+        elif event_id not in first_source:  # the first row to bring it owns it
+            first_source[event_id] = source
+            new = True
+        else:
+            new = source is not None and source == first_source[event_id]
+            if new:
+                siblings.append((ref, row))
+        if new and event_id in known:
+            siblings.append((ref, row))
         (accepted if new else duplicates).append(position)
         if ref is not None and row is not None and settled.get((ref, row)) == "dead_letter":
             revived.append((ref, row))
@@ -131,22 +146,24 @@ def _reference(
         unsettled = None in provenance or provenance not in settled
         if first_copy and unsettled:
             kept_letters.append(position)
-    return accepted, duplicates, kept_letters, revived, [letters[i] for i in kept_letters]
+    return accepted, duplicates, kept_letters, revived, [letters[i] for i in kept_letters], siblings
 
 
 IDS = st.sampled_from(["e1", "e2", "e3", "e4"])
 REFS = st.one_of(st.none(), st.sampled_from(["u", "v"]))
-ROWS = st.one_of(st.none(), st.integers(2, 5))
+# Rows as AppDirect numbers them, and as Solvimon numbers a row's meters (row 2, meter 1).
+ROWS = st.one_of(st.none(), st.sampled_from([2, 3, 4, 2001, 2002, 3001]))
+PER_ROW = st.sampled_from([1, 1000])
 
 
 @settings(max_examples=300, deadline=None)
 @given(
-    events=st.lists(st.tuples(IDS, REFS, ROWS, st.booleans()), max_size=12),
+    events=st.lists(st.tuples(IDS, REFS, ROWS, st.booleans(), PER_ROW), max_size=12),
     letters=st.lists(st.tuples(REFS, ROWS), max_size=4),
     known=st.dictionaries(IDS, st.tuples(REFS, ROWS), max_size=3),
     settled=st.dictionaries(
         st.tuples(st.sampled_from(["u", "v"]), st.integers(2, 5)),
-        st.sampled_from(["duplicate", "dead_letter"]),
+        st.sampled_from(["duplicate", "dead_letter", "accepted"]),
         max_size=4,
     ),
 )
@@ -159,7 +176,7 @@ def test_classify_agrees_with_a_row_by_row_restatement(
     """Ground truth for the columnar classify(), to hold it steady while it is optimised."""
     frame = pl.DataFrame(
         events,
-        schema={**EVENTS, "replayed": pl.Boolean},
+        schema={**EVENTS, "replayed": pl.Boolean, "eventsPerRow": pl.Int32},
         orient="row",
     ).with_columns(pl.int_range(pl.len()).alias("position"))
     result = classify(
@@ -172,10 +189,41 @@ def test_classify_agrees_with_a_row_by_row_restatement(
             orient="row",
         ),
     )
-    accepted, duplicates, kept, revived, letter_rows = _reference(events, letters, known, settled)
+    accepted, duplicates, kept, revived, letter_rows, siblings = _reference(
+        events, letters, known, settled
+    )
     assert result.accepted["position"].to_list() == accepted
+    assert result.siblings.rows() == siblings
+    claimed = [p for p in accepted if (events[p][1], events[p][2]) not in siblings]
+    assert result.claimed["position"].to_list() == claimed
     assert result.duplicates["position"].to_list() == duplicates
     assert result.dead_lettered.rows() == letter_rows
     assert result.revived.rows() == revived
     counted = len(accepted) + len(duplicates) + len(kept)
     assert result.redelivered == len(events) + len(letters) - counted
+
+
+def _solvimon(*rows: tuple[str, str, int]) -> pl.DataFrame:
+    """Events of Solvimon rows: meter k of row r is numbered r * 1000 + k."""
+    return _frame(*rows).with_columns(pl.lit(1000, pl.Int32).alias("eventsPerRow"))
+
+
+def test_the_meter_values_of_one_row_all_count_and_another_row_counts_none() -> None:
+    events = _solvimon(("ref", "u", 2001), ("ref", "u", 2002), ("ref", "v", 5001))
+    result = classify(events, _provenance(), _frame(), _settled())
+    assert result.accepted["rowNumber"].to_list() == [2001, 2002]
+    assert result.claimed["rowNumber"].to_list() == [2001]
+    assert result.siblings.rows() == [("u", 2002)]
+    assert result.duplicates["rowNumber"].to_list() == [5001]
+
+
+def test_a_meter_value_of_the_owning_row_counts_in_a_later_batch_once() -> None:
+    known = _frame(("ref", "u", 2001))
+    events = _solvimon(("ref", "u", 2003), ("ref", "w", 7001), ("ref", "w", 7003))
+    result = classify(events, _provenance(), known, _settled())
+    assert result.accepted["rowNumber"].to_list() == [2003]
+    assert result.claimed.height == 0
+    assert result.siblings.rows() == [("u", 2003)]
+    assert result.duplicates["rowNumber"].to_list() == [7001, 7003]
+    again = classify(events.head(1), _provenance(), known, _settled(("u", 2003, "accepted")))
+    assert (again.accepted.height, again.duplicates.height, again.redelivered) == (0, 0, 1)
