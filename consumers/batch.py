@@ -20,9 +20,9 @@ import pyarrow.compute as pc
 from consumers.dead_letters import HEADER_MAX_CHARS, DeadLetter
 from consumers.dedupe import EVENTS_PER_ROW_COLUMN, mark_repeats
 from consumers.event_hash import with_id_hashes
-from meterpipe.periods import INSTANT, PeriodCalendar, apply_period_rules
 from schemas.avro_decode import with_nulls_at
 from schemas.codec import EventCodec
+from schemas.periods import INSTANT, PeriodCalendar, apply_period_rules
 from schemas.provenance import events_per_row
 from schemas.validation import RowError, utc_instant, validate_events
 

@@ -46,6 +46,7 @@ from meterpipe.settings import Settings
 from meterpipe.topics import log_identity
 from producers.publisher import EventPublisher
 from schemas.codec import EventCodec
+from schemas.periods import PeriodCalendar
 
 if TYPE_CHECKING:
     from consumers._direct_consumer import Column, RebalanceKind
@@ -247,7 +248,7 @@ class UsageConsumer:
         if not len(raw.values):
             return None
         states = self._retrying(self._store.period_states)
-        calendar = self._settings.periods.calendar(states, datetime.now(UTC))
+        calendar = PeriodCalendar.of(self._settings.periods, states, datetime.now(UTC))
         max_bytes = self._settings.kafka.max_message_bytes
 
         def prepare() -> tuple[PreparedBatch, float]:

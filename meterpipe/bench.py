@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Any
 
 from consumers.store import open_store
-from consumers.store.records import UploadRecord
 from consumers.store.reports import summarize_totals
 from meterpipe.bench_stores import prefill_event_ids, scenario_store
 from meterpipe.bench_transport import consume_ceiling, produce_ceiling
@@ -37,6 +36,7 @@ from meterpipe.topics import ensure_topics
 from producers.csv_chunks import CsvChunkReader
 from producers.formats import APPDIRECT, FormatChooser
 from schemas.codec import make_codec
+from schemas.uploads import UploadRecord
 
 __all__ = [
     "BenchReport", "ConsumeScenario", "Phase", "encoded_event_sample", "median_phases", "run_bench",

@@ -12,11 +12,12 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, get_args
 
 import click
 
 from meterpipe.errors import MeterpipeError
+from meterpipe.settings import FormatName
 
 __all__ = [
     "format_option",
@@ -43,7 +44,7 @@ def format_option(help_text: str, *, required: bool = False) -> Callable[[F], F]
     """--format appdirect|solvimon (METERPIPE_FILE_FORMAT)."""
     return click.option(
         "--format", "file_format", envvar="METERPIPE_FILE_FORMAT", show_envvar=True,
-        type=click.Choice(["appdirect", "solvimon"]), default=None, required=required,
+        type=click.Choice(get_args(FormatName)), default=None, required=required,
         help=help_text,
     )  # fmt: skip
 

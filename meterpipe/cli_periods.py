@@ -10,8 +10,8 @@ import click
 
 from consumers.store import open_store
 from meterpipe.cli_options import friendly_errors, print_table, store_options
-from meterpipe.periods import period_bounds
 from meterpipe.settings import Settings, load_settings
+from schemas.periods import PeriodCalendar, period_bounds
 
 __all__ = ["checked_period", "period_state", "periods"]
 
@@ -31,7 +31,7 @@ def period_state(settings: Settings, period: str) -> str:
         stored = store.period_states()
     finally:
         store.close()
-    return settings.periods.calendar(stored, datetime.now(UTC)).state(period)
+    return PeriodCalendar.of(settings.periods, stored, datetime.now(UTC)).state(period)
 
 
 @click.group()
@@ -57,7 +57,7 @@ def list_periods(as_json: bool, data_dir: Path | None) -> None:
         stored, known = store.period_states(), store.known_periods()
     finally:
         store.close()
-    calendar = settings.periods.calendar(stored, datetime.now(UTC))
+    calendar = PeriodCalendar.of(settings.periods, stored, datetime.now(UTC))
     rows = [
         {"period": p, "state": calendar.state(p), "end": period_bounds(p)[1].isoformat()}
         for p in known

@@ -1,6 +1,6 @@
 """`meterpipe template`: write the CSV template of an upload format.
 
-The command is a thin shell over `meterpipe.templates`; the `meterpipe` group adds it.
+The command is a thin shell over `producers.templates`; the `meterpipe` group adds it.
 """
 
 from __future__ import annotations
@@ -11,9 +11,8 @@ from pathlib import Path
 import click
 
 from meterpipe.cli_options import format_option, friendly_errors, meters_option
-from meterpipe.settings import load_settings
-from meterpipe.templates import template_columns, write_template
-from producers.formats import FormatName
+from meterpipe.settings import FormatName, load_settings
+from producers.templates import template_columns, write_template
 
 __all__ = ["template"]
 

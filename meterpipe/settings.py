@@ -8,8 +8,6 @@ flat namespace (env var `METERPIPE_<FIELD>` or key `<field>` in the TOML file na
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
-from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
@@ -21,10 +19,9 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from meterpipe.periods import PeriodCalendar
-
 __all__ = [
     "ConsumerSettings",
+    "FormatName",
     "KafkaSettings",
     "MetricsSettings",
     "PeriodSettings",
@@ -35,6 +32,9 @@ __all__ = [
     "WatchSettings",
     "load_settings",
 ]
+
+# The upload formats meterpipe reads: the one list every layer takes them from.
+FormatName = Literal["appdirect", "solvimon"]
 
 CONFIG_ENV_VAR = "METERPIPE_CONFIG"
 SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
@@ -144,7 +144,7 @@ class UploadSettings(_ComponentSettings):
         # MiB (and a 16 MiB producer buffer) at 359-366 MB and no slower; 2 MiB used 0.3 CPU-s more.
         description="Bytes of the file read, validated and sent at a time; memory scales with it.",
     )
-    file_format: Literal["appdirect", "solvimon"] | None = Field(
+    file_format: FormatName | None = Field(
         default=None, description="Force a file format; unset detects it from the header."
     )
     meters: Path | None = Field(
@@ -197,16 +197,6 @@ class PeriodSettings(_ComponentSettings):
     )
     period_grace_hours: float = Field(default=8.0, ge=0)
     future_skew_hours: float = Field(default=24.0, ge=0)
-
-    def calendar(self, stored: Mapping[str, str], now: datetime) -> PeriodCalendar:
-        """The rules as they stand at `now`, with the states operators set."""
-        return PeriodCalendar(
-            stored=stored,  # type: ignore[arg-type]
-            now=now,
-            auto_close=self.auto_close_periods,
-            grace=timedelta(hours=self.period_grace_hours),
-            future_skew=timedelta(hours=self.future_skew_hours),
-        )
 
 
 class MetricsSettings(_ComponentSettings):

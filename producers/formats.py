@@ -9,15 +9,16 @@ the whole file, naming the missing and unknown columns.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal, Protocol
+from typing import Protocol
 
 import polars as pl
 
-from consumers.store.records import UploadRecord
 from meterpipe.errors import ConfigError, FileRejectedError
-from meterpipe.settings import UploadSettings
+from meterpipe.settings import FormatName, UploadSettings
 from producers.event_ids import assign_event_ids
+from producers.solvimon import SolvimonFormat, load_meters
 from schemas.codec import FIELD_NAMES
+from schemas.uploads import UploadRecord
 from schemas.validation import ValidationResult, validate_frame
 
 __all__ = [
@@ -28,8 +29,6 @@ __all__ = [
     "RowFormat",
     "available_formats",
 ]
-
-FormatName = Literal["appdirect", "solvimon"]
 
 
 class RowFormat(Protocol):
@@ -87,8 +86,6 @@ def available_formats(settings: UploadSettings) -> list[RowFormat]:
     Call it once per upload: the Solvimon format remembers the Event references it has seen,
     so each upload needs a fresh one. ConfigError if Solvimon is forced without meters.
     """
-    from producers.solvimon import SolvimonFormat, load_meters  # it imports this module
-
     if settings.meters is not None:
         return [APPDIRECT, SolvimonFormat(load_meters(settings.meters))]
     if settings.file_format == "solvimon":

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from consumers.store.records import UploadRecord, UploadSummary
+from schemas.uploads import UploadRecord, UploadSummary
 
 __all__ = ["UploadLedger"]
 

@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from consumers.store.records import UploadRecord
+from schemas.uploads import UploadRecord
 
 __all__ = ["spreadsheet_safe", "write_error_reports"]
 

@@ -21,7 +21,7 @@ import hashlib
 import tomllib
 import uuid
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Final, Self
+from typing import Annotated, Any, Final, Self
 
 import numpy as np
 import polars as pl
@@ -36,8 +36,8 @@ from pydantic import (
 )
 from pydantic_core import ErrorDetails, PydanticCustomError
 
-from consumers.store.records import UploadRecord, utc_now
 from meterpipe.errors import ConfigError
+from meterpipe.settings import FormatName
 from producers.event_ids import EVENT_ID_NAMESPACE
 from schemas.codec import FIELD_NAMES
 from schemas.model import (
@@ -52,6 +52,7 @@ from schemas.model import (
     Reference,
 )
 from schemas.provenance import EVENTS_PER_ROW
+from schemas.uploads import UploadRecord, utc_now
 from schemas.validation import (
     ROW_NUMBER,
     RowError,
@@ -60,9 +61,6 @@ from schemas.validation import (
     breaks_pattern,
     too_long,
 )
-
-if TYPE_CHECKING:
-    from producers.formats import FormatName
 
 __all__ = [
     "FIXED_COLUMNS",

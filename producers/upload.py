@@ -22,10 +22,8 @@ from pathlib import Path
 
 import polars as pl
 
-from consumers.store.records import UploadRecord, UploadSummary
 from meterpipe.errors import ConfigError, FileRejectedError
 from meterpipe.metrics import PipelineMetrics
-from meterpipe.periods import PeriodCalendar, apply_period_rules
 from meterpipe.settings import PeriodSettings, UploadSettings
 from producers.csv_chunks import CsvChunk, CsvChunkReader
 from producers.formats import APPDIRECT, FormatChooser, RowFormat, available_formats
@@ -35,6 +33,8 @@ from producers.publisher import EventPublisher
 from producers.read_ahead import read_ahead
 from producers.spool import RowSpool
 from schemas.codec import EventCodec
+from schemas.periods import PeriodCalendar, apply_period_rules
+from schemas.uploads import UploadRecord, UploadSummary
 from schemas.validation import RowError, ValidationResult
 
 __all__ = ["UploadPublisher", "UploadRequest"]
@@ -258,7 +258,9 @@ class UploadPublisher:
         self._publisher.connect()  # while the file is scanned
         with RowSpool(self._spool_dir / f"{uuid.uuid4().hex}.arrow") as spool:
             try:
-                calendar = self._periods.calendar(self._ledger.period_states(), datetime.now(UTC))
+                calendar = PeriodCalendar.of(
+                    self._periods, self._ledger.period_states(), datetime.now(UTC)
+                )
                 scan = _scan(
                     request.path, self._settings, calendar, spool, progress,
                     checkpoint=self._publisher.raise_if_stopping,

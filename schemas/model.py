@@ -22,7 +22,7 @@ import re
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Annotated, Final, Self, TypeVar
+from typing import Annotated, Final, Self, TypeVar, get_args
 
 from pydantic import (
     AfterValidator,
@@ -37,10 +37,9 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 from pydantic_core import ErrorDetails, PydanticCustomError
 
+from meterpipe.settings import FormatName
 from schemas.currencies import CURRENCIES
-
-if TYPE_CHECKING:
-    from schemas.validation import RowError
+from schemas.row_errors import RowError
 
 __all__ = [
     "BOOLEAN_PATTERN",
@@ -90,7 +89,7 @@ SOLVIMON_EVENT_COLUMNS: Final = (
     "eventId",
     "billable",
 )
-SOURCE_FORMATS: Final = ("appdirect", "solvimon")
+SOURCE_FORMATS: Final = get_args(FormatName)
 
 UUID_PATTERN: Final = "[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 DECIMAL_PATTERN: Final = r"[0-9]{1,20}(?:\.[0-9]{1,12})?"
@@ -393,8 +392,6 @@ def explain_row(cells: Mapping[str, str | None], row: int) -> list[RowError]:
 
 def explain_event(cells: Mapping[str, str | None], row: int) -> list[RowError]:
     """Say why a decoded event is invalid, by the rules of its sourceFormat (see explain_row)."""
-    from schemas.validation import RowError  # imported here: schemas.validation imports us
-
     source_format = cells.get("sourceFormat")
     if source_format == "solvimon":
         return _explain(SolvimonEvent, SOLVIMON_EVENT_COLUMNS, cells, row)
@@ -409,8 +406,6 @@ def _explain(
     model: type[BaseModel], columns: tuple[str, ...], cells: Mapping[str, str | None], row: int
 ) -> list[RowError]:
     """The RowErrors of `model` validating `columns` of `cells`, in column order."""
-    from schemas.validation import RowError  # imported here: schemas.validation imports us
-
     raw = {column: cells.get(column) for column in columns}
     try:
         model.model_validate(raw)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Final
 
 import polars as pl
@@ -39,6 +39,7 @@ from schemas.model import (
     explain_event,
     explain_row,
 )
+from schemas.row_errors import RowError
 
 __all__ = [
     "ROW_NUMBER",
@@ -61,26 +62,6 @@ _ACCEPTED_DTYPES: Final[dict[str, tuple[pl.DataType, ...]]] = {
 }
 _ACCEPTED_EVENT_DTYPES: Final = {**_ACCEPTED_DTYPES, "sourceFormat": (pl.String(),)}
 _ALL_ROWS: Final = pl.lit(True)
-
-
-@dataclass(frozen=True)
-class RowError:
-    """Why one row is invalid: a value for reports and the dead-letter topic, never raised.
-
-    `row` is the row as a spreadsheet shows it (the header is row 1), 0 for a row without
-    a number; `column` the Avro field name; `value` the raw cell; `reason` a stable
-    snake_case code, fit for a metric label; `message` what a person reads.
-    """
-
-    row: int
-    column: str
-    value: str | None
-    reason: str
-    message: str
-
-    def to_dict(self) -> dict[str, str | int | None]:
-        """The error as a JSON-ready dict: row, column, value, reason, message."""
-        return asdict(self)
 
 
 @dataclass(frozen=True)

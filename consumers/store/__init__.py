@@ -3,17 +3,11 @@
 from __future__ import annotations
 
 from consumers.store.base import TotalsStore
-from consumers.store.records import (
-    BatchOutcome,
-    BatchStats,
-    StoredOffset,
-    TotalRow,
-    UploadRecord,
-    UploadStatus,
-)
+from consumers.store.records import BatchOutcome, BatchStats, StoredOffset, TotalRow
 from consumers.store.sqlite import SqliteStore
 from meterpipe.errors import ConfigError
 from meterpipe.settings import StoreSettings
+from schemas.uploads import UploadRecord, UploadStatus
 
 __all__ = [
     "BatchOutcome",

@@ -5,15 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-from consumers.store.records import (
-    BatchOutcome,
-    BatchStats,
-    StoredOffset,
-    UploadRecord,
-    UploadStatus,
-    UploadSummary,
-)
+from consumers.store.records import BatchOutcome, BatchStats, StoredOffset
 from consumers.store.stats import StoreStats
+from schemas.uploads import UploadRecord, UploadStatus, UploadSummary
 
 __all__ = ["TotalsStore"]
 

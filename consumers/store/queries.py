@@ -13,15 +13,9 @@ from typing import Any, Generic, Protocol, TypeVar
 
 import polars as pl
 
-from consumers.store.records import (
-    StoredOffset,
-    UploadRecord,
-    UploadStatus,
-    UploadSummary,
-    utc_now,
-    utc_timestamp,
-)
+from consumers.store.records import StoredOffset
 from consumers.store.stats import STATS_TABLES, StoreStats, TableStats
+from schemas.uploads import UploadRecord, UploadStatus, UploadSummary, utc_now, utc_timestamp
 
 __all__ = ["SqlConnection", "SqlCursor", "UploadQueries", "pending_totals_filter", "totals_filter"]
 

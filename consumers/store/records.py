@@ -1,11 +1,9 @@
-"""Plain values the store takes and returns, shared by producers, consumers and the CLI."""
+"""Plain values the store takes and returns besides the upload records (`schemas.uploads`)."""
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import Any
 
 import polars as pl
 
@@ -14,83 +12,7 @@ __all__ = [
     "BatchStats",
     "StoredOffset",
     "TotalRow",
-    "UploadRecord",
-    "UploadStatus",
-    "UploadSummary",
-    "utc_now",
 ]
-
-UploadStatus = Literal["Processing", "Error", "Done"]
-
-
-def utc_now() -> str:
-    """Now as an RFC 3339 UTC string, the form every stored timestamp takes."""
-    return utc_timestamp(datetime.now(UTC).timestamp())
-
-
-def utc_timestamp(epoch_s: float) -> str:
-    """An epoch time in the stored form, so stored timestamps compare as strings."""
-    moment = datetime.fromtimestamp(epoch_s, UTC)
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-@dataclass(frozen=True)
-class UploadRecord:
-    """One upload and its progress; `expected` is None until every event was acknowledged."""
-
-    reference: str
-    name: str
-    upload_key: str
-    status: UploadStatus = "Processing"
-    description: str | None = None
-    records: int = 0
-    expected: int | None = None
-    accepted: int = 0
-    duplicates: int = 0
-    dead_lettered: int = 0
-    rejected_rows: int = 0
-    assigned_ids: int = 0
-    uploaded_at: str = field(default_factory=utc_now)
-    finished_at: str | None = None
-    errors: list[dict[str, Any]] = field(default_factory=list)
-    error_total: int = 0
-    source_path: str | None = None
-    duplicate_of: str | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        """The stable JSON object of `meterpipe uploads --json`."""
-        return {
-            "reference": self.reference,
-            "name": self.name,
-            "description": self.description,
-            "status": self.status,
-            "records": self.records,
-            "accepted": self.accepted,
-            "rejected": self.rejected_rows + self.dead_lettered,
-            "duplicates": self.duplicates,
-            "eventIdsAssigned": self.assigned_ids,
-            "uploadedAt": self.uploaded_at,
-            "finishedAt": self.finished_at,
-            "errorCount": self.error_total,
-            "duplicateOf": self.duplicate_of,
-            "errors": self.errors,
-        }
-
-    def errors_json(self) -> str:
-        """The capped error list as stored."""
-        return json.dumps(self.errors)
-
-
-@dataclass(frozen=True)
-class UploadSummary:
-    """What reading and publishing an upload found, recorded when publishing ends."""
-
-    records: int
-    published: int
-    rejected_rows: int
-    errors: list[dict[str, Any]]
-    error_total: int
-    assigned_ids: int
 
 
 @dataclass(frozen=True)

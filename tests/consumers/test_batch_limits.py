@@ -9,6 +9,7 @@ from consumers.batch import TOO_LARGE_KEPT_BYTES, prepare_batch
 from consumers.dead_letters import HEADER_MAX_CHARS, DeadLetter, dead_letter_headers
 from meterpipe.settings import PeriodSettings
 from schemas.codec import SingleObjectCodec
+from schemas.periods import PeriodCalendar
 from tests.consumers.raw_batches import raw_batch
 
 LIMIT = 1_000_000
@@ -16,7 +17,7 @@ LIMIT = 1_000_000
 
 def _prepare(keys: list[bytes | None], values: list[bytes | None]) -> dict[int, DeadLetter]:
     raw = raw_batch([0] * len(values), list(range(len(values))), keys, values)
-    calendar = PeriodSettings().calendar({}, datetime.now(UTC))
+    calendar = PeriodCalendar.of(PeriodSettings(), {}, datetime.now(UTC))
     prepared = prepare_batch(raw, SingleObjectCodec(), calendar, LIMIT)
     assert prepared.events.height == 0
     return {letter.offset: letter for letter in prepared.dead_letters}

@@ -25,11 +25,11 @@ from consumers.store import (
 )
 from consumers.store.frames import PROVENANCE_SCHEMA
 from consumers.store.postgres import PostgresStore
-from consumers.store.records import UploadSummary
 from consumers.store.reports import summarize_totals
 from consumers.store.sqlite import PAGE_BYTES, row_runs
 from meterpipe.errors import ConfigError, StaleBatchError, StoreError
 from meterpipe.settings import StoreSettings
+from schemas.uploads import UploadSummary
 
 TOPIC = "usage"
 

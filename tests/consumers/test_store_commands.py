@@ -19,9 +19,9 @@ from click.testing import CliRunner
 
 from consumers.store import StoredOffset, open_store
 from consumers.store.migrations import POSTGRES_MIGRATIONS, SQLITE_MIGRATIONS
-from consumers.store.records import UploadRecord, utc_timestamp
 from meterpipe.cli import main
 from meterpipe.settings import StoreSettings
+from schemas.uploads import UploadRecord, utc_timestamp
 from tests.consumers.test_store import _batch, _events
 from tests.processes import METERPIPE
 

@@ -23,12 +23,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import TypeAdapter, ValidationError
 
-from consumers.store.records import UploadRecord
 from meterpipe.errors import ConfigError, FileRejectedError
-from meterpipe.settings import UploadSettings
+from meterpipe.settings import FormatName, UploadSettings
 from producers.csv_chunks import CsvChunkReader
 from producers.event_ids import EVENT_ID_NAMESPACE
-from producers.formats import FormatChooser, FormatName, RowFormat, available_formats
+from producers.formats import FormatChooser, RowFormat, available_formats
 from producers.solvimon import FIXED_COLUMNS, MeterConfig, SolvimonFormat, load_meters
 from schemas.codec import SingleObjectCodec
 from schemas.model import (
@@ -39,6 +38,7 @@ from schemas.model import (
     Reference,
     explain_row,
 )
+from schemas.uploads import UploadRecord
 from schemas.validation import RowError, validate_events
 from tests.rows import VALID_CELLS
 

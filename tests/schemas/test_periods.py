@@ -9,7 +9,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from meterpipe.periods import INSTANT, PeriodCalendar, apply_period_rules, period_bounds
+from schemas.periods import INSTANT, PeriodCalendar, apply_period_rules, period_bounds
 from schemas.validation import utc_instant
 
 NOW = datetime(2026, 11, 1, 5, 0, tzinfo=UTC)  # 5 h into November

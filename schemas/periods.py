@@ -17,6 +17,7 @@ from typing import Literal, cast
 
 import polars as pl
 
+from meterpipe.settings import PeriodSettings
 from schemas.validation import RowError, utc_instant
 
 __all__ = [
@@ -52,6 +53,19 @@ class PeriodCalendar:
     auto_close: bool = False
     grace: timedelta = timedelta(hours=8)
     future_skew: timedelta = timedelta(hours=24)
+
+    @classmethod
+    def of(
+        cls, settings: PeriodSettings, stored: Mapping[str, str], now: datetime
+    ) -> PeriodCalendar:
+        """The configured rules as they stand at `now`, with the states operators set."""
+        return cls(
+            stored=cast(Mapping[str, StoredState], stored),
+            now=now,
+            auto_close=settings.auto_close_periods,
+            grace=timedelta(hours=settings.period_grace_hours),
+            future_skew=timedelta(hours=settings.future_skew_hours),
+        )
 
     def state(self, period: str) -> PeriodState:
         """The effective state of a period now."""
