@@ -69,33 +69,73 @@ class KafkaSettings(_ComponentSettings):
     bootstrap_servers: str | None = Field(
         default=None, description="Kafka bootstrap servers; unset starts the embedded broker."
     )
-    topic: str = "meterpipe.usage"
-    dlq_topic: str = "meterpipe.usage.dlq"
-    partitions: int = Field(default=6, ge=1)
-    replication_factor: int = Field(default=1, ge=1)
-    topic_retention_ms: int = Field(default=7 * 24 * 3600 * 1000, ge=-1)
-    consumer_group: str = "meterpipe"
+    topic: str = Field(default="meterpipe.usage", description="The events topic.")
+    dlq_topic: str = Field(
+        default="meterpipe.usage.dlq",
+        description="The dead-letter topic: undecodable, invalid and too large messages, with why.",
+    )
+    partitions: int = Field(
+        default=6,
+        ge=1,
+        description="Partitions of the topics meterpipe creates: the most consumers that can"
+        " work at once.",
+    )
+    replication_factor: int = Field(
+        default=1, ge=1, description="Replicas of each partition of the topics meterpipe creates."
+    )
+    topic_retention_ms: int = Field(
+        default=7 * 24 * 3600 * 1000,
+        ge=-1,
+        description="retention.ms of the topics meterpipe creates (-1: forever).",
+    )
+    consumer_group: str = Field(
+        default="meterpipe", description="The consumer group every consumer of one pipeline joins."
+    )
     registry_url: str | None = Field(
         default=None, description="Confluent Schema Registry URL; unset uses single-object Avro."
     )
-    security_protocol: SecurityProtocol = "PLAINTEXT"
-    sasl_mechanism: str | None = None
-    sasl_username: str | None = None
-    sasl_password: SecretStr | None = None
-    ssl_ca_location: str | None = None
-    ssl_certificate_location: str | None = None
-    ssl_key_location: str | None = None
-    ssl_key_password: SecretStr | None = None
+    security_protocol: SecurityProtocol = Field(
+        default="PLAINTEXT",
+        description="security.protocol: PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL.",
+    )
+    sasl_mechanism: str | None = Field(
+        default=None, description="sasl.mechanism, e.g. SCRAM-SHA-512 or PLAIN."
+    )
+    sasl_username: str | None = Field(default=None, description="sasl.username.")
+    sasl_password: SecretStr | None = Field(
+        default=None, description="sasl.password (a secret: never printed)."
+    )
+    ssl_ca_location: str | None = Field(
+        default=None,
+        description="ssl.ca.location: the CA certificates that sign the brokers' certificates.",
+    )
+    ssl_certificate_location: str | None = Field(
+        default=None,
+        description="ssl.certificate.location: the client certificate, for mutual TLS.",
+    )
+    ssl_key_location: str | None = Field(
+        default=None, description="ssl.key.location: the key of the client certificate."
+    )
+    ssl_key_password: SecretStr | None = Field(
+        default=None, description="ssl.key.password (a secret: never printed)."
+    )
     connect_timeout_s: float = Field(
         default=30.0, gt=0, description="How long commands wait for the cluster to answer."
     )
-    linger_ms: int = 20
+    linger_ms: int = Field(
+        default=20, description="linger.ms: how long a producer waits to fill a batch."
+    )
     compression_type: Compression = Field(
         default="lz4",
         description="Producer batch compression: lz4 about halves the bytes the broker handles.",
     )
-    batch_num_messages: int = 10_000
-    message_timeout_ms: int = 120_000
+    batch_num_messages: int = Field(
+        default=10_000, description="batch.num.messages: messages per producer batch at most."
+    )
+    message_timeout_ms: int = Field(
+        default=120_000,
+        description="message.timeout.ms: how long a message may wait for its acknowledgement.",
+    )
     producer_buffer_kbytes: int = Field(
         # Half of Kafka's 32 MiB buffer.memory: 20 MB less at the publisher's peak, no slower
         # here (16 MiB in flight still fills 300 MB/s at a 50 ms round trip).
@@ -103,10 +143,24 @@ class KafkaSettings(_ComponentSettings):
         ge=1,
         description="Bytes of messages a producer may hold unacknowledged (Kafka's buffer.memory).",
     )
-    max_message_bytes: int = Field(default=1_000_000, ge=1024)
-    session_timeout_ms: int = 6_000
-    heartbeat_interval_ms: int = 500
-    fetch_queue_backoff_ms: int = 10
+    max_message_bytes: int = Field(
+        default=1_000_000,
+        ge=1024,
+        description="Largest message (key plus value) consumed; larger ones are dead-lettered"
+        " as too_large.",
+    )
+    session_timeout_ms: int = Field(
+        default=6_000,
+        description="session.timeout.ms: how long a silent consumer keeps its partitions.",
+    )
+    heartbeat_interval_ms: int = Field(
+        default=500, description="heartbeat.interval.ms of the consumers."
+    )
+    fetch_queue_backoff_ms: int = Field(
+        default=10,
+        description="fetch.queue.backoff.ms: how soon a consumer that emptied its queue"
+        " fetches again.",
+    )
     client_overrides: dict[str, str] = Field(
         default_factory=dict, description="Extra librdkafka settings, applied last."
     )
@@ -115,11 +169,17 @@ class KafkaSettings(_ComponentSettings):
 class StoreSettings(_ComponentSettings):
     """Where totals, dedupe state, offsets and upload records live."""
 
-    data_dir: Path = Path("data")
+    data_dir: Path = Field(
+        default=Path("data"), description="Where the SQLite store and spooled uploads live."
+    )
     store_url: str | None = Field(
         default=None, description="Store URL; unset uses the SQLite file in data_dir."
     )
-    dedupe_retention_days: int = Field(default=35, ge=1)
+    dedupe_retention_days: int = Field(
+        default=35,
+        ge=1,
+        description="Days an eventId is remembered; sent again later, it counts again.",
+    )
     idle_in_transaction_timeout_s: float = Field(
         default=60.0,
         ge=0,
@@ -150,8 +210,17 @@ class UploadSettings(_ComponentSettings):
     meters: Path | None = Field(
         default=None, description="TOML file naming the Solvimon meter value/property columns."
     )
-    max_report_errors: int = Field(default=1000, ge=1)
-    skip_invalid: bool = False
+    max_report_errors: int = Field(
+        default=1000,
+        ge=1,
+        description="Row errors kept in the report of an upload (the count of bad rows is"
+        " never capped).",
+    )
+    skip_invalid: bool = Field(
+        default=False,
+        description="Ingest the valid rows of a file with bad rows (default: strict, nothing"
+        " ingested).",
+    )
 
 
 class ConsumerSettings(_ComponentSettings):
@@ -163,7 +232,9 @@ class ConsumerSettings(_ComponentSettings):
         le=1_000_000,  # a bound on what one batch (and its transaction) may hold
         description="Events per batch at most: each batch is one store transaction.",
     )
-    batch_wait_s: float = Field(default=0.5, gt=0)
+    batch_wait_s: float = Field(
+        default=0.5, gt=0, description="How long a consumer waits to fill a batch."
+    )
     fold_every_batches: int = Field(
         default=20,
         ge=1,
@@ -175,14 +246,18 @@ class ConsumerSettings(_ComponentSettings):
 class WatchSettings(_ComponentSettings):
     """The watched inbox."""
 
-    inbox: Path = Path("inbox")
+    inbox: Path = Field(
+        default=Path("inbox"), description="The directory meterpipe up watches for files."
+    )
     processing_dir: Path = Field(
         default=Path("processing"), description="Claimed files; relative paths are in the inbox."
     )
     done_dir: Path = Field(default=Path("done"), description="Files whose upload is Done.")
     error_dir: Path = Field(default=Path("error"), description="Files whose upload is in Error.")
-    poll_interval_s: float = Field(default=0.5, gt=0)
-    min_file_age_s: float = Field(default=2.0, ge=0)
+    poll_interval_s: float = Field(default=0.5, gt=0, description="How often the inbox is scanned.")
+    min_file_age_s: float = Field(
+        default=2.0, ge=0, description="A file is taken once it has not changed for this long."
+    )
 
     def lifecycle_dir(self, folder: Path) -> Path:
         """A lifecycle folder: absolute as given, or inside the inbox."""
@@ -195,15 +270,29 @@ class PeriodSettings(_ComponentSettings):
     auto_close_periods: bool = Field(
         default=False, description="Close each period at its end plus the grace period."
     )
-    period_grace_hours: float = Field(default=8.0, ge=0)
-    future_skew_hours: float = Field(default=24.0, ge=0)
+    period_grace_hours: float = Field(
+        default=8.0, ge=0, description="Hours after a period ends before auto-close closes it."
+    )
+    future_skew_hours: float = Field(
+        default=24.0,
+        ge=0,
+        description="An event dated further in the future than this is refused (event_in_future).",
+    )
 
 
 class MetricsSettings(_ComponentSettings):
     """The Prometheus endpoint of every long-running process."""
 
-    metrics_host: str = "0.0.0.0"
-    metrics_port: int = Field(default=9108, ge=0, le=65535)
+    metrics_host: str = Field(
+        default="0.0.0.0", description="Address /metrics, /healthz and /readyz listen on."
+    )
+    metrics_port: int = Field(
+        default=9108,
+        ge=0,
+        le=65535,
+        description="Port of /metrics, /healthz and /readyz (0 picks a free one, logged as"
+        " metricsPort).",
+    )
 
 
 class RuntimeSettings(_ComponentSettings):
