@@ -8,6 +8,7 @@ from typing import Any, Protocol
 from consumers.store.records import (
     BatchOutcome,
     BatchStats,
+    ConflictRecord,
     StoredOffset,
     UploadRecord,
     UploadStatus,
@@ -61,6 +62,9 @@ class TotalsStore(Protocol):
 
     def find_upload(self, reference: str) -> UploadRecord | None:
         """One upload by reference."""
+
+    def list_conflicts(self, reference: str) -> list[ConflictRecord]:
+        """The conflicts an upload's duplicates raised, in row order."""
 
     def list_uploads(self, status: UploadStatus | None = None) -> list[UploadRecord]:
         """Uploads, newest first, optionally of one status."""

@@ -12,6 +12,7 @@ import polars as pl
 __all__ = [
     "BatchOutcome",
     "BatchStats",
+    "ConflictRecord",
     "StoredOffset",
     "TotalRow",
     "UploadRecord",
@@ -56,6 +57,7 @@ class UploadRecord:
     error_total: int = 0
     source_path: str | None = None
     duplicate_of: str | None = None
+    conflicts: int = 0
 
     def to_json(self) -> dict[str, Any]:
         """The stable JSON object of `meterpipe uploads --json`."""
@@ -68,6 +70,7 @@ class UploadRecord:
             "accepted": self.accepted,
             "rejected": self.rejected_rows + self.dead_lettered,
             "duplicates": self.duplicates,
+            "conflicts": self.conflicts,
             "eventIdsAssigned": self.assigned_ids,
             "uploadedAt": self.uploaded_at,
             "finishedAt": self.finished_at,
@@ -79,6 +82,24 @@ class UploadRecord:
     def errors_json(self) -> str:
         """The capped error list as stored."""
         return json.dumps(self.errors)
+
+
+@dataclass(frozen=True)
+class ConflictRecord:
+    """A duplicate of an upload whose content differs from its eventId's first arrival.
+
+    Positions are Kafka positions in the events topic (`consumers.batch.kafka_position`);
+    `first_position` is None when the first arrival's row left this meter value empty.
+    `values` holds this event's compared fields as it sent them.
+    """
+
+    event_id: str
+    row_number: int
+    first_upload: str | None
+    first_row_number: int | None
+    first_position: int | None
+    position: int
+    values: dict[str, Any] | None
 
 
 @dataclass(frozen=True)
@@ -109,6 +130,8 @@ class BatchOutcome:
     pricingUnit, customUnit, quantity, billable, day); `dead_lettered` holds the
     provenance (uploadRef, rowNumber) of events sent to the dead-letter topic;
     `offsets` maps partition -> (position the batch started from, next offset).
+    Events may carry `digest` and `position` (see `consumers.batch.PreparedBatch`), and
+    `compared` their compared fields: without them no conflict is found.
     """
 
     topic: str
@@ -116,6 +139,7 @@ class BatchOutcome:
     events: pl.DataFrame
     dead_lettered: pl.DataFrame
     offsets: dict[int, tuple[StoredOffset | None, int]]
+    compared: pl.DataFrame | None = None
 
 
 @dataclass(frozen=True)
@@ -127,6 +151,7 @@ class BatchStats:
     redelivered: int
     dead_lettered: int
     finished_uploads: list[str]
+    conflicts: int = 0  # of the duplicates, those whose content differs from the first arrival
 
 
 @dataclass(frozen=True)
