@@ -121,7 +121,7 @@ def find_conflicts(
     joined = joined.with_columns(
         pl.when(looked_up).then("_position").otherwise("firstPosition").alias("firstPosition")
     )
-    return joined.filter(missing | differs).select(CONFLICT_SCHEMA)
+    return joined.filter(missing | differs).select(list(CONFLICT_SCHEMA))
 
 
 def conflict_rows(
