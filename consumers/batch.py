@@ -17,6 +17,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from consumers.content_digest import COMPARED, DIGEST, POSITION, with_digests
 from consumers.dead_letters import HEADER_MAX_CHARS, DeadLetter
 from consumers.dedupe import EVENTS_PER_ROW_COLUMN, mark_repeats
 from consumers.event_hash import with_id_hashes
@@ -26,9 +27,18 @@ from schemas.periods import INSTANT, PeriodCalendar, apply_period_rules
 from schemas.provenance import events_per_row
 from schemas.validation import RowError, utc_instant, validate_events
 
-__all__ = ["PreparedBatch", "RawBatch", "prepare_batch"]
+__all__ = [
+    "POSITION",
+    "PreparedBatch",
+    "RawBatch",
+    "kafka_position",
+    "prepare_batch",
+    "split_position",
+]
 
 INDEX = "_index"
+# A message's POSITION in the topic, one int64: its partition above OFFSET_BITS, its offset below.
+OFFSET_BITS = 48
 SOURCE_ROW = "_sourceRow"
 # What a `too_large` dead letter keeps of the message: enough to recognise it.
 TOO_LARGE_KEPT_BYTES = 64 * 1024
@@ -66,6 +76,16 @@ class RawBatch:
         return {partition: after for partition, (_, after) in self._bounds.items()}
 
 
+def kafka_position(partition: int, offset: int) -> int:
+    """A message's partition and offset as one int64 (see POSITION)."""
+    return (partition << OFFSET_BITS) | offset
+
+
+def split_position(position: int) -> tuple[int, int]:
+    """The (partition, offset) of a `kafka_position`."""
+    return position >> OFFSET_BITS, position & ((1 << OFFSET_BITS) - 1)
+
+
 # What a store reads of an event, besides its day: carrying no other column keeps the
 # store's joins and filters from copying text that no total depends on.
 STORED_COLUMNS = (
@@ -81,11 +101,15 @@ class PreparedBatch:
     `events` has the `STORED_COLUMNS`, `eventsPerRow` (how rowNumbers map to source rows,
     see `schemas.provenance`), `day` (pl.Date), `replayed` (pl.Boolean), and what
     deduplication needs of the batch alone: the eventId hashes and the repeats (`idHash`,
-    `repeated`), worked out here so that the store's commit, which batches wait on, does not.
+    `repeated`), worked out here so that the store's commit, which batches wait on, does not;
+    and what telling a conflicting duplicate needs: its content `digest` and its Kafka
+    `position`. `compared` holds the compared fields as given (`content_digest.COMPARED`,
+    and `sourceFormat`) by `position`: a store reads them for the few events in conflict.
     """
 
     events: pl.DataFrame
     dead_letters: list[DeadLetter]
+    compared: pl.DataFrame | None = None
 
 
 def _letter(raw: RawBatch, index: int, reason: str, message: str) -> DeadLetter:
@@ -173,11 +197,18 @@ def prepare_batch(
     if valid.height < indexed.height:  # the usual batch has no invalid event to look for
         invalid = indexed.join(valid.select(INDEX), on=INDEX, how="anti")
         letters += _invalid_letters(raw, invalid, result.errors + late_errors)
+    positions = (raw.partitions.astype(np.int64) << OFFSET_BITS) | raw.offsets
     events = valid.drop("rowNumber").rename({SOURCE_ROW: "rowNumber"})
+    events = with_digests(events).with_columns(
+        pl.Series(POSITION, positions[events[INDEX].to_numpy()])
+    )
+    compared = events.select(POSITION, *COMPARED, "sourceFormat")
     events = events.select(
         *STORED_COLUMNS,
+        DIGEST,
+        POSITION,
         events_per_row(pl.col("sourceFormat")).alias(EVENTS_PER_ROW_COLUMN),
         pl.col(INSTANT).dt.date().alias("day"),  # totals are kept per UTC day
         pl.col(INDEX).is_in(sorted(raw.replayed)).alias("replayed"),
     )
-    return PreparedBatch(events=mark_repeats(with_id_hashes(events)), dead_letters=letters)
+    return PreparedBatch(mark_repeats(with_id_hashes(events)), letters, compared)

@@ -349,6 +349,7 @@ class UsageConsumer:
             log_id=self._log_id,
             events=prepared.events,
             dead_lettered=_provenance_frame(letters),
+            compared=prepared.compared,
             offsets={
                 partition: (self._positions.get(partition), next_offset)
                 for partition, next_offset in raw.next_offsets().items()
@@ -414,6 +415,7 @@ class UsageConsumer:
         metrics.events_consumed.inc(len(raw.values))
         metrics.events_accepted.inc(stats.accepted)
         metrics.events_duplicate.inc(stats.duplicates)
+        metrics.events_conflicting.inc(stats.conflicts)
         metrics.events_redelivered.inc(stats.redelivered)
         for letter in prepared.dead_letters:
             metrics.events_invalid.labels(letter.reason).inc()
@@ -423,7 +425,8 @@ class UsageConsumer:
             "batch committed",
             extra={
                 "events": len(raw.values), "accepted": stats.accepted,
-                "duplicates": stats.duplicates, "redelivered": stats.redelivered,
+                "duplicates": stats.duplicates, "conflicts": stats.conflicts,
+                "redelivered": stats.redelivered,
                 "deadLettered": stats.dead_lettered, "seconds": round(seconds, 3),
                 "partitions": sorted(raw.next_offsets()),
             },

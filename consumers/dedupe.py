@@ -32,6 +32,8 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from consumers.content_digest import FIRST_ARRIVAL
+
 __all__ = [
     "ACCEPTED",
     "DEAD_LETTER",
@@ -131,7 +133,9 @@ def classify(
     return Classified(
         accepted=accepted.drop(scratch),
         claimed=claimed.drop(scratch),
-        siblings=split.siblings.select(PROVENANCE),
+        siblings=split.siblings.select(
+            *PROVENANCE, *(name for name in FIRST_ARRIVAL if name in events.columns)
+        ),
         duplicates=split.duplicates.drop(_POSITION),
         dead_lettered=split.dead_lettered,
         redelivered=split.redelivered,

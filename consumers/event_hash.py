@@ -16,16 +16,20 @@ import polars as pl
 from consumers._seen_search import fnv1a_64
 from schemas.arrow_text import utf8_with_bounds
 
-__all__ = ["ID_HASH", "event_id_hashes", "with_id_hashes"]
+__all__ = ["ID_HASH", "event_id_hashes", "text_hashes", "with_id_hashes"]
 
 ID_HASH = "idHash"
 
 
+def text_hashes(texts: pl.Series, name: str) -> pl.Series:
+    """FNV-1a 64 of each text's UTF-8 bytes (a null as ""), as signed 64-bit integers."""
+    utf8, bounds = utf8_with_bounds(texts.cast(pl.String))
+    return pl.Series(name, np.frombuffer(fnv1a_64(bounds, utf8), dtype=np.int64))
+
+
 def event_id_hashes(event_ids: pl.Series) -> pl.Series:
     """FNV-1a 64 of each id's UTF-8 bytes, as signed 64-bit integers (SQLite's INTEGER)."""
-    utf8, bounds = utf8_with_bounds(event_ids.cast(pl.String))
-    hashes = fnv1a_64(bounds, utf8)
-    return pl.Series(ID_HASH, np.frombuffer(hashes, dtype=np.int64))
+    return text_hashes(event_ids, ID_HASH)
 
 
 def with_id_hashes(events: pl.DataFrame) -> pl.DataFrame:

@@ -82,6 +82,10 @@ class PipelineMetrics:
         self.events_duplicate = counter(
             "events_duplicate", "Events dropped because their eventId was already counted."
         )
+        self.events_conflicting = counter(
+            "events_conflicting",
+            "Duplicates whose content differs from their eventId's first arrival.",
+        )
         self.events_redelivered = counter(
             "events_redelivered", "Events seen again (re-published or re-consumed), no effect."
         )

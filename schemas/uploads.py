@@ -49,6 +49,7 @@ class UploadRecord:
     error_total: int = 0
     source_path: str | None = None
     duplicate_of: str | None = None
+    conflicts: int = 0
 
     def to_json(self) -> dict[str, Any]:
         """The stable JSON object of `meterpipe uploads --json`."""
@@ -61,6 +62,7 @@ class UploadRecord:
             "accepted": self.accepted,
             "rejected": self.rejected_rows + self.dead_lettered,
             "duplicates": self.duplicates,
+            "conflicts": self.conflicts,
             "eventIdsAssigned": self.assigned_ids,
             "uploadedAt": self.uploaded_at,
             "finishedAt": self.finished_at,

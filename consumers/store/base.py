@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-from consumers.store.records import BatchOutcome, BatchStats, StoredOffset
+from consumers.store.records import BatchOutcome, BatchStats, ConflictRecord, StoredOffset
 from consumers.store.stats import StoreStats
 from schemas.uploads import UploadRecord, UploadStatus, UploadSummary
 
@@ -55,6 +55,9 @@ class TotalsStore(Protocol):
 
     def find_upload(self, reference: str) -> UploadRecord | None:
         """One upload by reference."""
+
+    def list_conflicts(self, reference: str) -> list[ConflictRecord]:
+        """The conflicts an upload's duplicates raised, in row order."""
 
     def list_uploads(self, status: UploadStatus | None = None) -> list[UploadRecord]:
         """Uploads, newest first, optionally of one status."""

@@ -128,6 +128,25 @@ SQLITE_MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE total_deltas ADD COLUMN fold_part INTEGER NOT NULL DEFAULT 0;
     """,
+    # Conflicts: a duplicate whose content differs from its eventId's first arrival. Seen
+    # blocks keep each first arrival's content digest and Kafka position in their records
+    # (consumers.store.seen_rows); settled `accepted` siblings keep theirs here.
+    """
+    ALTER TABLE uploads ADD COLUMN conflicts INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE settled_rows ADD COLUMN digest INTEGER;
+    ALTER TABLE settled_rows ADD COLUMN kafka_position INTEGER;
+    CREATE TABLE conflicts (
+        upload_ref TEXT NOT NULL,
+        row_number INTEGER NOT NULL,
+        event_id TEXT NOT NULL,
+        first_upload_ref TEXT,
+        first_row_number INTEGER,
+        first_position INTEGER,
+        this_position INTEGER NOT NULL,
+        this_values TEXT,
+        PRIMARY KEY (upload_ref, row_number)
+    ) WITHOUT ROWID;
+    """,
 )
 
 POSTGRES_MIGRATIONS: tuple[str, ...] = (
@@ -200,5 +219,25 @@ POSTGRES_MIGRATIONS: tuple[str, ...] = (
         WHERE a.event_id = b.event_id AND (a.seen_at, a.ctid) > (b.seen_at, b.ctid);
     CREATE UNIQUE INDEX seen_events_identity ON seen_events (id_hash, event_id);
     DROP INDEX seen_events_hash;
+    """,
+    # Conflicts: a duplicate whose content differs from its eventId's first arrival. The
+    # first arrival's content digest and Kafka position are kept with its dedupe state.
+    """
+    ALTER TABLE uploads ADD COLUMN conflicts BIGINT NOT NULL DEFAULT 0;
+    ALTER TABLE seen_events ADD COLUMN digest BIGINT;
+    ALTER TABLE seen_events ADD COLUMN kafka_position BIGINT;
+    ALTER TABLE settled_rows ADD COLUMN digest BIGINT;
+    ALTER TABLE settled_rows ADD COLUMN kafka_position BIGINT;
+    CREATE TABLE conflicts (
+        upload_ref TEXT NOT NULL,
+        row_number BIGINT NOT NULL,
+        event_id TEXT NOT NULL,
+        first_upload_ref TEXT,
+        first_row_number BIGINT,
+        first_position BIGINT,
+        this_position BIGINT NOT NULL,
+        this_values TEXT,
+        PRIMARY KEY (upload_ref, row_number)
+    );
     """,
 )

@@ -24,17 +24,26 @@ import polars as pl
 import psycopg
 
 from consumers.aggregate import DECIMAL_SCALE, HALF, TOTAL_KEYS, aggregate
+from consumers.conflicts import (
+    ARRIVAL_SCHEMA,
+    SETTLED_ARRIVAL_SCHEMA,
+    compare_with_first,
+    conflict_rows,
+    find_conflicts,
+    rows_to_look_up,
+)
+from consumers.content_digest import FIRST_ARRIVAL
 from consumers.dedupe import Classified, classify
 from consumers.event_hash import ID_HASH, with_id_hashes
 from consumers.store.connection import PostgresConnection
 from consumers.store.frames import (
-    OUTCOMES,
+    COUNTED,
     PROVENANCE,
-    PROVENANCE_SCHEMA,
     SETTLED_SCHEMA,
     progress_by_upload,
     provenance_of,
     settled_outcomes,
+    settled_with_first_arrival,
 )
 from consumers.store.migrations import POSTGRES_MIGRATIONS, apply_migrations
 from consumers.store.queries import UploadQueries, totals_filter
@@ -50,6 +59,11 @@ UNITS_PER_ONE = f"1e{DECIMAL_SCALE}"
 # Each retry follows another consumer's commit of a key this batch wanted, so retries are
 # few; the bound only turns a bug into an error instead of a loop.
 MAX_SETTLE_ATTEMPTS = 50
+CONFLICT_INSERT = (
+    "INSERT INTO conflicts (event_id, upload_ref, row_number, first_upload_ref,"
+    " first_row_number, first_position, this_position, this_values)"
+    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING"
+)
 TOTAL_COLUMNS = (
     "accountId", "pricingUnit", "customUnit", "day", "events",
     "quantityHi", "quantityLo", "billableQuantityHi", "billableQuantityLo",
@@ -98,9 +112,9 @@ class PostgresStore(UploadQueries[PostgresConnection]):
             connection = self._db.connect()
             with connection.transaction(), connection.cursor() as cur:
                 _claim_offsets(cur, outcome)
-                classified = _settle(connection, cur, outcome)
+                classified, conflicts = _settle(connection, cur, outcome)
                 _add_totals(cur, aggregate(classified.accepted))
-                finished = self._count_progress(cur, classified)
+                finished = self._count_progress(cur, classified, conflicts)
                 _write_offsets(cur, outcome)
         except psycopg.Error as exc:
             raise StoreError(f"batch not committed: {exc}") from exc
@@ -110,17 +124,20 @@ class PostgresStore(UploadQueries[PostgresConnection]):
             redelivered=classified.redelivered,
             dead_lettered=classified.dead_lettered.height,
             finished_uploads=finished,
+            conflicts=conflicts.height,
         )
 
-    def _count_progress(self, cur: Cursor, classified: Classified) -> list[str]:
+    def _count_progress(
+        self, cur: Cursor, classified: Classified, conflicts: pl.DataFrame
+    ) -> list[str]:
         """Add the batch's outcomes to each upload; return the uploads that became Done."""
-        counts = progress_by_upload(classified)
+        counts = progress_by_upload(classified, conflicts)
         cur.execute(
             "UPDATE uploads u SET accepted = u.accepted + c.a, duplicates = u.duplicates + c.d,"
-            " dead_lettered = u.dead_lettered + c.x"
-            " FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[], %s::text[]) c(a, d, x, ref)"
-            " WHERE u.reference = c.ref",
-            _columns(counts.select(*OUTCOMES, "uploadRef")),
+            " dead_lettered = u.dead_lettered + c.x, conflicts = u.conflicts + c.k"
+            " FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[], %s::bigint[], %s::text[])"
+            " c(a, d, x, k, ref) WHERE u.reference = c.ref",
+            _columns(counts.select(*COUNTED, "uploadRef")),
         )
         return self._finish_if_complete(self._db, counts["uploadRef"].to_list())
 
@@ -202,7 +219,7 @@ def _lookup(cur: Cursor, outcome: BatchOutcome) -> tuple[pl.DataFrame, pl.DataFr
     hashes = with_id_hashes(outcome.events)[ID_HASH].unique().to_list()
     provenance = pl.concat([provenance_of(outcome.events), provenance_of(outcome.dead_lettered)])
     known = cur.execute(
-        "SELECT event_id, upload_ref, row_number FROM seen_events"
+        "SELECT event_id, upload_ref, row_number, digest, kafka_position FROM seen_events"
         " WHERE id_hash = ANY(%s::bigint[])",
         (hashes,),
     ).fetchall()
@@ -212,9 +229,8 @@ def _lookup(cur: Cursor, outcome: BatchOutcome) -> tuple[pl.DataFrame, pl.DataFr
         " JOIN settled_rows r ON r.upload_ref = p.ref AND r.row_number = p.num",
         _columns(provenance),
     ).fetchall()
-    known_schema = {"eventId": pl.String, **PROVENANCE_SCHEMA}
     return (
-        pl.DataFrame(known, schema=known_schema, orient="row"),
+        pl.DataFrame(known, schema=ARRIVAL_SCHEMA, orient="row"),
         pl.DataFrame(settled, schema=SETTLED_SCHEMA, orient="row"),
     )
 
@@ -223,9 +239,12 @@ class _LostRace(Exception):
     """Another consumer committed one of the batch's eventIds or rows after its lookup."""
 
 
-def _settle(connection: psycopg.Connection[Any], cur: Cursor, outcome: BatchOutcome) -> Classified:
+def _settle(
+    connection: psycopg.Connection[Any], cur: Cursor, outcome: BatchOutcome
+) -> tuple[Classified, pl.DataFrame]:
     """Classify the batch against the store and record every outcome, so that no eventId
-    or row is settled twice whatever other consumers commit meanwhile (module docstring).
+    or row is settled twice whatever other consumers commit meanwhile (module docstring);
+    return it with its conflicts, recorded too.
 
     A deadlock between two consumers inserting overlapping keys is a lost race too: the
     server aborts one statement, and the loser retries after the winner committed.
@@ -235,11 +254,30 @@ def _settle(connection: psycopg.Connection[Any], cur: Cursor, outcome: BatchOutc
             with connection.transaction():
                 known, settled = _lookup(cur, outcome)
                 classified = classify(outcome.events, outcome.dead_lettered, known, settled)
+                conflicts = _conflicts(cur, classified, known)
                 _record_outcomes(cur, classified)
-                return classified
+                cur.executemany(CONFLICT_INSERT, conflict_rows(conflicts, outcome.compared))
+                return classified, conflicts
         except (_LostRace, psycopg.errors.DeadlockDetected):
             continue
     raise StoreError(f"batch lost {MAX_SETTLE_ATTEMPTS} races for its eventIds in a row")
+
+
+def _conflicts(cur: Cursor, classified: Classified, known: pl.DataFrame) -> pl.DataFrame:
+    """The batch's duplicates in conflict with their first arrival (`consumers.conflicts`)."""
+    compared = compare_with_first(classified, known)
+    wanted = rows_to_look_up(compared)
+    found: list[tuple[Any, ...]] = []
+    if wanted.height:
+        found = cur.execute(
+            "SELECT r.upload_ref, r.row_number, r.digest, r.kafka_position"
+            " FROM unnest(%s::text[], %s::bigint[]) p(ref, num)"
+            " JOIN settled_rows r ON r.upload_ref = p.ref AND r.row_number = p.num"
+            " WHERE r.outcome = 'accepted'",
+            _columns(wanted),
+        ).fetchall()
+    settled = pl.DataFrame(found, schema=SETTLED_ARRIVAL_SCHEMA, orient="row")
+    return find_conflicts(compared, classified, settled)
 
 
 def _record_outcomes(cur: Cursor, classified: Classified) -> None:
@@ -248,13 +286,19 @@ def _record_outcomes(cur: Cursor, classified: Classified) -> None:
     Keys are inserted in order, so two consumers wanting the same keys wait for each other
     in the same order (and hash order keeps the index writes local).
     """
-    accepted = with_id_hashes(classified.claimed).select(ID_HASH, "eventId", *PROVENANCE)
+    claimed = with_id_hashes(classified.claimed)
+    first_arrival = [
+        pl.col(c) if c in claimed.columns else pl.lit(None, pl.Int64).alias(c)
+        for c in FIRST_ARRIVAL
+    ]
+    accepted = claimed.select(ID_HASH, "eventId", *PROVENANCE, *first_arrival)
     accepted = accepted.sort(ID_HASH, "eventId")
     _write_exactly(
         cur,
-        "INSERT INTO seen_events SELECT h, e, r, n, %s"
-        " FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::bigint[]) t(h, e, r, n)"
-        " ON CONFLICT DO NOTHING",
+        "INSERT INTO seen_events (id_hash, event_id, upload_ref, row_number, digest,"
+        " kafka_position, seen_at) SELECT h, e, r, n, d, p, %s"
+        " FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::bigint[], %s::bigint[],"
+        " %s::bigint[]) t(h, e, r, n, d, p) ON CONFLICT DO NOTHING",
         (int(time.time()), *_columns(accepted)),
         accepted.height,
     )
@@ -266,11 +310,12 @@ def _record_outcomes(cur: Cursor, classified: Classified) -> None:
         classified.revived.height,
     )
     for frame, outcome in settled_outcomes(classified):
-        rows = provenance_of(frame).sort(PROVENANCE)
+        rows = settled_with_first_arrival(frame).sort(PROVENANCE)
         _write_exactly(
             cur,
-            "INSERT INTO settled_rows SELECT r, n, %s"
-            " FROM unnest(%s::text[], %s::bigint[]) t(r, n) ON CONFLICT DO NOTHING",
+            "INSERT INTO settled_rows (upload_ref, row_number, digest, kafka_position, outcome)"
+            " SELECT r, n, d, p, %s FROM unnest(%s::text[], %s::bigint[], %s::bigint[],"
+            " %s::bigint[]) t(r, n, d, p) ON CONFLICT DO NOTHING",
             (outcome, *_columns(rows)),
             rows.height,
         )

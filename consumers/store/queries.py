@@ -13,7 +13,7 @@ from typing import Any, Generic, Protocol, TypeVar
 
 import polars as pl
 
-from consumers.store.records import StoredOffset
+from consumers.store.records import ConflictRecord, StoredOffset
 from consumers.store.stats import STATS_TABLES, StoreStats, TableStats
 from schemas.uploads import UploadRecord, UploadStatus, UploadSummary, utc_now, utc_timestamp
 
@@ -22,7 +22,11 @@ __all__ = ["SqlConnection", "SqlCursor", "UploadQueries", "pending_totals_filter
 UPLOAD_COLUMNS = (
     "reference, name, description, upload_key, status, records, expected, accepted,"
     " duplicates, dead_lettered, rejected_rows, assigned_ids, uploaded_at, finished_at,"
-    " errors, error_total, source_path, duplicate_of"
+    " errors, error_total, source_path, duplicate_of, conflicts"
+)
+CONFLICT_COLUMNS = (
+    "event_id, row_number, first_upload_ref, first_row_number, first_position, this_position,"
+    " this_values"
 )
 # A table's bytes on disk, indexes included: PostgreSQL knows it at once; SQLite's dbstat
 # walks the table's pages (fast next to counting its rows, which walks them too).
@@ -89,13 +93,15 @@ def pending_totals_filter(account: str | None, unit: str | None, period: str | N
 
 def _record(row: tuple[Any, ...]) -> UploadRecord:
     (ref, name, desc, key, status, records, expected, accepted, dups, dead, rejected,
-     assigned, uploaded, finished, errors, error_total, source, duplicate_of) = row  # fmt: skip
+     assigned, uploaded, finished, errors, error_total, source, duplicate_of,
+     conflicts) = row  # fmt: skip
     return UploadRecord(
         reference=ref, name=name, description=desc, upload_key=key, status=status,
         records=records, expected=expected, accepted=accepted, duplicates=dups,
         dead_lettered=dead, rejected_rows=rejected, assigned_ids=assigned,
         uploaded_at=uploaded, finished_at=finished, errors=json.loads(errors),
         error_total=error_total, source_path=source, duplicate_of=duplicate_of,
+        conflicts=conflicts,
     )  # fmt: skip
 
 
@@ -117,14 +123,14 @@ class UploadQueries(Generic[Connection]):
     def create_upload(self, upload: UploadRecord) -> None:
         """Record a new upload in status Processing."""
         self._db.execute(
-            f"INSERT INTO uploads ({UPLOAD_COLUMNS}) VALUES ({', '.join('?' * 18)})",
+            f"INSERT INTO uploads ({UPLOAD_COLUMNS}) VALUES ({', '.join('?' * 19)})",
             (
                 upload.reference, upload.name, upload.description, upload.upload_key,
                 upload.status, upload.records, upload.expected, upload.accepted,
                 upload.duplicates, upload.dead_lettered, upload.rejected_rows,
                 upload.assigned_ids, upload.uploaded_at, upload.finished_at,
                 upload.errors_json(), upload.error_total, upload.source_path,
-                upload.duplicate_of,
+                upload.duplicate_of, upload.conflicts,
             ),
         )  # fmt: skip
 
@@ -134,6 +140,18 @@ class UploadQueries(Generic[Connection]):
             f"SELECT {UPLOAD_COLUMNS} FROM uploads WHERE reference = ?", (reference,)
         ).fetchone()
         return _record(row) if row else None
+
+    def list_conflicts(self, reference: str) -> list[ConflictRecord]:
+        """The conflicts an upload's duplicates raised, in row order."""
+        rows = self._db.execute(
+            f"SELECT {CONFLICT_COLUMNS} FROM conflicts WHERE upload_ref = ? ORDER BY row_number",
+            (reference,),
+        ).fetchall()
+        return [
+            ConflictRecord(event_id, row, first_ref, first_row, first_at, this_at,
+                           json.loads(values) if values is not None else None)
+            for event_id, row, first_ref, first_row, first_at, this_at, values in rows
+        ]  # fmt: skip
 
     def list_uploads(self, status: UploadStatus | None = None) -> list[UploadRecord]:
         """Uploads, newest first, optionally of one status."""
@@ -211,11 +229,12 @@ class UploadQueries(Generic[Connection]):
         They make redeliveries of those uploads' duplicates and dead letters no-ops; past the
         dedupe window an eventId sent again counts again anyway, so they go with it.
         """
-        db.execute(
-            "DELETE FROM settled_rows WHERE upload_ref IN"
-            " (SELECT reference FROM uploads WHERE finished_at < ?)",
-            (utc_timestamp(cutoff_s),),
-        )
+        for table in ("settled_rows", "conflicts"):
+            db.execute(
+                f"DELETE FROM {table} WHERE upload_ref IN"
+                " (SELECT reference FROM uploads WHERE finished_at < ?)",
+                (utc_timestamp(cutoff_s),),
+            )
 
     def status_counts(self) -> dict[str, int]:
         """How many uploads are in each status."""

@@ -10,9 +10,28 @@ import polars as pl
 __all__ = [
     "BatchOutcome",
     "BatchStats",
+    "ConflictRecord",
     "StoredOffset",
     "TotalRow",
 ]
+
+
+@dataclass(frozen=True)
+class ConflictRecord:
+    """A duplicate of an upload whose content differs from its eventId's first arrival.
+
+    Positions are Kafka positions in the events topic (`consumers.batch.kafka_position`);
+    `first_position` is None when the first arrival's row left this meter value empty.
+    `values` holds this event's compared fields as it sent them.
+    """
+
+    event_id: str
+    row_number: int
+    first_upload: str | None
+    first_row_number: int | None
+    first_position: int | None
+    position: int
+    values: dict[str, Any] | None
 
 
 @dataclass(frozen=True)
@@ -31,6 +50,8 @@ class BatchOutcome:
     pricingUnit, customUnit, quantity, billable, day); `dead_lettered` holds the
     provenance (uploadRef, rowNumber) of events sent to the dead-letter topic;
     `offsets` maps partition -> (position the batch started from, next offset).
+    Events may carry `digest` and `position` (see `consumers.batch.PreparedBatch`), and
+    `compared` their compared fields: without them no conflict is found.
     """
 
     topic: str
@@ -38,6 +59,7 @@ class BatchOutcome:
     events: pl.DataFrame
     dead_lettered: pl.DataFrame
     offsets: dict[int, tuple[StoredOffset | None, int]]
+    compared: pl.DataFrame | None = None
 
 
 @dataclass(frozen=True)
@@ -49,6 +71,7 @@ class BatchStats:
     redelivered: int
     dead_lettered: int
     finished_uploads: list[str]
+    conflicts: int = 0  # of the duplicates, those whose content differs from the first arrival
 
 
 @dataclass(frozen=True)

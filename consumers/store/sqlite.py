@@ -28,17 +28,25 @@ import numpy.typing as npt
 import polars as pl
 
 from consumers.aggregate import HALF, aggregate, combine
+from consumers.conflicts import (
+    SETTLED_ARRIVAL_SCHEMA,
+    compare_with_first,
+    conflict_rows,
+    find_conflicts,
+    rows_to_look_up,
+)
 from consumers.dedupe import Classified, classify
 from consumers.event_hash import ID_HASH, with_id_hashes
 from consumers.seen_index import SeenIndex
 from consumers.store.blobs import frame_from_blob, frame_to_blob
 from consumers.store.frames import (
-    OUTCOMES,
+    COUNTED,
     PROVENANCE,
     SETTLED_SCHEMA,
     progress_by_upload,
     provenance_of,
     settled_outcomes,
+    settled_with_first_arrival,
 )
 from consumers.store.migrations import SQLITE_MIGRATIONS, apply_migrations
 from consumers.store.queries import UploadQueries, pending_totals_filter, totals_filter
@@ -51,6 +59,11 @@ __all__ = ["SqliteStore", "row_runs"]
 
 BUSY_TIMEOUT_S = 60.0
 BLOCK_END = "(first_row + length(hashes) / 8)"  # one past a block's last row
+CONFLICT_INSERT = (
+    "INSERT OR IGNORE INTO conflicts (event_id, upload_ref, row_number, first_upload_ref,"
+    " first_row_number, first_position, this_position, this_values)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+)
 # Page cache per connection: the hot pages are the totals a fold updates; batches only append.
 CACHE_KIB = 64 * 1024
 # Page size of a new store file (an existing file keeps its own). A batch writes megabytes
@@ -187,9 +200,11 @@ class SqliteStore(UploadQueries[sqlite3.Connection]):
                 events = with_id_hashes(outcome.events)
                 known, settled = self._lookup(db, index, events, outcome.dead_lettered)
                 classified = classify(events, outcome.dead_lettered, known, settled)
+                conflicts = self._conflicts(db, classified, known)
                 appended = self._record_outcomes(db, classified)
+                db.executemany(CONFLICT_INSERT, conflict_rows(conflicts, outcome.compared))
                 self._append_deltas(db, aggregate(classified.accepted))
-                finished = self._count_progress(db, classified)
+                finished = self._count_progress(db, classified, conflicts)
                 self._write_offsets(db, outcome)
         except sqlite3.Error as exc:
             raise StoreError(f"batch not committed: {exc}") from exc
@@ -200,7 +215,26 @@ class SqliteStore(UploadQueries[sqlite3.Connection]):
             redelivered=classified.redelivered,
             dead_lettered=classified.dead_lettered.height,
             finished_uploads=finished,
+            conflicts=conflicts.height,
         )
+
+    def _conflicts(
+        self, db: sqlite3.Connection, classified: Classified, known: pl.DataFrame
+    ) -> pl.DataFrame:
+        """The batch's duplicates in conflict with their first arrival (`consumers.conflicts`)."""
+        compared = compare_with_first(classified, known)
+        wanted = rows_to_look_up(compared)
+        found = []
+        if wanted.height:
+            found = db.execute(
+                "SELECT upload_ref, row_number, digest, kafka_position FROM settled_rows"
+                " WHERE outcome = 'accepted' AND (upload_ref, row_number) IN"
+                " (SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]')"
+                "  FROM json_each(?))",
+                (json.dumps(wanted.rows()),),
+            ).fetchall()
+        settled = pl.DataFrame(found, schema=SETTLED_ARRIVAL_SCHEMA, orient="row")
+        return find_conflicts(compared, classified, settled)
 
     def _check_offsets(self, db: sqlite3.Connection, outcome: BatchOutcome) -> None:
         """Compare-and-set guard: the batch must start where the store says we are."""
@@ -275,7 +309,7 @@ class SqliteStore(UploadQueries[sqlite3.Connection]):
         """
         wanted = json.dumps(rows.tolist())
         legacy = db.execute(  # rows written before blocks held their events
-            "SELECT event_id, upload_ref, row_number FROM seen_events"
+            "SELECT event_id, upload_ref, row_number, NULL, NULL FROM seen_events"
             " WHERE rowid IN (SELECT value FROM json_each(?))",
             (wanted,),
         ).fetchall()
@@ -297,7 +331,8 @@ class SqliteStore(UploadQueries[sqlite3.Connection]):
         self, db: sqlite3.Connection, classified: Classified
     ) -> tuple[np.ndarray, np.ndarray]:
         """Append accepted ids (and their hash blob), settle the rest; return (hashes, rows)."""
-        accepted = classified.claimed.select(*SEEN_SCHEMA)
+        claimed = classified.claimed
+        accepted = claimed.select(name for name in SEEN_SCHEMA if name in claimed.columns)
         hashes = classified.claimed[ID_HASH].to_numpy()
         last = self._last_row(db)
         rows = np.arange(last + 1, last + 1 + len(hashes), dtype=np.int64)
@@ -310,8 +345,9 @@ class SqliteStore(UploadQueries[sqlite3.Connection]):
         )
         for frame, outcome in settled_outcomes(classified):
             db.executemany(
-                "INSERT INTO settled_rows VALUES (?, ?, ?)",
-                ((*row, outcome) for row in provenance_of(frame).iter_rows()),
+                "INSERT INTO settled_rows (upload_ref, row_number, digest, kafka_position,"
+                " outcome) VALUES (?, ?, ?, ?, ?)",
+                ((*row, outcome) for row in settled_with_first_arrival(frame).iter_rows()),
             )
         return hashes, rows
 
@@ -396,13 +432,15 @@ class SqliteStore(UploadQueries[sqlite3.Connection]):
             zip(*(deltas[column].to_list() for column in deltas.columns), strict=True),
         )
 
-    def _count_progress(self, db: sqlite3.Connection, classified: Classified) -> list[str]:
+    def _count_progress(
+        self, db: sqlite3.Connection, classified: Classified, conflicts: pl.DataFrame
+    ) -> list[str]:
         """Add the batch's outcomes to each upload; return the uploads that became Done."""
-        counts = progress_by_upload(classified)
+        counts = progress_by_upload(classified, conflicts)
         db.executemany(
             "UPDATE uploads SET accepted = accepted + ?, duplicates = duplicates + ?,"
-            " dead_lettered = dead_lettered + ? WHERE reference = ?",
-            counts.select(*OUTCOMES, "uploadRef").iter_rows(),
+            " dead_lettered = dead_lettered + ?, conflicts = conflicts + ? WHERE reference = ?",
+            counts.select(*COUNTED, "uploadRef").iter_rows(),
         )
         return self._finish_if_complete(db, counts["uploadRef"].to_list())
 

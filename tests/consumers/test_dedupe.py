@@ -77,8 +77,10 @@ def test_replayed_dead_letter_is_revived_once_and_plain_redelivery_is_not() -> N
     assert revived.revived.rows() == [("u", 2)]
     # Row 3 was already counted (as a duplicate): a replay changes nothing.
     assert revived.redelivered == 1
-    progress = progress_by_upload(revived).rows(named=True)
-    assert progress == [{"uploadRef": "u", "accepted": 1, "duplicates": 0, "dead_lettered": -1}]
+    progress = progress_by_upload(revived, _frame()).rows(named=True)
+    assert progress == [
+        {"uploadRef": "u", "accepted": 1, "duplicates": 0, "dead_lettered": -1, "conflicts": 0}
+    ]
     # Without the replay mark, a dead-lettered row seen again is only a redelivery.
     plain = classify(events.drop("replayed"), _provenance(), _frame(), settled)
     assert (plain.accepted.height, plain.redelivered, plain.revived.height) == (0, 2, 0)

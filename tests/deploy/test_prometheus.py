@@ -55,6 +55,7 @@ def test_the_alerts_an_on_call_needs_exist() -> None:
         "MeterpipeDeadLetterRateHigh": "meterpipe_events_invalid_total",
         "MeterpipeUploadStuckProcessing": 'meterpipe_uploads{status="Processing"}',
         "MeterpipeProcessDown": "up{",
+        "MeterpipeConflictingDuplicates": "meterpipe_events_conflicting_total",
     }
     assert set(expressions) == set(wanted)
     for name, needle in wanted.items():

@@ -1,0 +1,121 @@
+"""What an event says, reduced to one 64-bit digest: how a conflicting duplicate is noticed.
+
+A duplicate (its eventId already counted) never counts, but when it says something else
+than the eventId's first arrival (another quantity, unit, account, instant, price...) it
+is a *conflict*, reported with its upload. Comparing digests needs no text of the first
+arrival: the store keeps each first arrival's digest with its dedupe state.
+
+The compared fields are normalised first, so that the same content written differently
+is the same: decimals without leading or trailing zeros (12.5 and 12.500), eventDate as
+its UTC instant with its fraction of a second, billable as true/false. Each field is
+written as `<bytes>:<text>` (a null as `-`, distinct from an empty text) and the fields
+joined by `|`: no two different contents give the same string. The string is hashed with
+the project's stable FNV-1a (`consumers.event_hash`), never polars' own hash, which may
+change between versions while digests are kept for the whole dedupe window.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import polars as pl
+
+from consumers.event_hash import text_hashes
+from schemas.validation import utc_instant
+
+__all__ = [
+    "COMPARED",
+    "DIGEST",
+    "FIRST_ARRIVAL",
+    "POSITION",
+    "differences",
+    "normalised",
+    "with_digests",
+]
+
+DIGEST = "digest"
+POSITION = "kafkaPosition"  # where the event is in the topic (`consumers.batch.kafka_position`)
+FIRST_ARRIVAL = (DIGEST, POSITION)  # what the store keeps of an eventId's first arrival
+# What a re-send may not change; Solvimon's meter value is pricingUnit (its meter) and quantity.
+COMPARED = (
+    "accountId", "pricingUnit", "customUnit", "quantity", "unitPrice", "currency",
+    "description", "eventDate", "billable", "subscriptionRef", "properties",
+)  # fmt: skip
+_DECIMALS = ("quantity", "unitPrice")
+_FRACTION = r"T\d\d:\d\d:\d\d\.(\d+)"
+
+
+def _decimal(text: pl.Expr) -> pl.Expr:
+    """A plain decimal without leading zeros, trailing fraction zeros or a bare point."""
+    cut = pl.when(text.str.contains(".", literal=True)).then(
+        text.str.strip_chars_end("0").str.strip_chars_end(".")
+    )
+    whole = cut.otherwise(text).str.strip_chars_start("0")
+    return (
+        pl.when(whole == "")
+        .then(pl.lit("0"))
+        .when(whole.str.starts_with("."))
+        .then(pl.concat_str(pl.lit("0"), whole))
+        .otherwise(whole)
+    )
+
+
+def _instant(event_date: pl.Expr) -> pl.Expr:
+    """The UTC instant in epoch seconds, then the fraction (its trailing zeros cut)."""
+    seconds = utc_instant(event_date).dt.epoch("s").cast(pl.String)
+    fraction = event_date.str.extract(_FRACTION, 1).str.strip_chars_end("0").fill_null("")
+    return pl.concat_str(seconds, pl.lit("."), fraction)
+
+
+def _normalised(name: str) -> pl.Expr:
+    column = pl.col(name)
+    if name in _DECIMALS:
+        return _decimal(column).alias(name)
+    if name == "eventDate":
+        return _instant(column).alias(name)
+    return column.cast(pl.String).alias(name)
+
+
+def normalised(frame: pl.DataFrame) -> pl.DataFrame:
+    """The compared fields of valid events, each as the text the digest reads."""
+    return frame.select(_normalised(name) for name in COMPARED)
+
+
+def with_digests(events: pl.DataFrame) -> pl.DataFrame:
+    """`events` (valid: decoded and validated) with the column DIGEST."""
+    fields = [
+        pl.when(pl.col(name).is_null())
+        .then(pl.lit("-"))
+        .otherwise(pl.concat_str(pl.col(name).str.len_bytes().cast(pl.String), pl.lit(":"), name))
+        for name in COMPARED
+    ]
+    text = normalised(events).select(pl.concat_str(fields, separator="|"))
+    return events.with_columns(text_hashes(text.to_series(), DIGEST))
+
+
+def differences(first: dict[str, Any] | None, this: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each compared field whose normalised value differs, with both values as given.
+
+    `first` None: the first arrival sent nothing for this value (a meter it left empty),
+    so every field of `this` that is set differs from nothing.
+    """
+    if first is None:
+        return [
+            {"field": name, "first": None, "this": this.get(name)}
+            for name in ("pricingUnit", "quantity")
+            if this.get(name) is not None
+        ]
+    both = pl.DataFrame(
+        [{name: row.get(name) for name in COMPARED} for row in (first, this)],
+        schema=_SCHEMA,
+        orient="row",
+    )
+    was, now = normalised(both).rows()
+    return [
+        {"field": name, "first": first.get(name), "this": this.get(name)}
+        for name, before, after in zip(COMPARED, was, now, strict=True)
+        if before != after
+    ]
+
+
+_SCHEMA = {name: pl.Boolean if name == "billable" else pl.String for name in COMPARED}
