@@ -10,8 +10,8 @@ import click
 
 from consumers.store import open_store
 from meterpipe.cli_options import friendly_errors, print_table, store_options
-from meterpipe.periods import period_bounds
 from meterpipe.settings import Settings, load_settings
+from meterpipe.views import period_objects
 
 __all__ = ["checked_period", "period_state", "periods"]
 
@@ -54,14 +54,9 @@ def list_periods(as_json: bool, data_dir: Path | None) -> None:
     settings = load_settings(data_dir=data_dir)
     store = open_store(settings.store)
     try:
-        stored, known = store.period_states(), store.known_periods()
+        rows = period_objects(settings, store)
     finally:
         store.close()
-    calendar = settings.periods.calendar(stored, datetime.now(UTC))
-    rows = [
-        {"period": p, "state": calendar.state(p), "end": period_bounds(p)[1].isoformat()}
-        for p in known
-    ]
     if as_json:
         click.echo(json.dumps(rows, indent=2))
     else:

@@ -25,6 +25,7 @@ from meterpipe.periods import PeriodCalendar
 
 __all__ = [
     "ConsumerSettings",
+    "HttpSettings",
     "KafkaSettings",
     "MetricsSettings",
     "PeriodSettings",
@@ -216,6 +217,19 @@ class MetricsSettings(_ComponentSettings):
     metrics_port: int = Field(default=9108, ge=0, le=65535)
 
 
+class HttpSettings(_ComponentSettings):
+    """The HTTP API and web console of `meterpipe up` and `meterpipe serve`."""
+
+    http_host: str = Field(
+        default="127.0.0.1",
+        description="Address the API and console listen on; any but loopback needs an API key.",
+    )
+    http_port: int = Field(default=8080, ge=0, le=65535)
+    max_upload_bytes: int = Field(
+        default=2 * 1024**3, ge=1, description="Largest request body an upload may send."
+    )
+
+
 class RuntimeSettings(_ComponentSettings):
     """How long-running processes (`up`, `consume`) stop."""
 
@@ -238,6 +252,7 @@ class Settings(BaseModel):
     watch: WatchSettings
     periods: PeriodSettings
     metrics: MetricsSettings
+    http: HttpSettings
     runtime: RuntimeSettings
 
 

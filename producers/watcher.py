@@ -9,7 +9,8 @@ it moves to `done/` or `error/`, the latter with an error report beside it. Fold
 are settings. Names are never trusted as paths (see producers/inbox_paths.py): symbolic
 links and overlong names are left in the inbox with a warning. A shutdown stops it
 between files and in the middle of one: that file stays claimed, and the next start
-publishes it again.
+publishes it again. Files the HTTP API received and claimed arrive through a `HandOver`;
+`meterpipe serve` runs a watcher that takes only those (`scan_inbox=False`).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from typing import Literal
 
 from meterpipe.errors import MeterpipeError
 from meterpipe.settings import WatchSettings
+from producers.handover import HandOver
 from producers.inbox_paths import (
     SEPARATOR,
     display_name,
@@ -52,8 +54,18 @@ def is_candidate_name(name: str) -> bool:
 class InboxWatcher:
     """Polls the inbox, claims complete files, publishes them and files them when final."""
 
-    def __init__(self, settings: WatchSettings, uploads: UploadPublisher, ledger: UploadLedger):
+    def __init__(
+        self,
+        settings: WatchSettings,
+        uploads: UploadPublisher,
+        ledger: UploadLedger,
+        hand_over: HandOver | None = None,
+        *,
+        scan_inbox: bool = True,
+    ) -> None:
         self._settings = settings
+        self._hand_over = hand_over
+        self._scan_inbox = scan_inbox
         self._uploads = uploads
         self._ledger = ledger
         self._inbox = settings.inbox
@@ -88,7 +100,9 @@ class InboxWatcher:
                 self.resume_claimed()
             elif self._retry_at is not None and time.monotonic() >= self._retry_at:
                 self.resume_claimed()
-            for path in self.complete_files():
+            for request in self._hand_over.take_all() if self._hand_over else []:
+                self._publish(request.path, request)
+            for path in self.complete_files() if self._scan_inbox else []:
                 if stop.is_set():
                     break
                 claimed = self._claim(path)
@@ -159,11 +173,11 @@ class InboxWatcher:
                 claimed.append((path, *parts))
         return claimed
 
-    def _publish(self, claimed: Path) -> None:
+    def _publish(self, claimed: Path, handed_over: UploadRequest | None = None) -> None:
         reference, claimed_name = split_claimed(claimed.name) or ("", "")
         # The shown name is valid UTF-8 (logs, reports): file names need not be.
         name = display_name(claimed_name)
-        request = UploadRequest(path=claimed, name=name, reference=reference)
+        request = handed_over or UploadRequest(path=claimed, name=name, reference=reference)
         if self._stop.is_set():
             return
         try:
@@ -190,10 +204,18 @@ class InboxWatcher:
     def resume_claimed(self) -> None:
         """Publish again every claimed file whose upload is not final (idempotent)."""
         self._retry_at = None
-        for claimed, reference, _ in self._claimed_files():
+        for claimed, reference, name in self._claimed_files():
             upload = self._ledger.find_upload(reference)
-            if upload is None or upload.status == "Processing":
+            if upload is None:
                 self._publish(claimed)
+            elif upload.status == "Processing":
+                # Recorded before publishing began (the HTTP API does): the record's key
+                # lets even an unreadable file end as that upload, in Error.
+                request = UploadRequest(
+                    path=claimed, name=display_name(name), reference=reference,
+                    description=upload.description, upload_key=upload.upload_key,
+                )  # fmt: skip
+                self._publish(claimed, request)
 
     def file_finished(self) -> None:
         """Move claimed files whose upload is final to done/ or error/."""

@@ -128,6 +128,15 @@ SQLITE_MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE total_deltas ADD COLUMN fold_part INTEGER NOT NULL DEFAULT 0;
     """,
+    # API keys of the HTTP API: only a SHA-256 of each key is kept.
+    """
+    CREATE TABLE api_keys (
+        name TEXT PRIMARY KEY,
+        key_hash TEXT NOT NULL UNIQUE,
+        scopes TEXT NOT NULL,
+        created_at TEXT NOT NULL
+    );
+    """,
 )
 
 POSTGRES_MIGRATIONS: tuple[str, ...] = (
@@ -200,5 +209,14 @@ POSTGRES_MIGRATIONS: tuple[str, ...] = (
         WHERE a.event_id = b.event_id AND (a.seen_at, a.ctid) > (b.seen_at, b.ctid);
     CREATE UNIQUE INDEX seen_events_identity ON seen_events (id_hash, event_id);
     DROP INDEX seen_events_hash;
+    """,
+    # API keys of the HTTP API: only a SHA-256 of each key is kept.
+    """
+    CREATE TABLE api_keys (
+        name TEXT PRIMARY KEY,
+        key_hash TEXT NOT NULL UNIQUE,
+        scopes TEXT NOT NULL,
+        created_at TEXT NOT NULL
+    );
     """,
 )

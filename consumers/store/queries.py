@@ -13,6 +13,7 @@ from typing import Any, Generic, Protocol, TypeVar
 
 import polars as pl
 
+from consumers.store.keys import KeyQueries
 from consumers.store.records import (
     StoredOffset,
     UploadRecord,
@@ -105,8 +106,8 @@ def _record(row: tuple[Any, ...]) -> UploadRecord:
     )  # fmt: skip
 
 
-class UploadQueries(Generic[Connection]):
-    """SQL both backends share (uploads, periods, offsets), over each one's connection."""
+class UploadQueries(KeyQueries[Connection], Generic[Connection]):
+    """SQL both backends share (uploads, periods, offsets, keys), over each one's connection."""
 
     stats_tables: tuple[str, ...] = STATS_TABLES  # what `stats` counts: the growing tables
 
@@ -147,6 +148,26 @@ class UploadQueries(Generic[Connection]):
         rows = self._db.execute(
             f"SELECT {UPLOAD_COLUMNS} FROM uploads {where} ORDER BY uploaded_at DESC, reference",
             params,
+        ).fetchall()
+        return [_record(row) for row in rows]
+
+    def list_uploads_page(
+        self, status: UploadStatus | None, limit: int, after: tuple[str, str] | None = None
+    ) -> list[UploadRecord]:
+        """At most `limit` uploads in `list_uploads` order, after (uploadedAt, reference)."""
+        clauses: list[str] = []
+        params: list[Any] = []
+        if status:
+            clauses.append("status = ?")
+            params.append(status)
+        if after is not None:
+            clauses.append("(uploaded_at < ? OR (uploaded_at = ? AND reference > ?))")
+            params += [after[0], after[0], after[1]]
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        rows = self._db.execute(
+            f"SELECT {UPLOAD_COLUMNS} FROM uploads {where}"
+            " ORDER BY uploaded_at DESC, reference LIMIT ?",
+            (*params, limit),
         ).fetchall()
         return [_record(row) for row in rows]
 
