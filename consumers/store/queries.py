@@ -172,11 +172,18 @@ class UploadQueries(KeyQueries[Connection], Generic[Connection]):
         return [_record(row) for row in rows]
 
     def find_ingested(self, upload_key: str, other_than: str) -> UploadRecord | None:
-        """The earliest other upload of the same bytes that was (or is being) ingested."""
+        """The earliest other upload of the same bytes that was (or is being) ingested.
+
+        Only uploads recorded before `other_than` count: the HTTP API records uploads
+        before the watcher publishes them, and a later one must not make an earlier one
+        its duplicate.
+        """
         row = self._db.execute(
             f"SELECT {UPLOAD_COLUMNS} FROM uploads WHERE upload_key = ? AND reference != ?"
-            " AND status != 'Error' AND duplicate_of IS NULL ORDER BY uploaded_at LIMIT 1",
-            (upload_key, other_than),
+            " AND status != 'Error' AND duplicate_of IS NULL AND uploaded_at <= coalesce("
+            "(SELECT uploaded_at FROM uploads WHERE reference = ?), uploaded_at)"
+            " ORDER BY uploaded_at LIMIT 1",
+            (upload_key, other_than, other_than),
         ).fetchone()
         return _record(row) if row else None
 

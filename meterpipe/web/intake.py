@@ -104,7 +104,7 @@ class UploadIntake:
         self, store: TotalsStore, received: Received, form: UploadForm
     ) -> tuple[UploadRecord, bool]:
         reference = form.reference or f"u-{uuid.uuid4().hex[:16]}"
-        name = file_name(form.name or received.filename)
+        name = file_name(form.name or received.filename or f"{reference}.csv")
         with self._lock:
             existing = store.find_upload(reference)
             if existing is not None:
