@@ -5,9 +5,9 @@ from __future__ import annotations
 import csv
 import io
 import re
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
 from meterpipe.errors import ConfigError
 from meterpipe.settings import Settings
@@ -21,7 +21,8 @@ from producers.formats import FormatName
 __all__ = ["TOTAL_COLUMNS", "checked_period", "data_router", "template_csv", "totals_csv"]
 
 TOTAL_COLUMNS = ["accountId", "pricingUnit", "customUnit", "events", "quantity", "billableQuantity"]
-PERIOD = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
+# Years 1000-2999: the periods a billing system meets, and no datetime overflows at the ends.
+PERIOD = re.compile(r"^[12]\d{3}-(0[1-9]|1[0-2])$")
 STATES = {"close": "closed", "hold": "hold", "open": "open"}
 CSV_RESPONSE: dict[int | str, dict[str, Any]] = {
     200: {"content": {"text/csv": {"schema": {"type": "string"}}}}
@@ -80,7 +81,7 @@ def data_router(gate: Gate, stores: StoreAccess, settings: Settings) -> APIRoute
         request: Request,
         account: str | None = None,
         unit: str | None = None,
-        period: str | None = None,
+        period: Annotated[str | None, Query(pattern=PERIOD.pattern)] = None,
     ) -> Any:
         """Totals per account and unit, exact decimals; CSV with `Accept: text/csv`."""
         rows = total_objects(stores.get(), account, unit, checked_period(period))
@@ -102,7 +103,7 @@ def data_router(gate: Gate, stores: StoreAccess, settings: Settings) -> APIRoute
         responses=problem_responses(401, 403, 422),
     )  # fmt: skip
     def change_period(
-        period: str,
+        period: Annotated[str, Path(pattern=PERIOD.pattern)],
         action: Action,
     ) -> dict[str, Any]:
         """Close, hold or reopen a billing period (scope `admin`)."""
