@@ -61,6 +61,7 @@ def child_env(bootstrap: str, work: Path, tag: str) -> dict[str, str]:
         "METERPIPE_MIN_FILE_AGE_S": "0",
         "METERPIPE_POLL_INTERVAL_S": "0.05",
         "METERPIPE_METRICS_PORT": "0",
+        "METERPIPE_HTTP_PORT": "0",
     }
 
 
