@@ -1,9 +1,10 @@
 """The benchmark's HTTP phases, on `meterpipe up` beside the inbox's end to end.
 
 `end to end (HTTP)`: the file sent to `POST /v1/uploads` (streamed, chunked) until its upload
-is Done, the send included. `HTTP receive`: the server's resident memory while it receives a
-large body, over its idle size; the body has no usage header, so it ends in Error at once
-after it is received and nothing of it is published.
+is Done, the send included. `HTTP receive`: the resident memory of `meterpipe serve` (the
+HTTP server alone, no consumer to grow beside it) while it receives a large body, over its
+idle size; the body has no usage header, so it ends in Error at once after it is received
+and nothing of it is published.
 """
 
 from __future__ import annotations
@@ -100,50 +101,59 @@ def http_phases(
 ) -> list[Phase]:  # fmt: skip
     """End to end over HTTP, and (if `body_mb`) the memory receiving a `body_mb` MiB body."""
     say("end to end over HTTP (up: POST /v1/uploads -> Done)")
-    env = {**child_env(bootstrap, work, "http"), "METERPIPE_HTTP_PORT": "0"}
+    env = child_env(bootstrap, work, "http")
     data_dir = Path(env["METERPIPE_DATA_DIR"])
     Path(env["METERPIPE_INBOX"]).mkdir(parents=True)
     log = work / "http-up.log"
     child = Child(env, log, "up")
-    phases = []
     try:
-        address = urlsplit(_base_url(child, log))
-        assert address.hostname is not None
-        client = http.client.HTTPConnection(address.hostname, address.port, PHASE_TIMEOUT_S)
-        with contextlib.closing(client):
-            warmup = work / "http-warmup.csv"
-            write_sample_file(warmup, SampleSpec(rows=10, seed=98, accounts=2))
-            _send(client, _pieces(warmup))
-            wait_done(lambda: upload_progress(data_dir, 1), [child])  # the consumer has joined
-            started = time.perf_counter()
-            _send(client, _pieces(source))
-            wait_done(lambda: upload_progress(data_dir, 2), [child])
-            seconds = time.perf_counter() - started
-            if body_mb:
-                say(f"HTTP receive of a {body_mb} MiB body")
-                phases.append(_receive(client, child, body_mb))
+        url = _base_url(child, log)
+        warmup = work / "http-warmup.csv"
+        write_sample_file(warmup, SampleSpec(rows=10, seed=98, accounts=2))
+        _send(url, _pieces(warmup))
+        wait_done(lambda: upload_progress(data_dir, 1), [child])  # the consumer has joined
+        started = time.perf_counter()
+        _send(url, _pieces(source))
+        wait_done(lambda: upload_progress(data_dir, 2), [child])
+        seconds = time.perf_counter() - started
     finally:
         rss = child.finish()
-    return [phase_of("end to end (HTTP)", rows, seconds, rss, ceiling), *phases]
+    phases = [phase_of("end to end (HTTP)", rows, seconds, rss, ceiling)]
+    if body_mb:
+        say(f"HTTP receive of a {body_mb} MiB body (serve)")
+        phases.append(_receive(bootstrap, work, body_mb))
+    return phases
 
 
-def _send(client: http.client.HTTPConnection, body: Iterator[bytes]) -> None:
-    """POST the body with chunked transfer encoding, as it is read."""
+def _send(url: str, body: Iterator[bytes]) -> None:
+    """POST the body with chunked transfer encoding, as it is read, on a new connection."""
+    address = urlsplit(url)
+    assert address.hostname is not None
+    client = http.client.HTTPConnection(address.hostname, address.port, PHASE_TIMEOUT_S)
     headers = {"Content-Type": "text/csv", "Transfer-Encoding": "chunked"}
-    client.request("POST", "/v1/uploads", body=body, headers=headers, encode_chunked=True)
-    answer = client.getresponse()
-    text = answer.read().decode("utf-8", "replace")
+    with contextlib.closing(client):
+        client.request("POST", "/v1/uploads", body=body, headers=headers, encode_chunked=True)
+        answer = client.getresponse()
+        text = answer.read().decode("utf-8", "replace")
     if answer.status != 202:
         raise MeterpipeError(f"POST /v1/uploads answered {answer.status}: {text}")
 
 
-def _receive(client: http.client.HTTPConnection, child: Child, body_mb: int) -> Phase:
-    """Send `body_mb` MiB; the phase's RSS is the server's growth over its idle size."""
-    idle = _resident_mb(child.process.pid)
-    peak = _PeakRss(child.process.pid)
-    started = time.perf_counter()
-    with peak.watching():
-        _send(client, _filler(body_mb))
-    seconds = time.perf_counter() - started
+def _receive(bootstrap: str, work: Path, body_mb: int) -> Phase:
+    """Send `body_mb` MiB to `serve`; the phase's RSS is its growth over its idle size."""
+    env = child_env(bootstrap, work, "http-serve")
+    log = work / "http-serve.log"
+    child = Child(env, log, "serve")
+    try:
+        url = _base_url(child, log)
+        _send(url, _filler(0))  # every code path of a request loaded once
+        idle = _resident_mb(child.process.pid)
+        peak = _PeakRss(child.process.pid)
+        started = time.perf_counter()
+        with peak.watching():
+            _send(url, _filler(body_mb))
+        seconds = time.perf_counter() - started
+    finally:
+        child.finish()
     name = f"HTTP receive {body_mb} MiB (RSS over idle)"
     return Phase(name, 0, round(seconds, 3), 0, round(max(peak.peak - idle, 0.0), 1), None)

@@ -92,15 +92,18 @@ class InboxWatcher:
         A failure on one file never stops the watcher.
         """
         self._stop = stop
-        self.resume_claimed()
+        pending = self._handed_over()
+        self.resume_claimed(skip=pending)
         while not stop.is_set():
             if resume is not None and resume.is_set():
                 resume.clear()
                 self._uploads.restart_producer()
-                self.resume_claimed()
+                pending += self._handed_over()
+                self.resume_claimed(skip=pending)
             elif self._retry_at is not None and time.monotonic() >= self._retry_at:
-                self.resume_claimed()
-            for request in self._hand_over.take_all() if self._hand_over else []:
+                pending += self._handed_over()
+                self.resume_claimed(skip=pending)
+            for request in pending:
                 self._publish(request.path, request)
             for path in self.complete_files() if self._scan_inbox else []:
                 if stop.is_set():
@@ -110,6 +113,11 @@ class InboxWatcher:
                     self._publish(claimed)
             self.file_finished()
             stop.wait(self._settings.poll_interval_s)
+            pending = self._handed_over()
+
+    def _handed_over(self) -> list[UploadRequest]:
+        """Claimed files handed over since the last call, with their options."""
+        return self._hand_over.take_all() if self._hand_over else []
 
     def complete_files(self) -> list[Path]:
         """Files in the inbox whose size and mtime have been stable for the minimum age."""
@@ -201,10 +209,16 @@ class InboxWatcher:
             log.exception("upload %s (%s) failed unexpectedly, will retry", reference, name)
             self._retry_at = time.monotonic() + RETRY_AFTER_S
 
-    def resume_claimed(self) -> None:
-        """Publish again every claimed file whose upload is not final (idempotent)."""
+    def resume_claimed(self, skip: list[UploadRequest] | None = None) -> None:
+        """Publish again every claimed file whose upload is not final (idempotent).
+
+        Files in `skip` were handed over and not published yet: they go with their options.
+        """
         self._retry_at = None
+        handed_over = {request.path for request in skip or []}
         for claimed, reference, name in self._claimed_files():
+            if claimed in handed_over:
+                continue
             upload = self._ledger.find_upload(reference)
             if upload is None:
                 self._publish(claimed)
