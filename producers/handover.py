@@ -3,8 +3,7 @@
 The HTTP API receives a file, records its upload and claims it into `processing/` itself,
 then hands the request over: from there on it takes the inbox's path (publish, then
 `done/` or `error/` with reports). The request carries what the file name cannot: the
-per-upload options. After a restart the watcher publishes such a file again like any
-claimed file, with the settings' options.
+per-upload options (also kept in the store, for publishing the file again after a restart).
 """
 
 from __future__ import annotations

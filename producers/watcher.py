@@ -224,10 +224,14 @@ class InboxWatcher:
                 self._publish(claimed)
             elif upload.status == "Processing":
                 # Recorded before publishing began (the HTTP API does): the record's key
-                # lets even an unreadable file end as that upload, in Error.
+                # lets even an unreadable file end as that upload, in Error, and the
+                # options it was sent with still apply.
+                skip_invalid, file_format = self._ledger.upload_options(reference)
                 request = UploadRequest(
                     path=claimed, name=display_name(name), reference=reference,
                     description=upload.description, upload_key=upload.upload_key,
+                    skip_invalid=skip_invalid,
+                    file_format=file_format,  # type: ignore[arg-type]
                 )  # fmt: skip
                 self._publish(claimed, request)
 

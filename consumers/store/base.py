@@ -66,6 +66,14 @@ class TotalsStore(Protocol):
     def list_uploads(self, status: UploadStatus | None = None) -> list[UploadRecord]:
         """Uploads, newest first, optionally of one status."""
 
+    def record_upload_options(
+        self, reference: str, skip_invalid: bool | None, file_format: str | None
+    ) -> None:
+        """Keep the options an upload was sent with (None: the settings decide)."""
+
+    def upload_options(self, reference: str) -> tuple[bool | None, str | None]:
+        """(skipInvalid, format) an upload was sent with; (None, None) if none were kept."""
+
     def list_uploads_page(
         self, status: UploadStatus | None, limit: int, after: tuple[str, str] | None = None
     ) -> list[UploadRecord]:

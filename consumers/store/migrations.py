@@ -128,13 +128,19 @@ SQLITE_MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE total_deltas ADD COLUMN fold_part INTEGER NOT NULL DEFAULT 0;
     """,
-    # API keys of the HTTP API: only a SHA-256 of each key is kept.
+    # The HTTP API: its keys (only a SHA-256 of each is kept), and the options an upload was
+    # sent with, so that publishing it again after a restart keeps them.
     """
     CREATE TABLE api_keys (
         name TEXT PRIMARY KEY,
         key_hash TEXT NOT NULL UNIQUE,
         scopes TEXT NOT NULL,
         created_at TEXT NOT NULL
+    );
+    CREATE TABLE upload_options (
+        reference TEXT PRIMARY KEY,
+        skip_invalid INTEGER,
+        file_format TEXT
     );
     """,
 )
@@ -210,13 +216,19 @@ POSTGRES_MIGRATIONS: tuple[str, ...] = (
     CREATE UNIQUE INDEX seen_events_identity ON seen_events (id_hash, event_id);
     DROP INDEX seen_events_hash;
     """,
-    # API keys of the HTTP API: only a SHA-256 of each key is kept.
+    # The HTTP API: its keys (only a SHA-256 of each is kept), and the options an upload was
+    # sent with, so that publishing it again after a restart keeps them.
     """
     CREATE TABLE api_keys (
         name TEXT PRIMARY KEY,
         key_hash TEXT NOT NULL UNIQUE,
         scopes TEXT NOT NULL,
         created_at TEXT NOT NULL
+    );
+    CREATE TABLE upload_options (
+        reference TEXT PRIMARY KEY,
+        skip_invalid INTEGER,
+        file_format TEXT
     );
     """,
 )

@@ -151,6 +151,25 @@ class UploadQueries(KeyQueries[Connection], Generic[Connection]):
         ).fetchall()
         return [_record(row) for row in rows]
 
+    def record_upload_options(
+        self, reference: str, skip_invalid: bool | None, file_format: str | None
+    ) -> None:
+        """Keep the options an upload was sent with (None: the settings decide)."""
+        skip = None if skip_invalid is None else int(skip_invalid)
+        self._db.execute(
+            "INSERT INTO upload_options VALUES (?, ?, ?)", (reference, skip, file_format)
+        )
+
+    def upload_options(self, reference: str) -> tuple[bool | None, str | None]:
+        """(skipInvalid, format) an upload was sent with; (None, None) if none were kept."""
+        row = self._db.execute(
+            "SELECT skip_invalid, file_format FROM upload_options WHERE reference = ?",
+            (reference,),
+        ).fetchone()
+        if row is None:
+            return None, None
+        return (None if row[0] is None else bool(row[0])), row[1]
+
     def list_uploads_page(
         self, status: UploadStatus | None, limit: int, after: tuple[str, str] | None = None
     ) -> list[UploadRecord]:

@@ -118,6 +118,8 @@ class UploadIntake:
                 upload_key=received.sha256,
             )  # fmt: skip
             store.create_upload(upload)
+            if form.skip_invalid is not None or form.file_format is not None:
+                store.record_upload_options(reference, form.skip_invalid, form.file_format)
         return upload, True
 
     def _claim(self, path: Path, reference: str, name: str) -> Path:

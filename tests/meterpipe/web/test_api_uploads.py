@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import socket
@@ -11,7 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from consumers.store import UploadRecord, open_store
 from meterpipe.sample_data import SampleSpec, write_sample_file
+from meterpipe.settings import StoreSettings
 from tests.groundtruth import as_comparable, expected_totals
 from tests.meterpipe.web.conftest import Server, ServerFactory
 from tests.processes import uploads, wait_for
@@ -219,3 +222,26 @@ def test_a_client_that_disconnects_mid_body_leaves_nothing(server: Server) -> No
         assert after.status_code == 202
     assert [u["reference"] for u in uploads(server.env)] == ["after"]
     assert not list((server.inbox / "processing").glob("dropped*"))
+
+
+def test_a_received_file_left_claimed_is_published_again_with_its_options(
+    web_server: ServerFactory, pipeline_env: dict[str, str], tmp_path: Path
+) -> None:
+    """As a restart finds a file received and handed over but not yet published."""
+    path = _rows_file(tmp_path / "left.csv", dict(VALID_CELLS),
+                      {**VALID_CELLS, "eventId": "evt-2", "quantity": "-3"})  # fmt: skip
+    body = path.read_bytes()
+    store = open_store(StoreSettings(data_dir=Path(pipeline_env["METERPIPE_DATA_DIR"])))
+    try:
+        key = hashlib.sha256(body).hexdigest()
+        store.create_upload(UploadRecord(reference="left", name="left.csv", upload_key=key))
+        store.record_upload_options("left", True, None)
+    finally:
+        store.close()
+    processing = Path(pipeline_env["METERPIPE_INBOX"]) / "processing"
+    processing.mkdir(parents=True)
+    (processing / "left--left.csv").write_bytes(body)
+    server = web_server()
+    upload = server.wait_final("left")  # strict would have refused the whole file
+    assert (upload["status"], upload["accepted"], upload["rejected"]) == ("Done", 1, 1)
+    wait_for((server.inbox / "done" / "left.csv").exists, 30, "left.csv in done/")
