@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the programs the test suite runs beyond the Python dev extras, from Debian's
 # packages: PostgreSQL's server binaries (the suite starts its own server in a temporary
-# directory), promtool and prometheus (the deploy checks). Does nothing when all are present. Installs only as root (with apt-get); otherwise
+# directory), promtool and prometheus (the deploy checks), and Chromium (the console's
+# browser tests drive it with Playwright). Does nothing when all are present. Installs only as root (with apt-get); otherwise
 # prints the command.
 set -euo pipefail
 
@@ -9,6 +10,7 @@ missing=()
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
 command -v promtool >/dev/null 2>&1 && command -v prometheus >/dev/null 2>&1 \
     || missing+=(prometheus)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 
 if [ ${#missing[@]} -eq 0 ]; then
     exit 0

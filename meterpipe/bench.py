@@ -9,13 +9,7 @@ straight from the generated file, so a fast but wrong pipeline cannot pass.
 from __future__ import annotations
 
 import contextlib
-import os
 import shutil
-import signal
-import sqlite3
-import subprocess
-import sys
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -25,6 +19,15 @@ from typing import Any
 
 from consumers.store import open_store
 from consumers.store.reports import summarize_totals
+from meterpipe.bench_children import (
+    Child,
+    Phase,
+    child_env,
+    phase_of,
+    upload_progress,
+    wait_done,
+)
+from meterpipe.bench_http import http_phases
 from meterpipe.bench_stores import prefill_event_ids, scenario_store
 from meterpipe.bench_transport import consume_ceiling, produce_ceiling
 from meterpipe.bench_truth import comparable, csv_totals
@@ -42,21 +45,7 @@ __all__ = [
     "BenchReport", "ConsumeScenario", "Phase", "encoded_event_sample", "median_phases", "run_bench",
 ]  # fmt: skip
 
-PHASE_TIMEOUT_S = 900.0
 SAMPLE_BYTES = 4 * 1024 * 1024  # rows read for the events the ceiling sends
-
-
-@dataclass(frozen=True)
-class Phase:
-    """One measured phase; over several rounds, `events_per_s_range` is (lowest, highest)."""
-
-    name: str
-    events: int
-    seconds: float
-    events_per_s: float
-    peak_rss_mb: float | None
-    of_ceiling: float | None
-    events_per_s_range: tuple[float, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -106,102 +95,8 @@ def _bootstrap(settings: Settings) -> Iterator[str]:
         yield broker.bootstrap_servers
 
 
-def _env(bootstrap: str, work: Path, tag: str) -> dict[str, str]:
-    """A child's environment: its own topics, group and directories."""
-    # Topic names are unique per run too: a configured cluster outlives any one run.
-    names = f"bench-{tag}-{uuid.uuid4().hex[:8]}"
-    return {
-        **os.environ,
-        "METERPIPE_BOOTSTRAP_SERVERS": bootstrap,
-        "METERPIPE_TOPIC": names,
-        "METERPIPE_DLQ_TOPIC": f"{names}-dlq",
-        "METERPIPE_CONSUMER_GROUP": names,
-        "METERPIPE_DATA_DIR": str(work / tag / "data"),
-        "METERPIPE_INBOX": str(work / tag / "inbox"),
-        "METERPIPE_MIN_FILE_AGE_S": "0",
-        "METERPIPE_POLL_INTERVAL_S": "0.05",
-        "METERPIPE_METRICS_PORT": "0",
-    }
-
-
-class _Child:
-    """A meterpipe child process and the high-water mark of its resident memory.
-
-    `ru_maxrss` from wait4 cannot be used: Linux keeps the parent's high-water mark across
-    fork and exec, so every child would report the benchmark's own size. VmHWM in /proc
-    belongs to the new program; it is sampled until the child exits.
-    """
-
-    def __init__(self, env: dict[str, str], log: Path, *args: str) -> None:
-        with log.open("ab") as handle:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "meterpipe", "--log-level", "WARNING", *args],
-                env=env, stdout=handle, stderr=subprocess.STDOUT,
-            )  # fmt: skip
-        self._peak_kib = 0
-        self._sampler = threading.Thread(target=self._sample, daemon=True)
-        self._sampler.start()
-
-    def _sample(self) -> None:
-        status = Path(f"/proc/{self.process.pid}/status")
-        while self.process.poll() is None:
-            with contextlib.suppress(OSError, ValueError, StopIteration):
-                line = next(x for x in status.read_text().splitlines() if x.startswith("VmHWM"))
-                self._peak_kib = max(self._peak_kib, int(line.split()[1]))
-            time.sleep(0.05)
-
-    def finish(self, stop: bool = True) -> float:
-        """Wait for the child (asking it to stop first if `stop`); return its peak RSS in MB."""
-        if stop:
-            self.process.send_signal(signal.SIGTERM)
-        self.process.wait(timeout=PHASE_TIMEOUT_S)
-        self._sampler.join()
-        return self._peak_kib / 1024
-
-
-def _progress(data_dir: Path, nth: int) -> tuple[int, str | None]:
-    """(events processed, status) of the `nth` upload of a data dir, read-only."""
-    path = StoreSettings(data_dir=data_dir).sqlite_path
-    if not path.exists():
-        return 0, None
-    with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)) as db:
-        try:
-            row = db.execute(
-                "SELECT accepted + duplicates + dead_lettered, status FROM uploads"
-                " ORDER BY uploaded_at LIMIT 1 OFFSET ?",
-                (nth - 1,),
-            ).fetchone()
-        except sqlite3.OperationalError as exc:
-            if "no such table" not in str(exc):
-                raise
-            return 0, None  # the child created the file but has not migrated it yet
-    return (int(row[0]), str(row[1])) if row else (0, None)
-
-
-Progress = Callable[[], tuple[int, str | None]]
-
-
-def _wait_done(progress: Progress, children: list[_Child]) -> tuple[float, int]:
-    """Poll `progress` (events processed, status) until the upload is final.
-
-    Returns the time of the first progress seen and how many events were done then.
-    """
-    deadline = time.monotonic() + PHASE_TIMEOUT_S
-    first: tuple[float, int] | None = None
-    while time.monotonic() < deadline:
-        if any(child.process.poll() is not None for child in children):
-            raise MeterpipeError("a benchmark child exited early")
-        done, status = progress()
-        if done and first is None:
-            first = (time.perf_counter(), done)
-        if status in ("Done", "Error"):
-            return first or (time.perf_counter(), 0)
-        time.sleep(0.05)
-    raise MeterpipeError("benchmark phase timed out")
-
-
 def _wait_reference(
-    settings: StoreSettings, reference: str, children: list[_Child]
+    settings: StoreSettings, reference: str, children: list[Child]
 ) -> tuple[float, int]:
     """`_wait_done` for an upload known by reference, in any store."""
     store = open_store(settings)
@@ -213,17 +108,9 @@ def _wait_reference(
         return upload.accepted + upload.duplicates + upload.dead_lettered, upload.status
 
     try:
-        return _wait_done(progress, children)
+        return wait_done(progress, children)
     finally:
         store.close()
-
-
-def _phase(
-    name: str, events: int, seconds: float, rss: float | None, ceiling: float | None
-) -> Phase:
-    rate = events / seconds if seconds > 0 else 0.0
-    share = round(rate / ceiling, 3) if ceiling else None
-    return Phase(name, events, round(seconds, 3), round(rate), rss and round(rss, 1), share)
 
 
 def _store_totals(settings: StoreSettings) -> list[dict[str, Any]]:
@@ -260,6 +147,7 @@ def run_bench(
     scenarios: Sequence[ConsumeScenario] = (),
     *,
     rounds: int = 1,
+    http_body_mb: int = 0,
 ) -> BenchReport:
     """Generate a file, measure every phase `rounds` times, check the totals of each.
 
@@ -281,7 +169,8 @@ def run_bench(
         for number in range(1, rounds + 1):
             round_dir = work / f"round-{number}"
             round_dir.mkdir()
-            bench = _Bench(bootstrap, source, rows, round_dir, _in_round(say, number, rounds))
+            say_in_round = _in_round(say, number, rounds)
+            bench = _Bench(bootstrap, source, rows, round_dir, say_in_round, http_body_mb)
             phases = bench.measure(settings.kafka)
             found.append(_store_totals(StoreSettings(data_dir=round_dir / "pipe" / "data")))
             for scenario in scenarios:
@@ -325,6 +214,7 @@ class _Bench:
     rows: int
     work: Path
     say: Callable[[str], None]
+    http_body_mb: int = 0
 
     def measure(self, kafka: KafkaSettings) -> list[Phase]:
         """Every phase, in order: ceiling, publish, consume, end to end."""
@@ -336,65 +226,67 @@ class _Bench:
         )
         consume = consume_ceiling(ceiling_kafka, self.bootstrap, self.rows)
         return [
-            _phase("ceiling: produce", self.rows, self.rows / produce, None, None),
-            _phase("ceiling: consume", self.rows, self.rows / consume, None, None),
+            phase_of("ceiling: produce", self.rows, self.rows / produce, None, None),
+            phase_of("ceiling: consume", self.rows, self.rows / consume, None, None),
             *self._publish_then_consume(produce, consume),
             self._end_to_end(min(produce, consume)),
-        ]
+            *http_phases(self.bootstrap, self.source, self.rows, self.work,
+                         ceiling=min(produce, consume), body_mb=self.http_body_mb, say=self.say),
+        ]  # fmt: skip
 
     def _publish_then_consume(self, produce: float, consume: float) -> list[Phase]:
-        env = _env(self.bootstrap, self.work, "pipe")
+        env = child_env(self.bootstrap, self.work, "pipe")
         self.say("publish")
         started = time.perf_counter()
-        publisher = _Child(env, self.work / "publish.log", "publish", str(self.source))
+        publisher = Child(env, self.work / "publish.log", "publish", str(self.source))
         publish_rss = publisher.finish(stop=False)
         publish_s = time.perf_counter() - started
         if publisher.process.returncode != 0:
             raise MeterpipeError(f"publish failed, see {self.work / 'publish.log'}")
         self.say("consume (SQLite)")
-        consumer = _Child(env, self.work / "consume.log", "consume")
+        consumer = Child(env, self.work / "consume.log", "consume")
         data_dir = Path(env["METERPIPE_DATA_DIR"])
-        first_at, first_done = _wait_done(lambda: _progress(data_dir, 1), [consumer])
+        first_at, first_done = wait_done(lambda: upload_progress(data_dir, 1), [consumer])
         consume_s = time.perf_counter() - first_at
         consume_rss = consumer.finish()
         return [
-            _phase("publish", self.rows, publish_s, publish_rss, produce),
-            _phase("consume (SQLite)", self.rows - first_done, consume_s, consume_rss, consume),
+            phase_of("publish", self.rows, publish_s, publish_rss, produce),
+            phase_of("consume (SQLite)", self.rows - first_done, consume_s, consume_rss, consume),
         ]
 
     def _end_to_end(self, ceiling: float) -> Phase:
         self.say("end to end (up: file dropped -> Done)")
-        env = _env(self.bootstrap, self.work, "e2e")
+        env = child_env(self.bootstrap, self.work, "e2e")
         inbox, data_dir = Path(env["METERPIPE_INBOX"]), Path(env["METERPIPE_DATA_DIR"])
         inbox.mkdir(parents=True)
-        process = _Child(env, self.work / "up.log", "up")
+        process = Child(env, self.work / "up.log", "up")
         try:
             warmup = self.work / "warmup.csv"
             write_sample_file(warmup, SampleSpec(rows=10, seed=99, accounts=2))
             shutil.copy(warmup, inbox / "warmup.csv")
-            _wait_done(lambda: _progress(data_dir, 1), [process])  # the consumer has joined
+            wait_done(lambda: upload_progress(data_dir, 1), [process])  # the consumer has joined
             staged = inbox / ".bench.csv"
             shutil.copy(self.source, staged)
             started = time.perf_counter()
             staged.rename(inbox / "bench.csv")
-            _wait_done(lambda: _progress(data_dir, 2), [process])
+            wait_done(lambda: upload_progress(data_dir, 2), [process])
             seconds = time.perf_counter() - started
         finally:
             rss = process.finish()
-        return _phase("end to end", self.rows, seconds, rss, ceiling)
+        return phase_of("end to end", self.rows, seconds, rss, ceiling)
 
     def consume_scenario(
         self, scenario: ConsumeScenario, ceiling: float
     ) -> tuple[Phase, list[dict[str, Any]]]:
         """Publish the file to fresh topics and a fresh store, then time N consumers on it."""
         tag = f"scenario-{uuid.uuid4().hex[:8]}"
-        env = _env(self.bootstrap, self.work, tag)
+        env = child_env(self.bootstrap, self.work, tag)
         with scenario_store(Path(env["METERPIPE_DATA_DIR"]), scenario.store_url) as store:
             if store.store_url:
                 env["METERPIPE_STORE_URL"] = store.store_url
             self.say(f"{scenario.name}: publishing")
             reference = f"bench-{tag}"
-            publisher = _Child(env, self.work / f"{tag}-publish.log", "publish",
+            publisher = Child(env, self.work / f"{tag}-publish.log", "publish",
                                "--reference", reference, str(self.source))  # fmt: skip
             publisher.finish(stop=False)
             if publisher.process.returncode != 0:
@@ -404,12 +296,12 @@ class _Bench:
                 prefill_event_ids(store, scenario.prefill)
             self.say(scenario.name)
             children = [
-                _Child(env, self.work / f"{tag}-consume-{n}.log", "consume")
+                Child(env, self.work / f"{tag}-consume-{n}.log", "consume")
                 for n in range(scenario.consumers)
             ]
             first_at, first_done = _wait_reference(store, reference, children)
             seconds = time.perf_counter() - first_at
             rss = max(child.finish() for child in children)
             totals = _store_totals(store)
-        phase = _phase(scenario.name, self.rows - first_done, seconds, rss, ceiling)
+        phase = phase_of(scenario.name, self.rows - first_done, seconds, rss, ceiling)
         return phase, totals

@@ -29,6 +29,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "dlq": ("meterpipe.cli_dlq", "dlq", "List dead letters, or replay them."),
     "store": ("meterpipe.cli_store", "store", "Migrate, measure or prune the store."),
     "config": ("meterpipe.cli_config", "config", "Show the effective settings."),
+    "serve": ("meterpipe.cli_serve", "serve", "Run the HTTP API and web console alone."),
+    "keys": ("meterpipe.cli_keys", "keys", "Create, list or revoke API keys."),
     "bench": ("meterpipe.cli_bench", "bench", "Measure every phase against the transport ceiling."),
 }
 

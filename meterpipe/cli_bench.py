@@ -52,6 +52,13 @@ COLUMNS = ["phase", "events", "seconds", "events/s", "peak RSS MB", "of ceiling"
     show_default=True,
     help="Rounds of every phase on the same file: the median round is shown, with the range.",
 )
+@click.option(
+    "--http-body-mb",
+    type=click.IntRange(min=0),
+    default=1024,
+    show_default=True,
+    help="Size of the body whose receiving memory is measured (0 skips it).",
+)
 @kafka_options
 @friendly_errors
 def bench(
@@ -63,6 +70,7 @@ def bench(
     consumers: str,
     prefill: int,
     repeat: int,
+    http_body_mb: int,
     bootstrap_servers: str | None,
 ) -> None:
     """Measure every phase against the transport ceiling and check the totals.
@@ -79,7 +87,9 @@ def bench(
         scenarios += [ConsumeScenario(consumers=n, store_url=store_url) for n in counts]
     with _work_dir(work_dir) as work:
         say = lambda step: click.echo(f"... {step}", err=True)  # noqa: E731
-        report = run_bench(settings, rows, work, say, scenarios, rounds=repeat)
+        report = run_bench(
+            settings, rows, work, say, scenarios, rounds=repeat, http_body_mb=http_body_mb
+        )
     if as_json:
         click.echo(json.dumps(report.to_json(), indent=2))
     else:

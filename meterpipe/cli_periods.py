@@ -11,7 +11,8 @@ import click
 from consumers.store import open_store
 from meterpipe.cli_options import friendly_errors, print_table, store_options
 from meterpipe.settings import Settings, load_settings
-from schemas.periods import PeriodCalendar, period_bounds
+from meterpipe.views import period_objects
+from schemas.periods import PeriodCalendar
 
 __all__ = ["checked_period", "period_state", "periods"]
 
@@ -54,14 +55,9 @@ def list_periods(as_json: bool, data_dir: Path | None) -> None:
     settings = load_settings(data_dir=data_dir)
     store = open_store(settings.store)
     try:
-        stored, known = store.period_states(), store.known_periods()
+        rows = period_objects(settings, store)
     finally:
         store.close()
-    calendar = PeriodCalendar.of(settings.periods, stored, datetime.now(UTC))
-    rows = [
-        {"period": p, "state": calendar.state(p), "end": period_bounds(p)[1].isoformat()}
-        for p in known
-    ]
     if as_json:
         click.echo(json.dumps(rows, indent=2))
     else:

@@ -10,13 +10,13 @@ import click
 
 from consumers.store import UploadStatus, open_store
 from consumers.store.records import ConflictRecord
-from consumers.store.reports import summarize_totals
 from meterpipe.cli_options import friendly_errors, kafka_options, print_table, store_options
 from meterpipe.cli_periods import checked_period, period_state
 from meterpipe.errors import MeterpipeError
 from meterpipe.first_arrivals import describe_conflicts, read_first_arrivals
 from meterpipe.pipeline import codec_for
 from meterpipe.settings import Settings, load_settings
+from meterpipe.views import total_objects
 
 __all__ = ["print_uploads", "totals", "uploads"]
 
@@ -162,12 +162,12 @@ def totals(
     settings = load_settings(data_dir=data_dir)
     store = open_store(settings.store)
     try:
-        rows = summarize_totals(store.total_rows(account, unit, period))
+        rows = total_objects(store, account, unit, period)
     finally:
         store.close()
     if as_json:
-        click.echo(json.dumps([row.to_json() for row in rows], indent=2))
+        click.echo(json.dumps(rows, indent=2))
         return
     if period is not None:
         click.echo(f"period {period}: {period_state(settings, period)}")
-    print_table(TOTAL_COLUMNS, [[row.to_json()[c] for c in TOTAL_COLUMNS] for row in rows])
+    print_table(TOTAL_COLUMNS, [[row[c] for c in TOTAL_COLUMNS] for row in rows])

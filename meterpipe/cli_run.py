@@ -12,7 +12,6 @@ from dataclasses import replace
 from pathlib import Path
 
 import click
-from prometheus_client import REGISTRY
 
 from consumers.store import open_store
 from meterpipe.broker import EmbeddedBroker
@@ -26,7 +25,7 @@ from meterpipe.cli_options import (
     store_options,
 )
 from meterpipe.cli_queries import print_uploads
-from meterpipe.http import serve_http
+from meterpipe.cli_serve import http_options, start_metrics, start_web
 from meterpipe.metrics import PipelineMetrics
 from meterpipe.pipeline import (
     Pipeline,
@@ -34,27 +33,16 @@ from meterpipe.pipeline import (
     consume_until,
     prepare_cluster,
     upload_publisher,
-    upload_status_collector,
 )
 from meterpipe.settings import Settings, load_settings
 from meterpipe.shutdown import stop_on_signals
 from meterpipe.topics import ensure_topics
+from producers.handover import HandOver
 from producers.upload import UploadRequest
 
 __all__ = ["broker", "consume", "publish", "up"]
 
 log = logging.getLogger("meterpipe")
-
-
-def _start_metrics(settings: Settings) -> PipelineMetrics:
-    """Metrics, /healthz and /readyz on the configured port (0 picks a free one)."""
-    metrics = PipelineMetrics()
-    REGISTRY.register(upload_status_collector(settings))
-    host, port = settings.metrics.metrics_host, settings.metrics.metrics_port
-    bound = serve_http(host, port, metrics.readiness)
-    log.info("metrics at http://127.0.0.1:%d/metrics", bound, extra={"metricsPort": bound})
-    click.echo(f"metrics: http://127.0.0.1:{bound}/metrics", err=True)
-    return metrics
 
 
 @click.command()
@@ -173,7 +161,7 @@ def consume(bootstrap_servers: str | None, data_dir: Path | None, metrics_port: 
     )
     bootstrap = configured_bootstrap(settings)
     prepare_cluster(settings, bootstrap)
-    metrics = _start_metrics(settings)
+    metrics = start_metrics(settings)
     with stop_on_signals(settings.runtime.shutdown_timeout_s) as shutdown:
         consume_until(settings, bootstrap, metrics, shutdown.stop)
 
@@ -181,24 +169,31 @@ def consume(bootstrap_servers: str | None, data_dir: Path | None, metrics_port: 
 @click.command()
 @option("--inbox", "METERPIPE_INBOX", "Directory to watch for files.",
          type=click.Path(path_type=Path), default=None)  # fmt: skip
+@http_options
 @kafka_options
 @store_options
 @metrics_options
 @friendly_errors
 def up(
-    inbox: Path | None, bootstrap_servers: str | None, data_dir: Path | None,
-    metrics_port: int | None,
+    inbox: Path | None, http_port: int | None, bootstrap_servers: str | None,
+    data_dir: Path | None, metrics_port: int | None,
 ) -> None:  # fmt: skip
-    """Run everything: broker (unless configured), inbox watcher, consumer, metrics.
+    """Run everything: broker (unless configured), inbox watcher, consumer, metrics, and
+    the HTTP API and console.
 
     Example: meterpipe up --inbox ./inbox --data-dir ./data --metrics-port 9108
     """
     settings = load_settings(
-        inbox=inbox, bootstrap_servers=bootstrap_servers, data_dir=data_dir,
-        metrics_port=metrics_port,
+        inbox=inbox, http_port=http_port, bootstrap_servers=bootstrap_servers,
+        data_dir=data_dir, metrics_port=metrics_port,
     )  # fmt: skip
     settings.watch.inbox.mkdir(parents=True, exist_ok=True)
-    metrics = _start_metrics(settings)
+    metrics = start_metrics(settings)
+    hand_over = HandOver()
+    web = start_web(settings, hand_over)
     click.echo(f"watching {settings.watch.inbox.resolve()}", err=True)
     with stop_on_signals(settings.runtime.shutdown_timeout_s) as shutdown:
-        Pipeline(settings, metrics).run(shutdown)
+        try:
+            Pipeline(settings, metrics, hand_over).run(shutdown)
+        finally:
+            web.stop(shutdown.remaining())

@@ -26,6 +26,7 @@ from meterpipe.metrics import PipelineMetrics, UploadStatusCollector
 from meterpipe.settings import Settings
 from meterpipe.shutdown import Shutdown
 from meterpipe.topics import ensure_topics
+from producers.handover import HandOver
 from producers.publisher import EventPublisher
 from producers.upload import UploadPublisher
 from producers.watcher import InboxWatcher
@@ -35,6 +36,7 @@ __all__ = [
     "Pipeline",
     "configured_bootstrap",
     "prepare_cluster",
+    "publish_until",
     "upload_publisher",
     "upload_status_collector",
 ]
@@ -122,6 +124,29 @@ def consume_until(
         store.close()
 
 
+def publish_until(
+    settings: Settings,
+    bootstrap: str,
+    metrics: PipelineMetrics,
+    stop: threading.Event,
+    hand_over: HandOver | None = None,
+    *,
+    scan_inbox: bool = True,
+    resume: threading.Event | None = None,
+) -> None:
+    """Publish the inbox's files (unless `scan_inbox` is False) and those handed over.
+
+    `resume` asks to re-publish every unfinished upload (the broker was replaced).
+    """
+    with upload_publisher(settings, bootstrap, metrics, stop, replaced=resume) as uploads:
+        store = open_store(settings.store)
+        try:
+            watcher = InboxWatcher(settings.watch, uploads, store, hand_over, scan_inbox=scan_inbox)
+            watcher.run(stop, resume)
+        finally:
+            store.close()
+
+
 class _ConsumerThread(threading.Thread):
     """The consumer's thread, and the event its member sets once it has begun to leave."""
 
@@ -146,11 +171,17 @@ def _wait_until_leaving(consumer: _ConsumerThread) -> None:
 
 
 class Pipeline:
-    """`meterpipe up`: broker (unless configured), inbox watcher and consumer together."""
+    """`meterpipe up`: broker (unless configured), inbox watcher and consumer together.
 
-    def __init__(self, settings: Settings, metrics: PipelineMetrics) -> None:
+    Files the HTTP API received reach the watcher through `hand_over`.
+    """
+
+    def __init__(
+        self, settings: Settings, metrics: PipelineMetrics, hand_over: HandOver | None = None
+    ) -> None:
         self._settings = settings
         self._metrics = metrics
+        self._hand_over = hand_over
         self._broker: EmbeddedBroker | None = None
         self._resume = threading.Event()
 
@@ -217,12 +248,6 @@ class Pipeline:
         return stop, thread
 
     def _watch(self, bootstrap: str, stop: threading.Event) -> None:
-        with upload_publisher(
-            self._settings, bootstrap, self._metrics, stop, replaced=self._resume
-        ) as uploads:
-            store = open_store(self._settings.store)
-            try:
-                watcher = InboxWatcher(self._settings.watch, uploads, store)
-                watcher.run(stop, self._resume)
-            finally:
-                store.close()
+        publish_until(
+            self._settings, bootstrap, self._metrics, stop, self._hand_over, resume=self._resume
+        )

@@ -22,6 +22,7 @@ from pydantic_settings import (
 __all__ = [
     "ConsumerSettings",
     "FormatName",
+    "HttpSettings",
     "KafkaSettings",
     "MetricsSettings",
     "PeriodSettings",
@@ -295,6 +296,22 @@ class MetricsSettings(_ComponentSettings):
     )
 
 
+class HttpSettings(_ComponentSettings):
+    """The HTTP API and web console of `meterpipe up` and `meterpipe serve`."""
+
+    http_host: str = Field(
+        default="127.0.0.1",
+        description="Address the API and console listen on; any but loopback needs an API key.",
+    )
+    http_port: int = Field(
+        default=8080, ge=0, le=65535,
+        description="Port of the HTTP API and console (0 picks a free one, logged as httpPort).",
+    )  # fmt: skip
+    max_upload_bytes: int = Field(
+        default=2 * 1024**3, ge=1, description="Largest request body an upload may send."
+    )
+
+
 class RuntimeSettings(_ComponentSettings):
     """How long-running processes (`up`, `consume`) stop."""
 
@@ -317,6 +334,7 @@ class Settings(BaseModel):
     watch: WatchSettings
     periods: PeriodSettings
     metrics: MetricsSettings
+    http: HttpSettings
     runtime: RuntimeSettings
 
 

@@ -18,6 +18,8 @@ from pathlib import Path
 
 __all__ = [
     "MAX_NAME_BYTES",
+    "MAX_REFERENCE_CHARS",
+    "REFERENCE",
     "SEPARATOR",
     "display_name",
     "move_no_replace",
@@ -28,7 +30,11 @@ __all__ = [
 # NAME_MAX is 255 bytes: room for "u-<16 hex>--" and ".N.status.json" after the name.
 MAX_NAME_BYTES = 200
 SEPARATOR = "--"  # between the upload reference and the original name of a claimed file
-CLAIMED = re.compile(rf"(u-[0-9a-f]{{16}}){SEPARATOR}(.+)", re.DOTALL)
+# A reference given with an upload (HTTP, or `u-<16 hex>` made by the watcher): letters and
+# digits in runs joined by single `.`, `_` or `-`, so it never holds the separator.
+REFERENCE = re.compile(r"[A-Za-z0-9]+(?:[._-][A-Za-z0-9]+)*")
+MAX_REFERENCE_CHARS = 64
+CLAIMED = re.compile(rf"({REFERENCE.pattern}){SEPARATOR}(.+)", re.DOTALL)
 NO_HARD_LINKS = (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK)
 
 

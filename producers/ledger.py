@@ -21,6 +21,14 @@ class UploadLedger(Protocol):
     def create_upload(self, upload: UploadRecord) -> None:
         """Record a new upload in status Processing."""
 
+    def record_upload_options(
+        self, reference: str, skip_invalid: bool | None, file_format: str | None
+    ) -> None:
+        """Keep the options an upload was sent with (None: the settings decide)."""
+
+    def upload_options(self, reference: str) -> tuple[bool | None, str | None]:
+        """(skipInvalid, format) an upload was sent with; (None, None) if none were kept."""
+
     def find_ingested(self, upload_key: str, other_than: str) -> UploadRecord | None:
         """An earlier upload of the same bytes that was not rejected."""
 

@@ -11,11 +11,11 @@ from __future__ import annotations
 import csv
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from schemas.uploads import UploadRecord
 
-__all__ = ["spreadsheet_safe", "write_error_reports"]
+__all__ = ["spreadsheet_safe", "write_error_reports", "write_errors_csv"]
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 REPORT_COLUMNS = ("row", "column", "value", "reason", "message")
@@ -43,10 +43,15 @@ def write_error_reports(folder: Path, name: str, upload: UploadRecord) -> tuple[
     """Write `<name>.errors.csv` and `<name>.status.json` into `folder`; return their paths."""
     errors_path = _create(folder / f"{name}.errors.csv")
     with errors_path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(REPORT_COLUMNS)
-        for error in upload.errors:
-            writer.writerow([spreadsheet_safe(error.get(column)) for column in REPORT_COLUMNS])
+        write_errors_csv(handle, upload)
     status_path = _create(folder / f"{name}.status.json")
     status_path.write_text(json.dumps(upload.to_json(), indent=2) + "\n", encoding="utf-8")
     return errors_path, status_path
+
+
+def write_errors_csv(out: TextIO, upload: UploadRecord) -> None:
+    """The error report of `upload` as CSV; `out` is opened with newline=""."""
+    writer = csv.writer(out)
+    writer.writerow(REPORT_COLUMNS)
+    for error in upload.errors:
+        writer.writerow([spreadsheet_safe(error.get(column)) for column in REPORT_COLUMNS])

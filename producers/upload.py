@@ -26,7 +26,13 @@ from meterpipe.errors import ConfigError, FileRejectedError
 from meterpipe.metrics import PipelineMetrics
 from meterpipe.settings import PeriodSettings, UploadSettings
 from producers.csv_chunks import CsvChunk, CsvChunkReader
-from producers.formats import APPDIRECT, FormatChooser, RowFormat, available_formats
+from producers.formats import (
+    APPDIRECT,
+    FormatChooser,
+    FormatName,
+    RowFormat,
+    available_formats,
+)
 from producers.inbox_paths import display_name
 from producers.ledger import UploadLedger
 from producers.publisher import EventPublisher
@@ -56,6 +62,7 @@ class UploadRequest:
 
     `upload_key` overrides the SHA-256 (streams use their reference); `force` publishes
     bytes that were already ingested by another upload (dedupe still counts nothing twice).
+    `skip_invalid` and `file_format` override the settings for this file alone.
     """
 
     path: Path
@@ -64,6 +71,17 @@ class UploadRequest:
     description: str | None = None
     upload_key: str | None = None
     force: bool = False
+    skip_invalid: bool | None = None
+    file_format: FormatName | None = None
+
+    def settings(self, defaults: UploadSettings) -> UploadSettings:
+        """The upload settings for this file: `defaults` with this request's overrides."""
+        overrides: dict[str, object] = {}
+        if self.skip_invalid is not None:
+            overrides["skip_invalid"] = self.skip_invalid
+        if self.file_format is not None:
+            overrides["file_format"] = self.file_format
+        return defaults.model_copy(update=overrides) if overrides else defaults
 
 
 @dataclass
@@ -262,7 +280,7 @@ class UploadPublisher:
                     self._periods, self._ledger.period_states(), datetime.now(UTC)
                 )
                 scan = _scan(
-                    request.path, self._settings, calendar, spool, progress,
+                    request.path, request.settings(self._settings), calendar, spool, progress,
                     checkpoint=self._publisher.raise_if_stopping,
                 )  # fmt: skip
             except FileRejectedError as exc:
@@ -297,7 +315,7 @@ class UploadPublisher:
         self._metrics.rows_read.inc(scan.records)
         for reason, rows in scan.invalid.items():
             self._metrics.rows_invalid.labels(reason).inc(rows)
-        if scan.invalid_rows and not self._settings.skip_invalid:
+        if scan.invalid_rows and not request.settings(self._settings).skip_invalid:
             self._ledger.reject_upload(upload.reference, scan.summary())
             return True
         return False

@@ -9,7 +9,8 @@ it moves to `done/` or `error/`, the latter with an error report beside it. Fold
 are settings. Names are never trusted as paths (see producers/inbox_paths.py): symbolic
 links and overlong names are left in the inbox with a warning. A shutdown stops it
 between files and in the middle of one: that file stays claimed, and the next start
-publishes it again.
+publishes it again. Files the HTTP API received and claimed arrive through a `HandOver`;
+`meterpipe serve` runs a watcher that takes only those (`scan_inbox=False`).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from typing import Literal
 
 from meterpipe.errors import MeterpipeError
 from meterpipe.settings import WatchSettings
+from producers.handover import HandOver
 from producers.inbox_paths import (
     SEPARATOR,
     display_name,
@@ -52,8 +54,18 @@ def is_candidate_name(name: str) -> bool:
 class InboxWatcher:
     """Polls the inbox, claims complete files, publishes them and files them when final."""
 
-    def __init__(self, settings: WatchSettings, uploads: UploadPublisher, ledger: UploadLedger):
+    def __init__(
+        self,
+        settings: WatchSettings,
+        uploads: UploadPublisher,
+        ledger: UploadLedger,
+        hand_over: HandOver | None = None,
+        *,
+        scan_inbox: bool = True,
+    ) -> None:
         self._settings = settings
+        self._hand_over = hand_over
+        self._scan_inbox = scan_inbox
         self._uploads = uploads
         self._ledger = ledger
         self._inbox = settings.inbox
@@ -80,15 +92,20 @@ class InboxWatcher:
         A failure on one file never stops the watcher.
         """
         self._stop = stop
-        self.resume_claimed()
+        pending = self._handed_over()
+        self.resume_claimed(skip=pending)
         while not stop.is_set():
             if resume is not None and resume.is_set():
                 resume.clear()
                 self._uploads.restart_producer()
-                self.resume_claimed()
+                pending += self._handed_over()
+                self.resume_claimed(skip=pending)
             elif self._retry_at is not None and time.monotonic() >= self._retry_at:
-                self.resume_claimed()
-            for path in self.complete_files():
+                pending += self._handed_over()
+                self.resume_claimed(skip=pending)
+            for request in pending:
+                self._publish(request.path, request)
+            for path in self.complete_files() if self._scan_inbox else []:
                 if stop.is_set():
                     break
                 claimed = self._claim(path)
@@ -96,6 +113,11 @@ class InboxWatcher:
                     self._publish(claimed)
             self.file_finished()
             stop.wait(self._settings.poll_interval_s)
+            pending = self._handed_over()
+
+    def _handed_over(self) -> list[UploadRequest]:
+        """Claimed files handed over since the last call, with their options."""
+        return self._hand_over.take_all() if self._hand_over else []
 
     def complete_files(self) -> list[Path]:
         """Files in the inbox whose size and mtime have been stable for the minimum age."""
@@ -159,11 +181,11 @@ class InboxWatcher:
                 claimed.append((path, *parts))
         return claimed
 
-    def _publish(self, claimed: Path) -> None:
+    def _publish(self, claimed: Path, handed_over: UploadRequest | None = None) -> None:
         reference, claimed_name = split_claimed(claimed.name) or ("", "")
         # The shown name is valid UTF-8 (logs, reports): file names need not be.
         name = display_name(claimed_name)
-        request = UploadRequest(path=claimed, name=name, reference=reference)
+        request = handed_over or UploadRequest(path=claimed, name=name, reference=reference)
         if self._stop.is_set():
             return
         try:
@@ -187,13 +209,31 @@ class InboxWatcher:
             log.exception("upload %s (%s) failed unexpectedly, will retry", reference, name)
             self._retry_at = time.monotonic() + RETRY_AFTER_S
 
-    def resume_claimed(self) -> None:
-        """Publish again every claimed file whose upload is not final (idempotent)."""
+    def resume_claimed(self, skip: list[UploadRequest] | None = None) -> None:
+        """Publish again every claimed file whose upload is not final (idempotent).
+
+        Files in `skip` were handed over and not published yet: they go with their options.
+        """
         self._retry_at = None
-        for claimed, reference, _ in self._claimed_files():
+        handed_over = {request.path for request in skip or []}
+        for claimed, reference, name in self._claimed_files():
+            if claimed in handed_over:
+                continue
             upload = self._ledger.find_upload(reference)
-            if upload is None or upload.status == "Processing":
+            if upload is None:
                 self._publish(claimed)
+            elif upload.status == "Processing":
+                # Recorded before publishing began (the HTTP API does): the record's key
+                # lets even an unreadable file end as that upload, in Error, and the
+                # options it was sent with still apply.
+                skip_invalid, file_format = self._ledger.upload_options(reference)
+                request = UploadRequest(
+                    path=claimed, name=display_name(name), reference=reference,
+                    description=upload.description, upload_key=upload.upload_key,
+                    skip_invalid=skip_invalid,
+                    file_format=file_format,  # type: ignore[arg-type]
+                )  # fmt: skip
+                self._publish(claimed, request)
 
     def file_finished(self) -> None:
         """Move claimed files whose upload is final to done/ or error/."""

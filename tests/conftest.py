@@ -50,6 +50,7 @@ def pipeline_env(
         "METERPIPE_PARTITIONS": "3",
         "METERPIPE_MIN_FILE_AGE_S": "0.5",
         "METERPIPE_METRICS_PORT": "0",
+        "METERPIPE_HTTP_PORT": "0",
         "PYTHONUNBUFFERED": "1",
     }
     if getattr(request, "param", "sqlite") == "sqlite":

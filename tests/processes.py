@@ -106,13 +106,23 @@ def metrics_port(process: subprocess.Popen[bytes], log: Path) -> int:
     Port 0 binds atomically; a port picked free beforehand can be taken by another process
     (a Kafka client's outgoing connection) before the child binds it.
     """
+    return logged_port(process, log, "metricsPort")
+
+
+def http_port(process: subprocess.Popen[bytes], log: Path) -> int:
+    """The port a process started with METERPIPE_HTTP_PORT=0 serves its HTTP API on."""
+    return logged_port(process, log, "httpPort")
+
+
+def logged_port(process: subprocess.Popen[bytes], log: Path, key: str) -> int:
+    """The port a process logged under `key` (it logs it once the port accepts connections)."""
 
     def logged() -> int | None:
         if process.poll() is not None:
             raise AssertionError(f"process exited ({process.returncode}); see {log}")
-        return next((line["metricsPort"] for line in log_lines(log) if "metricsPort" in line), None)
+        return next((line[key] for line in log_lines(log) if key in line), None)
 
-    return wait_for(logged, 120, "the metrics port in the log")
+    return wait_for(logged, 120, f"{key} in the log")
 
 
 def http_get(port: int, path: str) -> tuple[int, bytes]:

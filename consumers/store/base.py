@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Protocol
 
+from consumers.store.keys import ApiKey
 from consumers.store.records import BatchOutcome, BatchStats, ConflictRecord, StoredOffset
 from consumers.store.stats import StoreStats
 from schemas.uploads import UploadRecord, UploadStatus, UploadSummary
@@ -62,6 +63,19 @@ class TotalsStore(Protocol):
     def list_uploads(self, status: UploadStatus | None = None) -> list[UploadRecord]:
         """Uploads, newest first, optionally of one status."""
 
+    def record_upload_options(
+        self, reference: str, skip_invalid: bool | None, file_format: str | None
+    ) -> None:
+        """Keep the options an upload was sent with (None: the settings decide)."""
+
+    def upload_options(self, reference: str) -> tuple[bool | None, str | None]:
+        """(skipInvalid, format) an upload was sent with; (None, None) if none were kept."""
+
+    def list_uploads_page(
+        self, status: UploadStatus | None, limit: int, after: tuple[str, str] | None = None
+    ) -> list[UploadRecord]:
+        """At most `limit` uploads in `list_uploads` order, after (uploadedAt, reference)."""
+
     def find_ingested(self, upload_key: str, other_than: str) -> UploadRecord | None:
         """The earliest other upload of the same bytes that was (or is being) ingested."""
 
@@ -85,3 +99,18 @@ class TotalsStore(Protocol):
 
     def known_periods(self) -> list[str]:
         """Periods with usage or with a state set, oldest first."""
+
+    def create_key(self, name: str, key_hash: str, scopes: Sequence[str]) -> bool:
+        """Store a new API key by its hash; False if the name is taken."""
+
+    def find_key(self, key_hash: str) -> ApiKey | None:
+        """The API key whose hash this is, or None."""
+
+    def list_keys(self) -> list[ApiKey]:
+        """Every API key, by name."""
+
+    def revoke_key(self, name: str) -> bool:
+        """Delete an API key; False if no key has that name."""
+
+    def key_count(self) -> int:
+        """How many API keys exist."""

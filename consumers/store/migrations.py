@@ -147,6 +147,21 @@ SQLITE_MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (upload_ref, row_number)
     ) WITHOUT ROWID;
     """,
+    # The HTTP API: its keys (only a SHA-256 of each is kept), and the options an upload was
+    # sent with, so that publishing it again after a restart keeps them.
+    """
+    CREATE TABLE api_keys (
+        name TEXT PRIMARY KEY,
+        key_hash TEXT NOT NULL UNIQUE,
+        scopes TEXT NOT NULL,
+        created_at TEXT NOT NULL
+    );
+    CREATE TABLE upload_options (
+        reference TEXT PRIMARY KEY,
+        skip_invalid INTEGER,
+        file_format TEXT
+    );
+    """,
 )
 
 POSTGRES_MIGRATIONS: tuple[str, ...] = (
@@ -238,6 +253,21 @@ POSTGRES_MIGRATIONS: tuple[str, ...] = (
         this_position BIGINT NOT NULL,
         this_values TEXT,
         PRIMARY KEY (upload_ref, row_number)
+    );
+    """,
+    # The HTTP API: its keys (only a SHA-256 of each is kept), and the options an upload was
+    # sent with, so that publishing it again after a restart keeps them.
+    """
+    CREATE TABLE api_keys (
+        name TEXT PRIMARY KEY,
+        key_hash TEXT NOT NULL UNIQUE,
+        scopes TEXT NOT NULL,
+        created_at TEXT NOT NULL
+    );
+    CREATE TABLE upload_options (
+        reference TEXT PRIMARY KEY,
+        skip_invalid INTEGER,
+        file_format TEXT
     );
     """,
 )

@@ -13,6 +13,7 @@ from typing import Any, Generic, Protocol, TypeVar
 
 import polars as pl
 
+from consumers.store.keys import KeyQueries
 from consumers.store.records import ConflictRecord, StoredOffset
 from consumers.store.stats import STATS_TABLES, StoreStats, TableStats
 from schemas.uploads import UploadRecord, UploadStatus, UploadSummary, utc_now, utc_timestamp
@@ -105,8 +106,8 @@ def _record(row: tuple[Any, ...]) -> UploadRecord:
     )  # fmt: skip
 
 
-class UploadQueries(Generic[Connection]):
-    """SQL both backends share (uploads, periods, offsets), over each one's connection."""
+class UploadQueries(KeyQueries[Connection], Generic[Connection]):
+    """SQL both backends share (uploads, periods, offsets, keys), over each one's connection."""
 
     stats_tables: tuple[str, ...] = STATS_TABLES  # what `stats` counts: the growing tables
 
@@ -162,12 +163,58 @@ class UploadQueries(Generic[Connection]):
         ).fetchall()
         return [_record(row) for row in rows]
 
+    def record_upload_options(
+        self, reference: str, skip_invalid: bool | None, file_format: str | None
+    ) -> None:
+        """Keep the options an upload was sent with (None: the settings decide)."""
+        skip = None if skip_invalid is None else int(skip_invalid)
+        self._db.execute(
+            "INSERT INTO upload_options VALUES (?, ?, ?)", (reference, skip, file_format)
+        )
+
+    def upload_options(self, reference: str) -> tuple[bool | None, str | None]:
+        """(skipInvalid, format) an upload was sent with; (None, None) if none were kept."""
+        row = self._db.execute(
+            "SELECT skip_invalid, file_format FROM upload_options WHERE reference = ?",
+            (reference,),
+        ).fetchone()
+        if row is None:
+            return None, None
+        return (None if row[0] is None else bool(row[0])), row[1]
+
+    def list_uploads_page(
+        self, status: UploadStatus | None, limit: int, after: tuple[str, str] | None = None
+    ) -> list[UploadRecord]:
+        """At most `limit` uploads in `list_uploads` order, after (uploadedAt, reference)."""
+        clauses: list[str] = []
+        params: list[Any] = []
+        if status:
+            clauses.append("status = ?")
+            params.append(status)
+        if after is not None:
+            clauses.append("(uploaded_at < ? OR (uploaded_at = ? AND reference > ?))")
+            params += [after[0], after[0], after[1]]
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        rows = self._db.execute(
+            f"SELECT {UPLOAD_COLUMNS} FROM uploads {where}"
+            " ORDER BY uploaded_at DESC, reference LIMIT ?",
+            (*params, limit),
+        ).fetchall()
+        return [_record(row) for row in rows]
+
     def find_ingested(self, upload_key: str, other_than: str) -> UploadRecord | None:
-        """The earliest other upload of the same bytes that was (or is being) ingested."""
+        """The earliest other upload of the same bytes that was (or is being) ingested.
+
+        Only uploads recorded before `other_than` count: the HTTP API records uploads
+        before the watcher publishes them, and a later one must not make an earlier one
+        its duplicate.
+        """
         row = self._db.execute(
             f"SELECT {UPLOAD_COLUMNS} FROM uploads WHERE upload_key = ? AND reference != ?"
-            " AND status != 'Error' AND duplicate_of IS NULL ORDER BY uploaded_at LIMIT 1",
-            (upload_key, other_than),
+            " AND status != 'Error' AND duplicate_of IS NULL AND uploaded_at <= coalesce("
+            "(SELECT uploaded_at FROM uploads WHERE reference = ?), uploaded_at)"
+            " ORDER BY uploaded_at LIMIT 1",
+            (upload_key, other_than, other_than),
         ).fetchone()
         return _record(row) if row else None
 

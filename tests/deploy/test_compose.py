@@ -72,6 +72,11 @@ def test_the_pipeline_services_are_there() -> None:
     assert _command(services["watcher"]) == ["meterpipe", "up"]
     assert _command(services["consumer"]) == ["meterpipe", "consume"]
     assert services["consumer"]["deploy"]["replicas"] == 2
+    assert _command(services["api"]) == ["meterpipe", "serve"]
+    assert services["api"]["environment"]["METERPIPE_HTTP_HOST"] == "0.0.0.0"
+    assert services["api"]["ports"] == [
+        f"{services['api']['environment']['METERPIPE_HTTP_PORT']}:8080"
+    ]
     assert {"kafka", "postgres", "prometheus", "grafana"} <= set(_services())
 
 

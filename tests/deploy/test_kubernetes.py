@@ -80,7 +80,7 @@ def test_manifests_validate_against_the_kubernetes_schemas() -> None:
     assert passed == len(checked) * len(KUBERNETES_VERSIONS), output
 
 
-@pytest.mark.parametrize("name", ["meterpipe-watcher", "meterpipe-consumer"])
+@pytest.mark.parametrize("name", ["meterpipe-watcher", "meterpipe-consumer", "meterpipe-api"])
 def test_deployments_are_complete(name: str) -> None:
     deployment = _one("Deployment", name)
     spec = deployment["spec"]
@@ -141,13 +141,13 @@ def test_services_and_service_monitor_reach_the_metrics_port() -> None:
     pod_labels = [d["spec"]["template"]["metadata"]["labels"] for d in _of_kind("Deployment")]
     services = _of_kind("Service")
     assert {s["metadata"]["name"] for s in services} == {
-        "meterpipe-watcher", "meterpipe-consumer",
+        "meterpipe-watcher", "meterpipe-consumer", "meterpipe-api",
     }  # fmt: skip
     for service in services:
         selector = service["spec"]["selector"]
         assert sum(selector.items() <= labels.items() for labels in pod_labels) == 1
-        (port,) = service["spec"]["ports"]
-        assert (port["name"], port["targetPort"]) == ("metrics", "metrics")
+        ports = {port["name"]: port["targetPort"] for port in service["spec"]["ports"]}
+        assert ports["metrics"] == "metrics"
     (monitor,) = _of_kind("ServiceMonitor")
     assert monitor["apiVersion"] == "monitoring.coreos.com/v1"
     wanted = monitor["spec"]["selector"]["matchLabels"]
@@ -161,3 +161,24 @@ def test_prometheus_rule_carries_the_alerts_unchanged() -> None:
     assert rule["apiVersion"] == "monitoring.coreos.com/v1"
     alerts = load_yaml(DEPLOY / "prometheus" / "alerts.yml")
     assert rule["spec"]["groups"] == alerts["groups"]
+
+
+def test_api_serves_http_behind_its_service_and_ingress() -> None:
+    api = _one("Deployment", "meterpipe-api")
+    container = _container(api)
+    assert container["args"] == ["meterpipe", "serve"]
+    env = {e["name"]: e["value"] for e in container["env"]}
+    assert env["METERPIPE_HTTP_HOST"] == "0.0.0.0"
+    # Bodies arrive in the data dir and are claimed into the inbox: one volume, a rename.
+    data = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}["data"]
+    assert env["METERPIPE_INBOX"].startswith(data + "/")
+    assert data == _config()["METERPIPE_DATA_DIR"]
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert ports["http"] == int(_config()["METERPIPE_HTTP_PORT"])
+    service = _one("Service", "meterpipe-api")
+    assert {p["name"]: p["targetPort"] for p in service["spec"]["ports"]}["http"] == "http"
+    (ingress,) = _of_kind("Ingress")
+    (rule,) = ingress["spec"]["rules"]
+    (path,) = rule["http"]["paths"]
+    backend = path["backend"]["service"]
+    assert (backend["name"], backend["port"]["name"]) == ("meterpipe-api", "http")

@@ -23,8 +23,14 @@ pytestmark = pytest.mark.slow
 def test_bench_reports_every_phase_and_a_matching_ground_truth(
     pipeline_env: dict[str, str], tmp_path: Path
 ) -> None:
-    done = run_cli(pipeline_env, "bench", "--rows", "3000", "--work-dir", str(tmp_path), "--json")
-    _assert_every_phase_ran(json.loads(done.stdout))
+    done = run_cli(pipeline_env, "bench", "--rows", "3000", "--work-dir", str(tmp_path), "--json",
+                   "--http-body-mb", "4")  # fmt: skip
+    report = json.loads(done.stdout)
+    _assert_every_phase_ran(report)
+    (receive,) = [phase for phase in report["phases"] if phase["name"].startswith("HTTP receive")]
+    assert receive["name"] == "HTTP receive 4 MiB (RSS over idle)"
+    assert receive["seconds"] > 0
+    assert receive["peak_rss_mb"] >= 0
 
 
 def test_bench_runs_again_in_the_same_work_dir_and_repeats_its_rounds(
@@ -32,7 +38,7 @@ def test_bench_runs_again_in_the_same_work_dir_and_repeats_its_rounds(
 ) -> None:
     for repeat in ("1", "2"):
         done = run_cli(pipeline_env, "bench", "--rows", "1000", "--work-dir", str(tmp_path),
-                       "--json", "--repeat", repeat)  # fmt: skip
+                       "--json", "--repeat", repeat, "--http-body-mb", "0")  # fmt: skip
         # A run or round reusing an earlier one's store would publish a duplicate upload
         # (no events) or fail on its inbox.
         report = json.loads(done.stdout)
@@ -75,12 +81,13 @@ def _compressed_share(values: list[bytes]) -> float:
 
 def _assert_every_phase_ran(report: dict[str, Any], rows: int = 3000) -> None:
     assert report["totalsMatchGroundTruth"] is True
-    names = [phase["name"] for phase in report["phases"]]
+    names = [phase["name"] for phase in report["phases"]][:6]
     assert names == [
         "ceiling: produce", "ceiling: consume", "publish", "consume (SQLite)", "end to end",
+        "end to end (HTTP)",
     ]  # fmt: skip
-    ceiling_produce, ceiling_consume, publish, consume, end_to_end = report["phases"]
-    for timed in (ceiling_produce, ceiling_consume, publish, end_to_end):
+    ceiling_produce, ceiling_consume, publish, consume, end_to_end, http = report["phases"][:6]
+    for timed in (ceiling_produce, ceiling_consume, publish, end_to_end, http):
         assert timed["seconds"] > 0
         assert timed["events"] == rows
     # Consumption is timed from its first committed batch, which may already be the last.
@@ -94,13 +101,15 @@ def test_bench_scenarios_consume_on_postgres_and_on_a_prefilled_store(
     done = run_cli(
         pipeline_env, "bench", "--rows", "2000", "--work-dir", str(tmp_path), "--json",
         "--prefill", "30000", "--store-url", postgres_url(), "--consumers", "2",
+        "--http-body-mb", "0",
     )  # fmt: skip
     report = json.loads(done.stdout)
     # Every store's totals (SQLite, prefilled SQLite, PostgreSQL) matched the ground truth.
     assert report["totalsMatchGroundTruth"] is True
     names = [phase["name"] for phase in report["phases"]][4:]
     assert names == [
-        "end to end", "consume (SQLite, 30,000 ids stored)", "consume (PostgreSQL, 2 consumers)",
+        "end to end", "end to end (HTTP)", "consume (SQLite, 30,000 ids stored)",
+        "consume (PostgreSQL, 2 consumers)",
     ]  # fmt: skip
     stores = tmp_path.glob("run-*/round-1/scenario-*/data/*.sqlite3")
     (prefilled,) = [path.parent for path in stores]
