@@ -42,9 +42,9 @@ from meterpipe.kafka_config import (
 )
 from meterpipe.librdkafka import librdkafka_path, librdkafka_settings, refusal_as_config_error
 from meterpipe.metrics import PipelineMetrics
+from meterpipe.publisher import EventPublisher
 from meterpipe.settings import Settings
 from meterpipe.topics import log_identity
-from producers.publisher import EventPublisher
 from schemas.codec import EventCodec
 from schemas.periods import PeriodCalendar
 

@@ -11,8 +11,8 @@ import json
 
 import click
 
+from consumers.dead_letter_topic import read_dead_letters, replay_dead_letters
 from meterpipe.cli_options import friendly_errors, kafka_options, print_table
-from meterpipe.dead_letter_topic import read_dead_letters, replay_dead_letters
 from meterpipe.pipeline import configured_bootstrap
 from meterpipe.settings import load_settings
 

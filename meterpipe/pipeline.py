@@ -23,11 +23,11 @@ from meterpipe.errors import ConfigError
 from meterpipe.kafka_check import check_connection
 from meterpipe.kafka_config import producer_config
 from meterpipe.metrics import PipelineMetrics, UploadStatusCollector
+from meterpipe.publisher import EventPublisher
 from meterpipe.settings import Settings
 from meterpipe.shutdown import Shutdown
 from meterpipe.topics import ensure_topics
 from producers.handover import HandOver
-from producers.publisher import EventPublisher
 from producers.upload import UploadPublisher
 from producers.watcher import InboxWatcher
 from schemas.codec import EventCodec, make_codec

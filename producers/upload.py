@@ -24,6 +24,7 @@ import polars as pl
 
 from meterpipe.errors import ConfigError, FileRejectedError
 from meterpipe.metrics import PipelineMetrics
+from meterpipe.publisher import EventPublisher
 from meterpipe.settings import PeriodSettings, UploadSettings
 from producers.csv_chunks import CsvChunk, CsvChunkReader
 from producers.formats import (
@@ -35,7 +36,6 @@ from producers.formats import (
 )
 from producers.inbox_paths import display_name
 from producers.ledger import UploadLedger
-from producers.publisher import EventPublisher
 from producers.read_ahead import read_ahead
 from producers.spool import RowSpool
 from schemas.codec import EventCodec

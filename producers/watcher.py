@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Literal
 
 from meterpipe.errors import MeterpipeError
+from meterpipe.publisher import BrokerReplaced, PublishCancelled
 from meterpipe.settings import WatchSettings
 from producers.handover import HandOver
 from producers.inbox_paths import (
@@ -35,7 +36,6 @@ from producers.inbox_paths import (
     split_claimed,
 )
 from producers.ledger import UploadLedger
-from producers.publisher import BrokerReplaced, PublishCancelled
 from producers.reports import write_error_reports
 from producers.upload import UploadPublisher, UploadRequest
 

@@ -15,9 +15,9 @@ from consumers.consumer import open_consumer, read_batch
 from consumers.dead_letters import REPLAY_HEADER
 from meterpipe.broker import EmbeddedBroker
 from meterpipe.kafka_config import consumer_config, producer_config
+from meterpipe.publisher import EventPublisher
 from meterpipe.settings import KafkaSettings
 from meterpipe.topics import ensure_topics
-from producers.publisher import EventPublisher
 from tests.topics import read_topic
 
 MESSAGES = 3_000

@@ -18,9 +18,9 @@ from consumers.consumer import UsageConsumer
 from consumers.store import SqliteStore
 from meterpipe.broker import EmbeddedBroker, free_port
 from meterpipe.kafka_config import dead_letter_producer_config, producer_config
+from meterpipe.publisher import EventPublisher
 from meterpipe.settings import KafkaSettings, load_settings
 from meterpipe.topics import ensure_topics
-from producers.publisher import EventPublisher
 from tests.consumers.running import running_consumer
 from tests.processes import wait_for
 from tests.topics import read_topic

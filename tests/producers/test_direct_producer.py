@@ -15,9 +15,9 @@ from meterpipe.broker import EmbeddedBroker, free_port
 from meterpipe.errors import ConfigError, PublishError
 from meterpipe.kafka_config import admin_config, producer_config
 from meterpipe.logs import KAFKA_LOGGER
+from meterpipe.publisher import EventPublisher, PublishCancelled
 from meterpipe.settings import KafkaSettings
 from meterpipe.topics import ensure_topics
-from producers.publisher import EventPublisher, PublishCancelled
 from tests.topics import read_topic
 
 

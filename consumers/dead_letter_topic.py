@@ -21,8 +21,8 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartiti
 from consumers.dead_letters import REPLAY_HEADER
 from meterpipe.errors import PublishError
 from meterpipe.kafka_config import consumer_config, producer_config, with_logger
+from meterpipe.publisher import EventPublisher
 from meterpipe.settings import KafkaSettings
-from producers.publisher import EventPublisher
 
 __all__ = ["DeadLetterEntry", "read_dead_letters", "replay_dead_letters"]
 

@@ -14,9 +14,9 @@ from confluent_kafka import Producer
 from meterpipe.broker import EmbeddedBroker, free_port
 from meterpipe.errors import PublishError
 from meterpipe.kafka_config import producer_config
+from meterpipe.publisher import BrokerReplaced, EventPublisher, PublishCancelled
 from meterpipe.settings import KafkaSettings
 from meterpipe.topics import ensure_topics
-from producers.publisher import BrokerReplaced, EventPublisher, PublishCancelled
 from tests.processes import wait_for
 from tests.topics import read_topic
 
