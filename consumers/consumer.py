@@ -32,7 +32,7 @@ from confluent_kafka import OFFSET_BEGINNING
 from consumers._direct_consumer import DirectConsumer
 from consumers.batch import PreparedBatch, RawBatch, prepare_batch
 from consumers.dead_letters import REPLAY_HEADER, dead_letter_headers
-from consumers.store import BatchOutcome, BatchStats, StoredOffset, TotalsStore
+from consumers.store import BatchOutcome, BatchStats, StoredOffset, TotalsFolder, TotalsStore
 from meterpipe.errors import PublishError, StaleBatchError, StoreError
 from meterpipe.kafka_config import (
     KAFKA_LOG,
@@ -311,21 +311,24 @@ class UsageConsumer:
         hand may be the one that finishes an upload. A fold's parts go one per loop, so a
         fold of many keys never holds up the batches behind it for long.
         """
+        folder = self._store if isinstance(self._store, TotalsFolder) else None
+        if folder is None:  # the store totals each batch in its transaction (PostgreSQL)
+            self._folding = False
+            return
         due = self._settings.consumer.fold_every_batches
         if self._in_hand is not None:
             due *= 2
         if self._unfolded and (idle or self._unfolded >= due):
             started = time.perf_counter()
-            rows = self._retrying(self._store.start_fold)
+            rows = self._retrying(folder.start_fold)
             self._unfolded = 0
             self._folding = True  # its parts, and any an earlier fold left, one per loop
-            if rows:  # stores that total in each batch (PostgreSQL) have nothing to fold
-                log.info(
-                    "totals combined for folding",
-                    extra={"rows": rows, "seconds": round(time.perf_counter() - started, 3)},
-                )  # fmt: skip
+            log.info(
+                "totals combined for folding",
+                extra={"rows": rows, "seconds": round(time.perf_counter() - started, 3)},
+            )  # fmt: skip
         elif self._folding:
-            self._folding = self._retrying(self._store.fold_part) > 0
+            self._folding = self._retrying(folder.fold_part) > 0
             if not self._folding:
                 log.info("totals folded")
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from consumers.store.base import TotalsStore
+from consumers.store.base import TotalsFolder, TotalsStore
 from consumers.store.records import BatchOutcome, BatchStats, StoredOffset, TotalRow
 from consumers.store.sqlite import SqliteStore
 from meterpipe.errors import ConfigError
@@ -15,6 +15,7 @@ __all__ = [
     "SqliteStore",
     "StoredOffset",
     "TotalRow",
+    "TotalsFolder",
     "TotalsStore",
     "UploadRecord",
     "UploadStatus",

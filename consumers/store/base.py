@@ -1,29 +1,41 @@
-"""What every store backend offers: the consumer's batch writes and the CLI's reads."""
+"""What a store backend offers, one small protocol per concern, and `TotalsStore`, all of them but
+folding: both backends implement every method of it; only SQLite folds (`TotalsFolder`)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from consumers.store.keys import ApiKey
 from consumers.store.records import BatchOutcome, BatchStats, ConflictRecord, StoredOffset
 from consumers.store.stats import StoreStats
 from schemas.uploads import UploadRecord, UploadStatus, UploadSummary
 
-__all__ = ["TotalsStore"]
+__all__ = [
+    "BatchWriter",
+    "KeyRing",
+    "PeriodBook",
+    "StoreMaintenance",
+    "TotalsFolder",
+    "TotalsReader",
+    "TotalsStore",
+    "UploadLedger",
+]
 
 
-class TotalsStore(Protocol):
-    """Totals, dedupe state, offsets and upload records; `SqliteStore` and `PostgresStore`."""
-
-    def close(self) -> None:
-        """Release the connection."""
+class BatchWriter(Protocol):
+    """The consumer's side: where each partition stands, and one batch applied atomically."""
 
     def load_offsets(self, topic: str) -> dict[int, StoredOffset]:
         """Every stored position of `topic`, by partition."""
 
     def apply_batch(self, outcome: BatchOutcome) -> BatchStats:
         """Commit one batch's effects atomically; raise StaleBatchError if it was fenced."""
+
+
+@runtime_checkable
+class TotalsFolder(Protocol):
+    """A store that appends each batch's totals as deltas and folds them later (SQLite)."""
 
     def fold_totals(self) -> int:
         """Move pending per-batch deltas into the totals table; return the rows touched.
@@ -37,22 +49,29 @@ class TotalsStore(Protocol):
     def fold_part(self) -> int:
         """Fold one combined part into the totals table; return its rows (0: none waits)."""
 
-    def prune_seen(self) -> int:
-        """Forget eventIds older than the retention window; return how many."""
 
-    def schema_version(self) -> int:
-        """The last migration applied to this store."""
-
-    def stats(self) -> StoreStats:
-        """Rows and bytes of the growing tables, and the oldest dedupe entry."""
+class TotalsReader(Protocol):
+    """Totals as the CLI and the HTTP API read them."""
 
     def total_rows(
         self, account: str | None, unit: str | None, period: str | None
     ) -> Sequence[tuple[Any, ...]]:
         """Per-day rows (account, pricing, custom, events, q_hi, q_lo, b_hi, b_lo)."""
 
+
+class UploadLedger(Protocol):
+    """Upload records: created by producers, advanced by consumers, read by everyone."""
+
     def create_upload(self, upload: UploadRecord) -> None:
         """Record a new upload in status Processing."""
+
+    def record_upload_options(
+        self, reference: str, skip_invalid: bool | None, file_format: str | None
+    ) -> None:
+        """Keep the options an upload was sent with (None: the settings decide)."""
+
+    def upload_options(self, reference: str) -> tuple[bool | None, str | None]:
+        """(skipInvalid, format) an upload was sent with; (None, None) if none were kept."""
 
     def find_upload(self, reference: str) -> UploadRecord | None:
         """One upload by reference."""
@@ -62,14 +81,6 @@ class TotalsStore(Protocol):
 
     def list_uploads(self, status: UploadStatus | None = None) -> list[UploadRecord]:
         """Uploads, newest first, optionally of one status."""
-
-    def record_upload_options(
-        self, reference: str, skip_invalid: bool | None, file_format: str | None
-    ) -> None:
-        """Keep the options an upload was sent with (None: the settings decide)."""
-
-    def upload_options(self, reference: str) -> tuple[bool | None, str | None]:
-        """(skipInvalid, format) an upload was sent with; (None, None) if none were kept."""
 
     def list_uploads_page(
         self, status: UploadStatus | None, limit: int, after: tuple[str, str] | None = None
@@ -91,6 +102,10 @@ class TotalsStore(Protocol):
     def status_counts(self) -> dict[str, int]:
         """How many uploads are in each status."""
 
+
+class PeriodBook(Protocol):
+    """The billing periods operators close, hold or reopen."""
+
     def period_states(self) -> dict[str, str]:
         """Every state an operator set, by `YYYY-MM` period."""
 
@@ -99,6 +114,10 @@ class TotalsStore(Protocol):
 
     def known_periods(self) -> list[str]:
         """Periods with usage or with a state set, oldest first."""
+
+
+class KeyRing(Protocol):
+    """The HTTP API's keys, kept as hashes."""
 
     def create_key(self, name: str, key_hash: str, scopes: Sequence[str]) -> bool:
         """Store a new API key by its hash; False if the name is taken."""
@@ -114,3 +133,26 @@ class TotalsStore(Protocol):
 
     def key_count(self) -> int:
         """How many API keys exist."""
+
+
+class StoreMaintenance(Protocol):
+    """Opening, measuring and pruning the store."""
+
+    def close(self) -> None:
+        """Release the connection."""
+
+    def prune_seen(self) -> int:
+        """Forget eventIds older than the retention window; return how many."""
+
+    def schema_version(self) -> int:
+        """The last migration applied to this store."""
+
+    def stats(self) -> StoreStats:
+        """Rows and bytes of the growing tables, and the oldest dedupe entry."""
+
+
+class TotalsStore(
+    BatchWriter, TotalsReader, UploadLedger, PeriodBook, KeyRing, StoreMaintenance, Protocol
+):
+    """Totals, dedupe state, offsets, upload records, periods and keys: `SqliteStore` and
+    `PostgresStore`. Whether a store also folds is asked with `isinstance(store, TotalsFolder)`."""

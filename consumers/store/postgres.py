@@ -141,18 +141,6 @@ class PostgresStore(UploadQueries[PostgresConnection]):
         )
         return self._finish_if_complete(self._db, counts["uploadRef"].to_list())
 
-    def fold_totals(self) -> int:
-        """Nothing to fold: PostgreSQL upserts a batch's totals set-based, in its transaction."""
-        return 0
-
-    def start_fold(self) -> int:
-        """Nothing to fold (see `fold_totals`)."""
-        return 0
-
-    def fold_part(self) -> int:
-        """Nothing to fold (see `fold_totals`)."""
-        return 0
-
     def prune_seen(self) -> int:
         """Forget eventIds older than the retention window; return how many."""
         cutoff = int(time.time()) - self._retention_s

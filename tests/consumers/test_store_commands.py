@@ -17,7 +17,7 @@ import psycopg
 import pytest
 from click.testing import CliRunner
 
-from consumers.store import StoredOffset, open_store
+from consumers.store import StoredOffset, TotalsFolder, open_store
 from consumers.store.migrations import POSTGRES_MIGRATIONS, SQLITE_MIGRATIONS
 from meterpipe.cli import main
 from meterpipe.settings import StoreSettings
@@ -96,6 +96,7 @@ def test_stats_count_the_store_and_prune_forgets_only_old_entries(backend: Store
         else:  # SQLite holds each batch's totals as one pending blob until folded
             expected = {"seen_events": 3, "settled_rows": 1, "totals": 0, "uploads": 1}
             assert rows == {**expected, "total_deltas": 2}
+            assert isinstance(store, TotalsFolder)
             store.fold_totals()
             folded = {name: table["rows"] for name, table in _stats(backend)["tables"].items()}
             assert folded == {**expected, "totals": 1, "total_deltas": 0}
