@@ -34,6 +34,7 @@ typecheck: $(STAMP)
 
 test: lint typecheck
 	bash deploy/install-tools.sh
+	$(BIN)/python -m tests.kafka_dist
 	$(BIN)/pytest -q -n $(TEST_WORKERS)
 
 bench: $(STAMP)

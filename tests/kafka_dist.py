@@ -26,8 +26,9 @@ LOG4J_VERSION = "2.24.3"  # the version kafka_2.13 4.1.1 depends on
 JAVA_MIN = 17
 FETCH_TIMEOUT_S = 600
 INSTALL_HINT = (
-    "the Apache Kafka tests need Java 17+ and Maven (apt-get install openjdk-17-jre-headless"
-    " maven), and Maven Central reachable once to fetch Kafka's jars"
+    "the Apache Kafka tests need Java 17+ and Maven: run `sudo bash deploy/install-tools.sh`"
+    " (or apt-get install openjdk-17-jre-headless maven); Maven Central must be reachable"
+    " once, to fetch Kafka's jars"
 )
 POM = """<project xmlns="http://maven.apache.org/POM/4.0.0">
   <modelVersion>4.0.0</modelVersion>

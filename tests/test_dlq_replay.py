@@ -21,7 +21,7 @@ from meterpipe.sample_data import SampleSpec, write_sample_file
 from tests.groundtruth import as_comparable, expected_totals
 from tests.processes import all_final, run_cli, start_cli, stop, totals, uploads, wait_for
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.both_brokers]
 
 
 def _without_june(source: Path, target: Path) -> int:
