@@ -16,8 +16,7 @@ from typing import Protocol
 import pytest
 
 from meterpipe.broker import EmbeddedBroker
-from tests.kafka_cluster import KafkaCluster
-from tests.kafka_dist import KafkaUnavailableError
+from tests.kafka_cluster import KafkaCluster, running_cluster
 from tests.pgserver import close_shared_server
 from tests.postgres import fresh_schema, schema_url
 from tests.processes import start_cli, stop
@@ -57,11 +56,8 @@ def embedded_broker() -> Iterator[EmbeddedBroker]:
 def apache_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaCluster]:
     """A single-node Apache Kafka cluster for this test process; fails (never skips) when
     Java or Maven is missing, saying what to install."""
-    try:
-        with KafkaCluster(tmp_path_factory.mktemp("apache-kafka")) as cluster:
-            yield cluster
-    except KafkaUnavailableError as exc:
-        pytest.fail(str(exc), pytrace=False)
+    with running_cluster(tmp_path_factory.mktemp("apache-kafka")) as cluster:
+        yield cluster
 
 
 @pytest.fixture

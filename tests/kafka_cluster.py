@@ -14,18 +14,24 @@ import signal
 import subprocess
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
-from confluent_kafka import KafkaException, TopicCollection
-from confluent_kafka.admin import AdminClient
+import pytest
+from confluent_kafka import KafkaException, TopicCollection, TopicPartition
+from confluent_kafka.admin import (  # type: ignore[attr-defined]
+    AdminClient,
+    OffsetSpec,
+    TopicDescription,
+)
 
 from meterpipe.broker import free_port
-from tests.kafka_dist import java_command, kafka_classpath
+from tests.kafka_dist import KafkaUnavailableError, java_command, kafka_classpath
 
-__all__ = ["KafkaCluster", "KafkaNode"]
+__all__ = ["KafkaCluster", "KafkaNode", "running_cluster"]
 
 # A small heap, and only the first JIT tier: nodes start in a few seconds on a busy 2-core
 # machine, which matters more to the suite than their peak throughput.
@@ -250,23 +256,47 @@ class KafkaCluster:
         """An AdminClient on the plaintext internal listeners (a super user when ACLs are on)."""
         return AdminClient({"bootstrap.servers": self.internal_bootstrap})
 
-    def leader_of(self, topic: str, partition: int = 0) -> int:
-        """The node id leading `topic`'s `partition` now."""
-        futures = self.admin().describe_topics(TopicCollection([topic]), request_timeout=10)
-        description = futures[topic].result(timeout=15)
-        leader = description.partitions[partition].leader
-        if leader is None:
-            raise RuntimeError(f"{topic}[{partition}] has no leader")
-        return int(leader.id)
+    def _describe(self, topic: str) -> TopicDescription | None:
+        """`topic` as the cluster describes it now; None while it cannot say (a node just
+        died, a controller being elected)."""
+        admin = self.admin()  # kept until the answer is in: a freed client cancels it
+        futures = admin.describe_topics(TopicCollection([topic]), request_timeout=10)
+        try:
+            description: TopicDescription = futures[topic].result(timeout=15)
+        except KafkaException:
+            return None
+        return description
+
+    def leader_of(self, topic: str, partition: int = 0) -> int | None:
+        """The node id leading `topic`'s `partition` now (None: none known right now)."""
+        description = self._describe(topic)
+        if description is None or description.partitions[partition].leader is None:
+            return None
+        return int(description.partitions[partition].leader.id)
 
     def fully_replicated(self, topic: str) -> bool:
         """Every partition of `topic` has all its replicas in sync."""
-        futures = self.admin().describe_topics(TopicCollection([topic]), request_timeout=10)
-        try:
-            description = futures[topic].result(timeout=15)
-        except KafkaException:
-            return False
-        return all(len(p.isr) == len(p.replicas) for p in description.partitions)
+        description = self._describe(topic)
+        return description is not None and all(
+            len(p.isr) == len(p.replicas) for p in description.partitions
+        )
+
+    def written(self, topic: str, timeout: float = 30.0) -> int:
+        """Messages written to `topic` so far: its high watermarks added up (exact on Kafka).
+
+        Asked again while leadership is settling (a new topic, a node just killed)."""
+        admin = self.admin()
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                partitions = admin.list_topics(topic, timeout=10).topics[topic].partitions
+                latest = {TopicPartition(topic, p): OffsetSpec.latest() for p in partitions}  # type: ignore[no-untyped-call]
+                futures = admin.list_offsets(latest, request_timeout=10)
+                return sum(future.result(timeout=15).offset for future in futures.values())
+            except KafkaException:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
 
     def stop(self) -> None:
         """Stop every node: SIGTERM together, then SIGKILL what is left."""
@@ -293,3 +323,14 @@ class KafkaCluster:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+@contextmanager
+def running_cluster(root: Path, size: int = 1, **options: object) -> Iterator[KafkaCluster]:
+    """For fixtures: a started cluster, stopped at the end. Without Java or Maven the test
+    fails (never skips), saying what to install."""
+    try:
+        with KafkaCluster(root, size, **options) as cluster:  # type: ignore[arg-type]
+            yield cluster
+    except KafkaUnavailableError as exc:
+        pytest.fail(str(exc), pytrace=False)
