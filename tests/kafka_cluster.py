@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import logging
 import signal
 import subprocess
 import time
@@ -19,6 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 import pytest
 from confluent_kafka import KafkaException, TopicCollection, TopicPartition
@@ -37,6 +39,9 @@ __all__ = ["KafkaCluster", "KafkaNode", "running_cluster"]
 # machine, which matters more to the suite than their peak throughput.
 JVM_OPTIONS = ("-Xmx512m", "-Xms64m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1")
 READY_TIMEOUT_S = 90.0
+# librdkafka's lines of the tests' own admin clients ("connection refused" while a node
+# starts) go to logging, which pytest shows for a failing test, not to raw stderr.
+CLIENT_LOG = logging.getLogger("tests.kafka_cluster")
 STOP_TIMEOUT_S = 30.0
 LOG4J = """\
 rootLogger.level = {level}
@@ -231,7 +236,7 @@ class KafkaCluster:
         for node in self.nodes:
             if node.process is None:
                 continue
-            admin = AdminClient({"bootstrap.servers": f"127.0.0.1:{node.internal_port}"})
+            admin = _admin_client(f"127.0.0.1:{node.internal_port}")
             last = "no answer"
             while not self._serves(node, admin):
                 if not node.is_running():
@@ -254,7 +259,7 @@ class KafkaCluster:
 
     def admin(self) -> AdminClient:
         """An AdminClient on the plaintext internal listeners (a super user when ACLs are on)."""
-        return AdminClient({"bootstrap.servers": self.internal_bootstrap})
+        return _admin_client(self.internal_bootstrap)
 
     def _describe(self, topic: str) -> TopicDescription | None:
         """`topic` as the cluster describes it now; None while it cannot say (a node just
@@ -323,6 +328,11 @@ class KafkaCluster:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+def _admin_client(bootstrap: str) -> AdminClient:
+    config: dict[str, Any] = {"bootstrap.servers": bootstrap, "logger": CLIENT_LOG}
+    return AdminClient(config)
 
 
 @contextmanager
