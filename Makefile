@@ -8,7 +8,8 @@ NATIVE := schemas/_avro_batch.c schemas/_event_dates.c schemas/_cell_patterns.c 
 	producers/_direct_producer.c consumers/_direct_consumer.c meterpipe/rdkafka_api.h
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml $(NATIVE) | sha256sum | cut -c1-12)
 # Test processes: most end-to-end tests wait on brokers and group joins, so three share
-# two cores well. Every test has its own topics, groups, directories and schemas.
+# two cores well. Every test has its own topics, groups, directories and schemas; the tests
+# sharing a three-node Kafka cluster are one xdist group, so one process starts it.
 TEST_WORKERS ?= 3
 
 .PHONY: run test lint typecheck bench install clean
@@ -34,7 +35,8 @@ typecheck: $(STAMP)
 
 test: lint typecheck
 	bash deploy/install-tools.sh
-	$(BIN)/pytest -q -n $(TEST_WORKERS)
+	$(BIN)/python -m tests.kafka_dist
+	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadgroup
 
 bench: $(STAMP)
 	$(BIN)/meterpipe bench

@@ -33,7 +33,7 @@ from consumers._direct_consumer import DirectConsumer
 from consumers.batch import PreparedBatch, RawBatch, prepare_batch
 from consumers.dead_letters import REPLAY_HEADER, dead_letter_headers
 from consumers.store import BatchOutcome, BatchStats, StoredOffset, TotalsFolder, TotalsStore
-from meterpipe.errors import PublishError, StaleBatchError, StoreError
+from meterpipe.errors import AuthorizationError, PublishError, StaleBatchError, StoreError
 from meterpipe.kafka_config import (
     KAFKA_LOG,
     ClientConfig,
@@ -95,6 +95,12 @@ def open_consumer(
         )  # fmt: skip
 
 
+def _refused_by_acls(error: str) -> bool:
+    """librdkafka's text for TOPIC_, GROUP_ or CLUSTER_AUTHORIZATION_FAILED: retrying will
+    not help until someone grants the operation."""
+    return "authorization failed" in error.lower()
+
+
 def read_batch(consumer: DirectConsumer, max_events: int, wait_s: float) -> RawBatch | None:
     """Consume a batch as columns (None: no message came); messages carrying an error are
     logged and left out."""
@@ -102,6 +108,8 @@ def read_batch(consumer: DirectConsumer, max_events: int, wait_s: float) -> RawB
         max_events, round(wait_s * 1000)
     )
     for error in errors:
+        if _refused_by_acls(error):
+            raise AuthorizationError(f"Kafka refused this consumer: {error}")
         log.warning("consume error: %s", error)
     if not partitions:
         return None
@@ -284,6 +292,11 @@ class UsageConsumer:
         try:
             self._send_dead_letters(prepared)
         except PublishError as exc:
+            if _refused_by_acls(str(exc)):
+                raise AuthorizationError(
+                    f"cannot write dead letters to {self._settings.kafka.dlq_topic}, so nothing of"
+                    f" the batch was committed: {exc}"
+                ) from exc
             # Nothing of the batch is committed: read again, its letters are sent again (the
             # dead-letter topic is at least once), until the broker acknowledges them.
             log.error("dead letters not acknowledged, the batch will be read again: %s", exc)

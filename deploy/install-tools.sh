@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Installs the programs the test suite runs beyond the Python dev extras, from Debian's
 # packages: PostgreSQL's server binaries (the suite starts its own server in a temporary
-# directory), promtool and prometheus (the deploy checks), and Chromium (the console's
-# browser tests drive it with Playwright). Does nothing when all are present. Installs only as root (with apt-get); otherwise
-# prints the command.
+# directory), promtool and prometheus (the deploy checks), Chromium (the console's browser
+# tests drive it with Playwright), Java 17 and Maven (the suite fetches Apache Kafka's jars
+# from Maven Central and starts its own KRaft nodes). Does nothing when all are present.
+# Installs only as root (with apt-get); otherwise prints the command.
 set -euo pipefail
 
 missing=()
@@ -11,6 +12,8 @@ ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
 command -v promtool >/dev/null 2>&1 && command -v prometheus >/dev/null 2>&1 \
     || missing+=(prometheus)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v java >/dev/null 2>&1 || missing+=(openjdk-17-jre-headless)
+command -v mvn >/dev/null 2>&1 || missing+=(maven)
 
 if [ ${#missing[@]} -eq 0 ]; then
     exit 0

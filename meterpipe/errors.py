@@ -4,6 +4,7 @@
     ├── ConfigError        settings that cannot work together
     ├── SchemaError        the Avro contract cannot be loaded, encoded or registered
     ├── FileRejectedError  a whole upload refused: bad header, bad encoding, strict-mode errors
+    ├── AuthorizationError Kafka's ACLs refuse this principal an operation it needs
     ├── BrokerError        the embedded broker could not start or stopped unexpectedly
     ├── PublishError       the broker did not acknowledge every event of an upload
     └── StoreError         the totals store failed or refused a write
@@ -16,6 +17,7 @@ reports and the dead-letter topic, so one bad row never stops a stream.
 from __future__ import annotations
 
 __all__ = [
+    "AuthorizationError",
     "BrokerError",
     "ConfigError",
     "FileRejectedError",
@@ -45,6 +47,10 @@ class FileRejectedError(MeterpipeError):
     def __init__(self, reason: str, message: str) -> None:
         super().__init__(message)
         self.reason = reason
+
+
+class AuthorizationError(MeterpipeError):
+    """Kafka's ACLs refuse this principal an operation it needs (read, write, join)."""
 
 
 class BrokerError(MeterpipeError):

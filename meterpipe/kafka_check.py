@@ -16,6 +16,7 @@ from confluent_kafka.admin import AdminClient
 from meterpipe.errors import BrokerError, ConfigError
 from meterpipe.kafka_config import admin_config, with_logger
 from meterpipe.settings import KafkaSettings
+from meterpipe.tls_probe import certificate_problem
 
 __all__ = ["check_connection", "describe_security"]
 
@@ -54,7 +55,7 @@ def check_connection(kafka: KafkaSettings, bootstrap: str) -> None:
             if refused:
                 raise ConfigError(
                     f"Kafka at {bootstrap} refused the connection ({describe_security(kafka)}):"
-                    f" {refused[-1].str()}"
+                    f" {refused[-1].str()}{_certificate_cause(kafka, bootstrap, refused[-1])}"
                 ) from exc
             if time.monotonic() >= deadline:
                 last = errors[-1].str() if errors else str(exc.args[0].str())
@@ -62,3 +63,11 @@ def check_connection(kafka: KafkaSettings, bootstrap: str) -> None:
                     f"cannot reach Kafka at {bootstrap} within {kafka.connect_timeout_s:.0f} s"
                     f" ({describe_security(kafka)}): {last}"
                 ) from exc
+
+
+def _certificate_cause(kafka: KafkaSettings, bootstrap: str, error: KafkaError) -> str:
+    """For a certificate librdkafka would not verify: why, found by a handshake of our own."""
+    if error.code() != KafkaError._SSL or "certificate verify failed" not in error.str():
+        return ""
+    problem = certificate_problem(bootstrap, kafka.ssl_ca_location)
+    return f"; the broker's certificate: {problem}" if problem else ""

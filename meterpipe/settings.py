@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -83,6 +83,12 @@ class KafkaSettings(_ComponentSettings):
     )
     replication_factor: int = Field(
         default=1, ge=1, description="Replicas of each partition of the topics meterpipe creates."
+    )
+    min_insync_replicas: int = Field(
+        default=1,
+        ge=1,
+        description="min.insync.replicas of the topics meterpipe creates: with acks=all a write"
+        " succeeds only once this many replicas have it (production: 2 with 3 replicas).",
     )
     topic_retention_ms: int = Field(
         default=7 * 24 * 3600 * 1000,
@@ -165,6 +171,15 @@ class KafkaSettings(_ComponentSettings):
     client_overrides: dict[str, str] = Field(
         default_factory=dict, description="Extra librdkafka settings, applied last."
     )
+
+    @model_validator(mode="after")
+    def _replicas_can_be_in_sync(self) -> KafkaSettings:
+        if self.min_insync_replicas > self.replication_factor:
+            raise ValueError(
+                f"min_insync_replicas ({self.min_insync_replicas}) is more than"
+                f" replication_factor ({self.replication_factor}): no write could succeed"
+            )
+        return self
 
 
 class StoreSettings(_ComponentSettings):

@@ -25,7 +25,11 @@ def ensure_topics(kafka: KafkaSettings, bootstrap: str) -> None:
     """Create the event and dead-letter topics if they do not exist yet."""
     admin = AdminClient(with_logger(admin_config(kafka, bootstrap)))
     existing = admin.list_topics(timeout=ADMIN_TIMEOUT_S).topics
-    configs = {"retention.ms": str(kafka.topic_retention_ms), "cleanup.policy": "delete"}
+    configs = {
+        "retention.ms": str(kafka.topic_retention_ms),
+        "cleanup.policy": "delete",
+        "min.insync.replicas": str(kafka.min_insync_replicas),
+    }
     # The broker enforces the size limit too; the dead-letter topic takes a message of
     # that size plus the headers saying why it was refused.
     missing = [

@@ -1,4 +1,9 @@
-"""Shared fixtures: one embedded broker per session, and per-test names and directories."""
+"""Shared fixtures: brokers started once per test process, and per-test names and directories.
+
+`broker` is the embedded broker, unless a test is marked `both_brokers`: then it runs once
+on the embedded broker and once on a single-node Apache Kafka (KRaft) cluster, started
+by the first test that needs it.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +11,12 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Protocol
 
 import pytest
 
 from meterpipe.broker import EmbeddedBroker
+from tests.kafka_cluster import KafkaCluster, running_cluster
 from tests.pgserver import close_shared_server
 from tests.postgres import on_fresh_schema
 from tests.processes import start_cli, stop
@@ -22,16 +29,50 @@ def _own_postgres() -> Iterator[None]:
     close_shared_server()
 
 
+BROKERS = ("embedded", "kafka")
+
+
+class Broker(Protocol):
+    """What tests need of a broker, embedded or Apache Kafka."""
+
+    @property
+    def bootstrap_servers(self) -> str: ...
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Tests marked `both_brokers` run on each broker (ids `[embedded]` and `[kafka]`)."""
+    if "broker" in metafunc.fixturenames and metafunc.definition.get_closest_marker("both_brokers"):
+        metafunc.parametrize("broker", BROKERS, indirect=True)
+
+
 @pytest.fixture(scope="session")
-def broker() -> Iterator[EmbeddedBroker]:
+def embedded_broker() -> Iterator[EmbeddedBroker]:
     """The real embedded Kafka-protocol broker, on a free loopback port."""
     with EmbeddedBroker() as embedded:
         yield embedded
 
 
+@pytest.fixture(scope="session")
+def apache_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaCluster]:
+    """A single-node Apache Kafka cluster for this test process; fails (never skips) when
+    Java or Maven is missing, saying what to install."""
+    with running_cluster(tmp_path_factory.mktemp("apache-kafka")) as cluster:
+        yield cluster
+
+
+@pytest.fixture
+def broker(request: pytest.FixtureRequest) -> Broker:
+    """The broker this test runs on: embedded unless parametrized (`both_brokers`)."""
+    kind = getattr(request, "param", "embedded")
+    found: Broker = request.getfixturevalue(
+        "apache_kafka" if kind == "kafka" else "embedded_broker"
+    )
+    return found
+
+
 @pytest.fixture
 def pipeline_env(
-    broker: EmbeddedBroker, tmp_path: Path, request: pytest.FixtureRequest
+    broker: Broker, tmp_path: Path, request: pytest.FixtureRequest
 ) -> Iterator[dict[str, str]]:
     """Environment for meterpipe processes: own topics, group, data dir, inbox and store.
 

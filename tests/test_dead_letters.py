@@ -1,7 +1,9 @@
 """Poison messages go to the dead-letter topic with their reason; the stream goes on.
 
 The poison: random bytes, a valid Avro body behind an unknown schema fingerprint, and a
-10 MB message (over the 1 MB default METERPIPE_MAX_MESSAGE_BYTES).
+10 MB message (over the 1 MB default METERPIPE_MAX_MESSAGE_BYTES). Apache Kafka enforces
+the topic's `max.message.bytes` that meterpipe sets, so the topic is created beforehand as
+another tool might have, with a 20 MB limit: the consumer must enforce its own.
 """
 
 from __future__ import annotations
@@ -14,14 +16,16 @@ from typing import Any
 
 import pytest
 from confluent_kafka import Producer
+from confluent_kafka.admin import AdminClient
+from confluent_kafka.cimpl import NewTopic
 
 from meterpipe.sample_data import SampleSpec, write_sample_file
 from tests.groundtruth import as_comparable, expected_totals
 from tests.postgres import ON_EITHER_STORE
-from tests.processes import all_final, run_cli, totals, wait_for
+from tests.processes import all_final, run_cli, start_cli, stop, totals, wait_for
 from tests.topics import read_topic
 
-pytestmark = [pytest.mark.slow, ON_EITHER_STORE]
+pytestmark = [pytest.mark.slow, pytest.mark.both_brokers, ON_EITHER_STORE]
 
 
 def _text(value: str | bytes | None) -> str:
@@ -40,11 +44,28 @@ def _dead_letters(env: dict[str, str], count: int) -> list[dict[str, Any]]:
     return found
 
 
-@pytest.mark.usefixtures("consumer")
+def _create_roomy_topic(env: dict[str, str]) -> None:
+    """The event topic, allowing messages of up to 20 MB."""
+    admin = AdminClient({"bootstrap.servers": env["METERPIPE_BOOTSTRAP_SERVERS"]})
+    topic = NewTopic(
+        env["METERPIPE_TOPIC"], int(env["METERPIPE_PARTITIONS"]), 1,
+        config={"max.message.bytes": "20000000", "cleanup.policy": "delete"},
+    )  # fmt: skip
+    admin.create_topics([topic])[env["METERPIPE_TOPIC"]].result(timeout=30)
+
+
 def test_poison_messages_are_dead_lettered_and_good_events_still_count(
     pipeline_env: dict[str, str], tmp_path: Path
 ) -> None:
-    # The broker does not enforce a size limit (Tansu does not): meterpipe must.
+    _create_roomy_topic(pipeline_env)
+    consumer = start_cli(pipeline_env, tmp_path / "consumer.log", "consume")
+    try:
+        _poison_and_publish(pipeline_env, tmp_path)
+    finally:
+        stop(consumer)
+
+
+def _poison_and_publish(pipeline_env: dict[str, str], tmp_path: Path) -> None:
     poison = Producer({
         "bootstrap.servers": pipeline_env["METERPIPE_BOOTSTRAP_SERVERS"],
         "message.max.bytes": 20_000_000,

@@ -22,7 +22,7 @@ from tests.groundtruth import as_comparable, expected_totals
 from tests.postgres import ON_EITHER_STORE
 from tests.processes import all_final, run_cli, start_cli, stop, totals, uploads, wait_for
 
-pytestmark = [pytest.mark.slow, ON_EITHER_STORE]
+pytestmark = [pytest.mark.slow, pytest.mark.both_brokers, ON_EITHER_STORE]
 
 
 def _without_june(source: Path, target: Path) -> int:

@@ -22,7 +22,7 @@ from tests.processes import (
     wait_for,
 )
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.both_brokers]
 
 
 def _sample(tmp_path: Path, rows: int, seed: int = 7) -> Path:

@@ -22,7 +22,7 @@ from meterpipe.sample_data import SampleSpec, write_sample_file
 from tests.postgres import Db, Member, assert_exactly_once, one
 from tests.processes import SLOW_PRODUCER, all_final, poll, run_cli, start_cli, stop, wait_for
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.both_brokers]
 
 PARTITIONS = set(range(6))
 ROWS = 30_000

@@ -15,7 +15,7 @@ from tests.groundtruth import as_comparable, expected_totals
 from tests.postgres import fresh_database
 from tests.processes import all_final, run_cli, start_cli, stop, totals, uploads, wait_for
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.both_brokers]
 
 TIMEOUT_S = 5
 # Interpreter start-up is not part of it, but a loaded 2-core machine is slow to tear down.

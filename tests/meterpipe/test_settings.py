@@ -61,3 +61,14 @@ def test_the_example_config_names_real_settings_at_their_defaults(
     assert keys <= fields, keys - fields
     monkeypatch.setenv("METERPIPE_CONFIG", str(example))
     assert load_settings() == defaults
+
+
+def test_min_insync_replicas_above_the_replication_factor_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("METERPIPE_REPLICATION_FACTOR", "3")
+    monkeypatch.setenv("METERPIPE_MIN_INSYNC_REPLICAS", "2")
+    assert load_settings().kafka.min_insync_replicas == 2
+    monkeypatch.setenv("METERPIPE_MIN_INSYNC_REPLICAS", "4")
+    with pytest.raises(ValueError, match=r"min_insync_replicas \(4\) is more than"):
+        load_settings()
