@@ -17,11 +17,13 @@ from typing import Any
 
 import pytest
 from confluent_kafka import Producer
+from confluent_kafka.admin import AdminClient
+from confluent_kafka.cimpl import NewPartitions
 
 from meterpipe.sample_data import SampleSpec, write_sample_file
 from tests.groundtruth import as_comparable, expected_totals
 from tests.postgres import ON_EITHER_STORE
-from tests.processes import all_final, log_lines, start_cli, stop, totals, wait_for
+from tests.processes import all_final, log_lines, run_cli, start_cli, stop, totals, wait_for
 from tests.schemas.schema_files import CURRENT_FILE, header, parse, read_avsc, written
 
 pytestmark = pytest.mark.slow
@@ -180,6 +182,45 @@ def test_uploads_sharing_event_ids_through_differently_hashing_producers(
         ]
         for publisher in publishers:
             assert publisher.wait(timeout=240) == 0, (tmp_path / "p1.log").read_text()
+        done = wait_for(lambda: all_final(env, 2), 240, "both uploads Done")
+    finally:
+        for process in consumers:
+            stop(process)
+    assert [u["status"] for u in done] == ["Done", "Done"]
+    assert sum(u["accepted"] for u in done) == rows
+    assert sum(u["duplicates"] for u in done) == rows
+    assert as_comparable(totals(env)) == expected_totals(first)
+
+
+@ON_EITHER_STORE
+@pytest.mark.parametrize("broker", ["kafka"], indirect=True)
+def test_partitions_added_between_two_uploads_sharing_event_ids(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    """An operator raises the partition count between two uploads of the same eventIds while
+    both are consumed: keys of the second land on other partitions than the first's. Apache
+    Kafka only (the embedded broker cannot add partitions)."""
+    # Consumers see new partitions at their next metadata refresh (librdkafka: 5 minutes).
+    env = {
+        **env, "METERPIPE_PARTITIONS": "2",
+        "METERPIPE_CLIENT_OVERRIDES": '{"topic.metadata.refresh.interval.ms": "1000"}',
+    }  # fmt: skip
+    rows = 10_000
+    sample = tmp_path / "sample.csv"
+    write_sample_file(sample, SampleSpec(rows=rows, seed=23, accounts=12))
+    ids = [f"grown-{uuid.uuid4().hex}" for _ in range(rows)]
+    first, second = tmp_path / "first.csv", tmp_path / "second.csv"
+    _with_event_ids(sample, first, ids)
+    _with_event_ids(sample, second, ids)
+    consumers = _start_consumers(env, tmp_path, 2)
+    logs = [tmp_path / f"consumer-{n}.log" for n in range(2)]
+    try:
+        wait_for(lambda: _each_holds_a_partition(logs, 2), 120, "partitions shared out")
+        run_cli(env, "publish", str(first), "--reference", "before")
+        admin = AdminClient({"bootstrap.servers": env["METERPIPE_BOOTSTRAP_SERVERS"]})
+        for future in admin.create_partitions([NewPartitions(env["METERPIPE_TOPIC"], 4)]).values():
+            future.result(timeout=60)
+        run_cli(env, "publish", str(second), "--reference", "after", "--force")
         done = wait_for(lambda: all_final(env, 2), 240, "both uploads Done")
     finally:
         for process in consumers:
