@@ -215,7 +215,8 @@ def test_partitions_added_between_two_uploads_sharing_event_ids(
     consumers = _start_consumers(env, tmp_path, 2)
     logs = [tmp_path / f"consumer-{n}.log" for n in range(2)]
     try:
-        wait_for(lambda: _each_holds_a_partition(logs, 2), 120, "partitions shared out")
+        # Both members joined; how Apache Kafka shares the partitions out is its own affair.
+        wait_for(lambda: all(_latest_assignment(log) for log in logs), 120, "both consumers in")
         run_cli(env, "publish", str(first), "--reference", "before")
         admin = AdminClient({"bootstrap.servers": env["METERPIPE_BOOTSTRAP_SERVERS"]})
         for future in admin.create_partitions([NewPartitions(env["METERPIPE_TOPIC"], 4)]).values():
