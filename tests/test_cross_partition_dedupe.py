@@ -29,6 +29,7 @@ from tests.schemas.schema_files import CURRENT_FILE, header, parse, read_avsc, w
 pytestmark = pytest.mark.slow
 
 EVENTS = 20_000
+ROWS = 10_000  # of each of the two uploads sharing eventIds
 
 
 @pytest.fixture
@@ -141,6 +142,25 @@ def test_one_event_id_on_two_partitions_is_counted_once(
     assert found == expected
 
 
+def _files_sharing_event_ids(directory: Path, rows: int) -> tuple[Path, Path]:
+    """Two files of the same rows (same content) with the same new eventIds."""
+    sample = directory / "sample.csv"
+    write_sample_file(sample, SampleSpec(rows=rows, seed=21, accounts=12))
+    ids = [f"shared-{uuid.uuid4().hex}" for _ in range(rows)]
+    first, second = directory / "first.csv", directory / "second.csv"
+    _with_event_ids(sample, first, ids)
+    _with_event_ids(sample, second, ids)
+    return first, second
+
+
+def _assert_counted_once(env: dict[str, str], done: list[dict[str, Any]], first: Path) -> None:
+    """Both uploads Done, each shared eventId accepted once, totals those of one file."""
+    assert [u["status"] for u in done] == ["Done", "Done"]
+    assert sum(u["accepted"] for u in done) == ROWS
+    assert sum(u["duplicates"] for u in done) == ROWS
+    assert as_comparable(totals(env)) == expected_totals(first)
+
+
 def _with_event_ids(source: Path, target: Path, ids: list[str]) -> None:
     """`source` with its eventIds replaced by `ids`, row for row (nothing else changes)."""
     with source.open(newline="") as handle:
@@ -161,13 +181,7 @@ def test_uploads_sharing_event_ids_through_differently_hashing_producers(
     produced with librdkafka's CRC32 partitioner and one with murmur2 as a Java producer
     would: their copies of an eventId land on different partitions, consumed at once."""
     env = {**env, "METERPIPE_PARTITIONS": "4"}
-    rows = 10_000
-    sample = tmp_path / "sample.csv"
-    write_sample_file(sample, SampleSpec(rows=rows, seed=21, accounts=12))
-    ids = [f"shared-{uuid.uuid4().hex}" for _ in range(rows)]
-    first, second = tmp_path / "first.csv", tmp_path / "second.csv"
-    _with_event_ids(sample, first, ids)
-    _with_event_ids(sample, second, ids)
+    first, second = _files_sharing_event_ids(tmp_path, ROWS)
     consumers = _start_consumers(env, tmp_path, 2)
     logs = [tmp_path / f"consumer-{n}.log" for n in range(2)]
     try:
@@ -186,10 +200,7 @@ def test_uploads_sharing_event_ids_through_differently_hashing_producers(
     finally:
         for process in consumers:
             stop(process)
-    assert [u["status"] for u in done] == ["Done", "Done"]
-    assert sum(u["accepted"] for u in done) == rows
-    assert sum(u["duplicates"] for u in done) == rows
-    assert as_comparable(totals(env)) == expected_totals(first)
+    _assert_counted_once(env, done, first)
 
 
 @ON_EITHER_STORE
@@ -205,13 +216,7 @@ def test_partitions_added_between_two_uploads_sharing_event_ids(
         **env, "METERPIPE_PARTITIONS": "2",
         "METERPIPE_CLIENT_OVERRIDES": '{"topic.metadata.refresh.interval.ms": "1000"}',
     }  # fmt: skip
-    rows = 10_000
-    sample = tmp_path / "sample.csv"
-    write_sample_file(sample, SampleSpec(rows=rows, seed=23, accounts=12))
-    ids = [f"grown-{uuid.uuid4().hex}" for _ in range(rows)]
-    first, second = tmp_path / "first.csv", tmp_path / "second.csv"
-    _with_event_ids(sample, first, ids)
-    _with_event_ids(sample, second, ids)
+    first, second = _files_sharing_event_ids(tmp_path, ROWS)
     consumers = _start_consumers(env, tmp_path, 2)
     logs = [tmp_path / f"consumer-{n}.log" for n in range(2)]
     try:
@@ -226,7 +231,4 @@ def test_partitions_added_between_two_uploads_sharing_event_ids(
     finally:
         for process in consumers:
             stop(process)
-    assert [u["status"] for u in done] == ["Done", "Done"]
-    assert sum(u["accepted"] for u in done) == rows
-    assert sum(u["duplicates"] for u in done) == rows
-    assert as_comparable(totals(env)) == expected_totals(first)
+    _assert_counted_once(env, done, first)
