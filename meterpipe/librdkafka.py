@@ -1,6 +1,6 @@
 """Where meterpipe's C Kafka clients find librdkafka, and how they are configured.
 
-The publisher's producer (`producers/_direct_producer.c`) and the consumer's group member
+The publisher's producer (`meterpipe/_direct_producer.c`) and the consumer's group member
 (`consumers/_direct_consumer.c`) drive librdkafka through its public C API
 (`meterpipe/rdkafka_api.h`), so that a batch is one call instead of a Python call per
 message. They use the very library confluent-kafka loaded: every client in a process is

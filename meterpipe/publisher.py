@@ -16,10 +16,10 @@ import time
 from collections.abc import Sequence
 from types import TracebackType
 
+from meterpipe._direct_producer import DirectProducer
 from meterpipe.errors import MeterpipeError, PublishError
 from meterpipe.kafka_config import KAFKA_LOG, ClientConfig
 from meterpipe.librdkafka import librdkafka_path, librdkafka_settings, refusal_as_config_error
-from producers._direct_producer import DirectProducer
 
 __all__ = ["BrokerReplaced", "EventPublisher", "PublishCancelled"]
 
@@ -45,7 +45,7 @@ class BrokerReplaced(PublishCancelled):
 class EventPublisher:
     """Produces keyed messages to one topic and tracks delivery failures.
 
-    The producer is librdkafka driven from C (`producers/_direct_producer.c`): a chunk of
+    The producer is librdkafka driven from C (`meterpipe/_direct_producer.c`): a chunk of
     events is one call, where confluent-kafka's `produce()` cost a Python call per event.
     """
 

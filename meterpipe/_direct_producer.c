@@ -1,5 +1,5 @@
 /*
- * producers._direct_producer: a librdkafka producer driven from C, a chunk per call.
+ * meterpipe._direct_producer: a librdkafka producer driven from C, a chunk per call.
  *
  * Why C: confluent-kafka's Producer.produce() parses its arguments, builds a per-message
  * state and takes the GIL for every message: 2.0 CPU-s per million events on the
@@ -321,7 +321,7 @@ static PyMethodDef DirectProducer_methods[] = {
 
 static PyTypeObject DirectProducerType = {
     PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "producers._direct_producer.DirectProducer",
+    .tp_name = "meterpipe._direct_producer.DirectProducer",
     .tp_basicsize = sizeof(DirectProducer),
     .tp_flags = Py_TPFLAGS_DEFAULT,
     .tp_doc = "DirectProducer(library, config, topic, logger): a librdkafka producer for one "
@@ -333,7 +333,7 @@ static PyTypeObject DirectProducerType = {
 };
 
 static struct PyModuleDef module = {
-    PyModuleDef_HEAD_INIT, "producers._direct_producer",
+    PyModuleDef_HEAD_INIT, "meterpipe._direct_producer",
     "A librdkafka producer driven from C, a chunk per call.", -1, NULL,
 };
 
