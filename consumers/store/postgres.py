@@ -117,6 +117,10 @@ class PostgresStore(UploadQueries[PostgresConnection]):
                 finished = self._count_progress(cur, classified, conflicts)
                 _write_offsets(cur, outcome)
         except psycopg.Error as exc:
+            # A batch that failed mid-statement can leave the connection unusable without
+            # marking it broken (an executemany's pipeline aborted when the server went
+            # away): the retry starts on a fresh one.
+            self._db.close()
             raise StoreError(f"batch not committed: {exc}") from exc
         return BatchStats(
             accepted=classified.accepted.height,
