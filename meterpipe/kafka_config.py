@@ -121,7 +121,7 @@ def consumer_config(kafka: KafkaSettings, bootstrap: str, group: str) -> ClientC
             "session.timeout.ms": kafka.session_timeout_ms,
             "heartbeat.interval.ms": kafka.heartbeat_interval_ms,
             # librdkafka waits this long after draining its prefetch queue; its 1 s default
-            # stalls a fast consumer every ~100k messages (see BROKER.md).
+            # stalls a fast consumer every ~100k messages (measured on the embedded broker).
             "fetch.queue.backoff.ms": kafka.fetch_queue_backoff_ms,
             "statistics.interval.ms": 5_000,
             "enable.partition.eof": False,

@@ -1,6 +1,6 @@
 """Kafka security settings against the real embedded broker, which does not speak SASL or TLS.
 
-Tansu refuses every SASL handshake and never answers a TLS hello (BROKER.md), so a client
+Tansu refuses every SASL handshake and never answers a TLS hello (measured), so a client
 configured for SASL must fail at once with a clear error, and the password must appear in
 no output, not even in librdkafka's debug log of its own configuration.
 """
