@@ -36,6 +36,7 @@ typecheck: $(STAMP)
 test: lint typecheck
 	bash deploy/install-tools.sh
 	$(BIN)/python -m tests.kafka_dist
+	$(BIN)/python -m tests.registry_dist
 	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadgroup
 
 bench: $(STAMP)

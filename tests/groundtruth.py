@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Iterable, Iterator, Mapping
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,22 @@ from typing import Any
 def expected_totals(*paths: Path) -> list[dict[str, Any]]:
     """What `meterpipe totals --json` must print after ingesting `paths` in order."""
     return expected_totals_of(row for path in paths for row in _rows(path))
+
+
+def without_month(source: Path, target: Path, month: str) -> int:
+    """Copy `source` without its rows dated in `month` ("YYYY-MM", in UTC as billing periods
+    are); return how many were left out."""
+    rows = list(_rows(source))
+    kept = [row for row in rows if _utc_month(row["eventDate"]) != month]
+    with target.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(kept)
+    return len(rows) - len(kept)
+
+
+def _utc_month(text: str) -> str:
+    return datetime.fromisoformat(text).astimezone(UTC).strftime("%Y-%m")
 
 
 def _rows(path: Path) -> Iterator[dict[str, str]]:

@@ -31,7 +31,8 @@ from confluent_kafka.admin import (  # type: ignore[attr-defined]
 )
 
 from meterpipe.broker import free_port
-from tests.kafka_dist import KafkaUnavailableError, java_command, kafka_classpath
+from tests.kafka_dist import WHO, kafka_classpath
+from tests.maven_runtime import JavaToolsUnavailableError, java_command
 
 __all__ = ["KafkaCluster", "KafkaNode", "running_cluster"]
 
@@ -122,7 +123,7 @@ class KafkaCluster:
     def start(self) -> KafkaCluster:
         """Format every node's storage, start them all and wait until all are brokers."""
         began = time.monotonic()
-        java, classpath = java_command(), kafka_classpath()
+        java, classpath = java_command(WHO), kafka_classpath()
         self._java = [java, *JVM_OPTIONS, "-cp", classpath]
         self.nodes = [
             KafkaNode(n, free_port(), free_port(), free_port(), self.root / f"node-{n}")
@@ -342,5 +343,5 @@ def running_cluster(root: Path, size: int = 1, **options: object) -> Iterator[Ka
     try:
         with KafkaCluster(root, size, **options) as cluster:  # type: ignore[arg-type]
             yield cluster
-    except KafkaUnavailableError as exc:
+    except JavaToolsUnavailableError as exc:
         pytest.fail(str(exc), pytrace=False)

@@ -3,33 +3,25 @@
 `org.apache.kafka:kafka_2.13` and its runtime dependencies (plus a log4j binding, so each
 node writes a log) are copied by `mvn dependency:copy-dependencies` from a small generated
 pom into `~/.cache/meterpipe/kafka-<version>/libs` (`$XDG_CACHE_HOME` is honoured), and
-reused by every later run. Test processes started at once take a file lock, so the first
-fetches and the others wait for it.
+reused by every later run (see `tests.maven_runtime`).
 
 Run `python -m tests.kafka_dist` to fetch ahead of a test run.
 """
 
 from __future__ import annotations
 
-import fcntl
-import os
-import re
+import functools
 import shutil
-import subprocess
-import tempfile
 from pathlib import Path
 
-__all__ = ["KAFKA_VERSION", "KafkaUnavailableError", "java_command", "kafka_classpath"]
+from tests.maven_runtime import JavaToolsUnavailableError, cached_build, java_command, run_maven
+
+__all__ = ["KAFKA_VERSION", "WHO", "kafka_classpath"]
 
 KAFKA_VERSION = "4.1.1"
 LOG4J_VERSION = "2.24.3"  # the version kafka_2.13 4.1.1 depends on
-JAVA_MIN = 17
 FETCH_TIMEOUT_S = 600
-INSTALL_HINT = (
-    "the Apache Kafka tests need Java 17+ and Maven: run `sudo bash deploy/install-tools.sh`"
-    " (or apt-get install openjdk-17-jre-headless maven); Maven Central must be reachable"
-    " once, to fetch Kafka's jars"
-)
+WHO = "the Apache Kafka tests"
 POM = """<project xmlns="http://maven.apache.org/POM/4.0.0">
   <modelVersion>4.0.0</modelVersion>
   <groupId>meterpipe.tests</groupId>
@@ -50,66 +42,24 @@ POM = """<project xmlns="http://maven.apache.org/POM/4.0.0">
 """
 
 
-class KafkaUnavailableError(RuntimeError):
-    """Java or Maven is missing, or the jars could not be fetched."""
-
-
-def cache_dir(version: str = KAFKA_VERSION) -> Path:
-    """Where this version's jars live."""
-    root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return root / "meterpipe" / f"kafka-{version}"
-
-
-def java_command() -> str:
-    """The `java` to run Kafka with; KafkaUnavailableError if there is none of 17 or newer."""
-    home = os.environ.get("JAVA_HOME")
-    java = str(Path(home) / "bin" / "java") if home else shutil.which("java")
-    if not java or not Path(java).exists():
-        raise KafkaUnavailableError(f"no java found: {INSTALL_HINT}")
-    done = subprocess.run([java, "-version"], capture_output=True, text=True, check=False)
-    found = re.search(r'version "(\d+)', done.stderr)
-    if not found or int(found.group(1)) < JAVA_MIN:
-        raise KafkaUnavailableError(f"{java} is not Java {JAVA_MIN}+: {INSTALL_HINT}")
-    return java
-
-
 def kafka_classpath(version: str = KAFKA_VERSION) -> str:
     """The classpath of Apache Kafka `version`, fetched first if it is not cached yet."""
-    target = cache_dir(version)
-    libs = target / "libs"
-    target.mkdir(parents=True, exist_ok=True)
-    with (target / ".lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not (target / "complete").exists():
-            _fetch(version, target)
-    return f"{libs}/*"
+    return f"{cached_build(f'kafka-{version}', functools.partial(_fetch, version))}/libs/*"
 
 
-def _fetch(version: str, target: Path) -> None:
-    """Copy the jars into `target/libs` through a temporary directory: all or nothing."""
-    mvn = shutil.which("mvn")
-    if mvn is None:
-        raise KafkaUnavailableError(f"no mvn found: {INSTALL_HINT}")
-    with tempfile.TemporaryDirectory(dir=target, prefix="fetch-") as work:
-        pom = Path(work) / "pom.xml"
-        pom.write_text(POM.format(kafka=version, log4j=LOG4J_VERSION), encoding="utf-8")
-        out = Path(work) / "libs"
-        command = [mvn, "-q", "-B", "-f", str(pom), "dependency:copy-dependencies"]
-        command += [f"-DoutputDirectory={out}", "-DincludeScope=runtime"]
-        try:
-            done = subprocess.run(
-                command, capture_output=True, text=True, timeout=FETCH_TIMEOUT_S, check=False
-            )
-        except subprocess.TimeoutExpired as exc:
-            raise KafkaUnavailableError(f"fetching Kafka {version} timed out") from exc
-        if done.returncode != 0 or not any(out.glob(f"kafka_2.13-{version}.jar")):
-            tail = "\n".join((done.stdout + done.stderr).splitlines()[-20:])
-            raise KafkaUnavailableError(f"mvn could not fetch Kafka {version}:\n{tail}")
-        shutil.rmtree(target / "libs", ignore_errors=True)
-        out.rename(target / "libs")
-    (target / "complete").write_text(version, encoding="utf-8")
+def _fetch(version: str, work: Path, target: Path) -> None:
+    """Copy the jars into `target/libs`."""
+    pom = work / "pom.xml"
+    pom.write_text(POM.format(kafka=version, log4j=LOG4J_VERSION), encoding="utf-8")
+    out = work / "libs"
+    args = ["dependency:copy-dependencies", f"-DoutputDirectory={out}", "-DincludeScope=runtime"]
+    run_maven(pom, args, f"fetching Kafka {version}", WHO, FETCH_TIMEOUT_S)
+    if not any(out.glob(f"kafka_2.13-{version}.jar")):
+        raise JavaToolsUnavailableError(f"mvn fetched no kafka_2.13-{version}.jar")
+    shutil.rmtree(target / "libs", ignore_errors=True)
+    out.rename(target / "libs")
 
 
 if __name__ == "__main__":
-    java_command()
+    java_command(WHO)
     print(kafka_classpath())

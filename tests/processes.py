@@ -100,6 +100,20 @@ def all_final(env: dict[str, str], count: int) -> list[dict[str, Any]] | None:
     return None
 
 
+def hold_and_replay(env: dict[str, str], month: str, letters: int) -> dict[str, Any]:
+    """Hold `month` again and replay the `period_closed` dead letters (`letters` of them);
+    return the single upload once none of its events is rejected any more."""
+    run_cli(env, "periods", "hold", month)
+    replayed = run_cli(env, "dlq", "replay", "--reason", "period_closed").stdout
+    assert f"replayed {letters} " in replayed
+
+    def revived() -> dict[str, Any] | None:
+        (now,) = uploads(env)
+        return now if now["rejected"] == 0 else None
+
+    return wait_for(revived, 120, "the dead letters revived")
+
+
 def metrics_port(process: subprocess.Popen[bytes], log: Path) -> int:
     """The port a process started with METERPIPE_METRICS_PORT=0 serves its metrics on.
 

@@ -9,36 +9,27 @@ CSV (without June, then whole).
 
 from __future__ import annotations
 
-import csv
 import json
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from meterpipe.sample_data import SampleSpec, write_sample_file
-from tests.groundtruth import as_comparable, expected_totals
+from tests.groundtruth import as_comparable, expected_totals, without_month
 from tests.postgres import ON_EITHER_STORE
-from tests.processes import all_final, run_cli, start_cli, stop, totals, uploads, wait_for
+from tests.processes import (
+    all_final,
+    hold_and_replay,
+    run_cli,
+    start_cli,
+    stop,
+    totals,
+    uploads,
+    wait_for,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.both_brokers, ON_EITHER_STORE]
-
-
-def _without_june(source: Path, target: Path) -> int:
-    """Copy `source` without its June rows (UTC, as periods are); return how many left out."""
-    with source.open(newline="") as handle:
-        rows = list(csv.DictReader(handle))
-    kept = [row for row in rows if _utc_month(row["eventDate"]) != "2026-06"]
-    with target.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(kept)
-    return len(rows) - len(kept)
-
-
-def _utc_month(text: str) -> str:
-    return datetime.fromisoformat(text).astimezone(UTC).strftime("%Y-%m")
 
 
 def _letters(env: dict[str, str]) -> list[dict[str, Any]]:
@@ -59,7 +50,7 @@ def test_dead_letters_replayed_after_the_cause_is_fixed_count_exactly_once(
     # No duplicate eventIds: which copy of an id wins must not depend on June's fate.
     source = tmp_path / "usage.csv"
     write_sample_file(source, SampleSpec(rows=1_500, seed=21, accounts=20, duplicate_share=0))
-    june = _without_june(source, tmp_path / "without-june.csv")
+    june = without_month(source, tmp_path / "without-june.csv", "2026-06")
     assert june > 0
     run_cli(pipeline_env, "publish", str(source))
     run_cli(pipeline_env, "periods", "close", "2026-06")
@@ -79,15 +70,7 @@ def test_dead_letters_replayed_after_the_cause_is_fixed_count_exactly_once(
         wait_for(lambda: _redelivered(log) >= june, 120, "the replay consumed")
         assert len(_letters(pipeline_env)) == june
 
-        run_cli(pipeline_env, "periods", "hold", "2026-06")
-        replayed = run_cli(pipeline_env, "dlq", "replay", "--reason", "period_closed").stdout
-        assert f"replayed {june} " in replayed
-
-        def revived() -> list[dict[str, Any]] | None:
-            (now,) = uploads(pipeline_env)
-            return [now] if now["rejected"] == 0 else None
-
-        (after,) = wait_for(revived, 120, "the dead letters revived")
+        after = hold_and_replay(pipeline_env, "2026-06", june)
         assert after["accepted"] == 1_500 - after["duplicates"]
         assert as_comparable(totals(pipeline_env)) == expected_totals(source)
 
