@@ -11,14 +11,12 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any, Generic, Protocol, TypeVar
 
-import polars as pl
-
 from consumers.store.keys import KeyQueries
 from consumers.store.records import ConflictRecord, StoredOffset
 from consumers.store.stats import STATS_TABLES, StoreStats, TableStats
 from schemas.uploads import UploadRecord, UploadStatus, UploadSummary, utc_now, utc_timestamp
 
-__all__ = ["SqlConnection", "SqlCursor", "UploadQueries", "pending_totals_filter", "totals_filter"]
+__all__ = ["SqlConnection", "SqlCursor", "UploadQueries", "totals_filter"]
 
 UPLOAD_COLUMNS = (
     "reference, name, description, upload_key, status, records, expected, accepted,"
@@ -78,18 +76,6 @@ def totals_filter(
         clauses.append("substr(day, 1, 7) = ?")
         params.append(period)
     return (f" WHERE {' AND '.join(clauses)}" if clauses else ""), params
-
-
-def pending_totals_filter(account: str | None, unit: str | None, period: str | None) -> pl.Expr:
-    """`totals_filter` for a frame of deltas (columns named as `consumers.aggregate` does)."""
-    selected = pl.lit(True)
-    if account:
-        selected &= pl.col("accountId").is_in([account, account.lower()])
-    if unit:
-        selected &= (pl.col("pricingUnit") == unit) | (pl.col("customUnit") == unit)
-    if period:
-        selected &= pl.col("day").str.slice(0, 7) == period
-    return selected
 
 
 def _record(row: tuple[Any, ...]) -> UploadRecord:
