@@ -52,10 +52,6 @@ class PostgresLedger(UploadQueries[PostgresConnection]):
         """Connect to `url` and bring its schema up to date."""
         return cls(open_connection(url))
 
-    def close(self) -> None:
-        """Close the connection."""
-        self._db.close()
-
     def total_rows(
         self, account: str | None, unit: str | None, period: str | None
     ) -> Sequence[tuple[Any, ...]]:

@@ -51,10 +51,13 @@ class SqlCursor(Protocol):
 
 
 class SqlConnection(Protocol):
-    """A connection that runs one `?`-placeholder statement (sqlite3's `execute`)."""
+    """A connection that runs one `?`-placeholder statement (sqlite3's `execute`), and closes."""
 
     def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> SqlCursor:
         """Run one statement."""
+
+    def close(self) -> None:
+        """Release the connection."""
 
 
 Connection = TypeVar("Connection", bound=SqlConnection)
@@ -99,6 +102,10 @@ class UploadQueries(KeyQueries[Connection], Generic[Connection]):
 
     def __init__(self, connection: Connection) -> None:
         self._db = connection
+
+    def close(self) -> None:
+        """Close the connection."""
+        self._db.close()
 
     def load_offsets(self, topic: str) -> dict[int, StoredOffset]:
         """Every stored position of `topic`, by partition."""

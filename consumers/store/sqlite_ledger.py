@@ -96,10 +96,6 @@ class SqliteLedger(UploadQueries[sqlite3.Connection]):
         """Open (creating and migrating if needed) the store file at `path`."""
         return cls(open_connection(path))
 
-    def close(self) -> None:
-        """Close the connection."""
-        self._db.close()
-
     def total_rows(
         self, account: str | None, unit: str | None, period: str | None
     ) -> Sequence[tuple[Any, ...]]:

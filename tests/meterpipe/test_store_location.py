@@ -29,17 +29,26 @@ def _both(data_dir: Path | None = None) -> tuple[StoreLocation, StoreLocation]:
     return locate_store(data_dir), StoreLocation(store.data_dir, store.store_url)
 
 
-def test_defaults() -> None:
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({}, StoreLocation(Path("data"), None)),
+        ({"METERPIPE_CONFIG": "absent.toml"}, StoreLocation(Path("data"), None)),
+        (
+            {"METERPIPE_DATA_DIR": "/var/lib/meterpipe", "meterpipe_store_url": URL},
+            StoreLocation(Path("/var/lib/meterpipe"), URL),
+        ),
+    ],
+    ids=["defaults", "missing-toml-file", "env-vars-in-any-letter-case"],
+)
+def test_env_vars_and_defaults(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], expected: StoreLocation
+) -> None:
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
     found, settings = _both()
-    assert found == settings == StoreLocation(Path("data"), None)
+    assert found == settings == expected
     assert found.sqlite_path == load_settings().store.sqlite_path
-
-
-def test_env_vars_in_any_letter_case(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("METERPIPE_DATA_DIR", "/var/lib/meterpipe")
-    monkeypatch.setenv("meterpipe_store_url", URL)
-    found, settings = _both()
-    assert found == settings == StoreLocation(Path("/var/lib/meterpipe"), URL)
 
 
 def test_toml_file_below_env_vars_and_an_option_above_both(
@@ -55,12 +64,6 @@ def test_toml_file_below_env_vars_and_an_option_above_both(
     assert found == settings == StoreLocation(Path("from-env"), URL)
     found, settings = _both(Path("from-option"))
     assert found == settings == StoreLocation(Path("from-option"), URL)
-
-
-def test_a_missing_toml_file_is_no_source(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setenv("METERPIPE_CONFIG", str(tmp_path / "absent.toml"))
-    found, settings = _both()
-    assert found == settings == StoreLocation(Path("data"), None)
 
 
 def test_an_unreadable_toml_file_is_a_config_error(
