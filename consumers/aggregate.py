@@ -12,17 +12,13 @@ without a decimal type or a callback into Python.
 
 from __future__ import annotations
 
-from decimal import Decimal
-
 import polars as pl
 
-from consumers.decimals import EXACT
+from consumers.decimals import DECIMAL_SCALE, HALF
 
-__all__ = ["DECIMAL_SCALE", "HALF", "TOTAL_KEYS", "aggregate", "combine", "from_halves"]
+__all__ = ["TOTAL_KEYS", "aggregate", "combine"]
 
-DECIMAL_SCALE = 12
 COMBINE_SLICE_ROWS = 1_000_000  # deltas summed at once in a fold (see combine)
-HALF = 10**18
 TOTAL_KEYS = ["accountId", "pricingUnit", "customUnit", "day"]
 
 
@@ -124,9 +120,3 @@ def combine(deltas: pl.DataFrame) -> pl.DataFrame:
 
     summed = pl.concat(_sum_runs(ranked.filter(accounts_of(index))) for index in range(slices))
     return _as_stored(summed.with_columns(distinct[key].gather(summed[key]) for key in TOTAL_KEYS))
-
-
-def from_halves(hi: int, lo: int) -> Decimal:
-    """The exact decimal a stored (hi, lo) pair stands for."""
-    # scaleb rounds to its context's precision: the default 28 digits would not do.
-    return Decimal(hi * HALF + lo).scaleb(-DECIMAL_SCALE, context=EXACT)

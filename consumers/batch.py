@@ -23,7 +23,8 @@ from consumers.dedupe import EVENTS_PER_ROW_COLUMN, mark_repeats
 from consumers.event_hash import with_id_hashes
 from schemas.avro_decode import with_nulls_at
 from schemas.codec import EventCodec
-from schemas.periods import INSTANT, PeriodCalendar, apply_period_rules
+from schemas.period_calendar import PeriodCalendar
+from schemas.periods import INSTANT, apply_period_rules
 from schemas.provenance import events_per_row
 from schemas.validation import RowError, utc_instant, validate_events
 

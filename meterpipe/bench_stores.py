@@ -15,7 +15,8 @@ from urllib.parse import quote
 import polars as pl
 import psycopg
 
-from consumers.store import SqliteStore, open_store
+from consumers.store import open_store
+from consumers.store.sqlite import SqliteStore
 from meterpipe.errors import ConfigError
 from meterpipe.settings import StoreSettings
 

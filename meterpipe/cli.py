@@ -8,16 +8,14 @@ Every option that has a setting shows its `METERPIPE_*` env var in `--help`. JSO
 
 from __future__ import annotations
 
-import importlib
-
 import click
 
+from meterpipe.cli_lazy import CommandTable, LazyGroup
 from meterpipe.logs import configure_logging
 
 __all__ = ["main"]
 
-# name: (module, attribute, one line for `meterpipe --help`)
-COMMANDS: dict[str, tuple[str, str, str]] = {
+COMMANDS: CommandTable = {
     "up": ("meterpipe.cli_run", "up", "Run everything: broker, inbox watcher, consumer, metrics."),
     "broker": ("meterpipe.cli_run", "broker", "Run the embedded Kafka broker on its own."),
     "publish": ("meterpipe.cli_run", "publish", "Publish one usage file (or - for stdin)."),
@@ -35,28 +33,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
 }
 
 
-class LazyGroup(click.Group):
-    """A group whose commands are imported when they are run (or asked for their help)."""
-
-    def list_commands(self, ctx: click.Context) -> list[str]:
-        """Every command, in the order of `COMMANDS`."""
-        return list(COMMANDS)
-
-    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        """Import the command's module now."""
-        if cmd_name not in COMMANDS:
-            return None
-        module, attribute, _ = COMMANDS[cmd_name]
-        command: click.Command = getattr(importlib.import_module(module), attribute)
-        return command
-
-    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        """The command list from `COMMANDS`, without importing any command."""
-        with formatter.section("Commands"):
-            formatter.write_dl([(name, line) for name, (_, _, line) in COMMANDS.items()])
-
-
-@click.group(cls=LazyGroup)
+@click.group(cls=LazyGroup, lazy_commands=COMMANDS)
 @click.option("--log-level", default="INFO", show_default=True, help="Logging level.")
 @click.option(
     "--log-format", type=click.Choice(["auto", "text", "json"]), default="auto",

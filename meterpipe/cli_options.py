@@ -17,9 +17,10 @@ from typing import Any, TypeVar, get_args
 import click
 
 from meterpipe.errors import MeterpipeError
-from meterpipe.settings import FormatName
+from meterpipe.format_names import FormatName
 
 __all__ = [
+    "checked_period",
     "format_option",
     "friendly_errors",
     "kafka_options",
@@ -109,6 +110,14 @@ def metrics_options(command: F) -> F:
         "--metrics-port", "METERPIPE_METRICS_PORT",
         "Port of the Prometheus /metrics endpoint (0 picks a free one).", type=int, default=None,
     )(command)  # fmt: skip
+
+
+def checked_period(text: str) -> str:
+    """`YYYY-MM` normalised, or a usage error naming the bad value."""
+    year, _, month = text.partition("-")
+    if not (len(year) == 4 and year.isdigit() and month.isdigit() and 1 <= int(month) <= 12):
+        raise click.BadParameter(f"{text!r} is not a YYYY-MM period")
+    return f"{year}-{int(month):02d}"
 
 
 def friendly_errors(command: F) -> F:

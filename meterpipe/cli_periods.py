@@ -8,26 +8,18 @@ from pathlib import Path
 
 import click
 
-from consumers.store import open_store
-from meterpipe.cli_options import friendly_errors, print_table, store_options
+from consumers.store import open_ledger
+from meterpipe.cli_options import checked_period, friendly_errors, print_table, store_options
 from meterpipe.settings import Settings, load_settings
 from meterpipe.views import period_objects
-from schemas.periods import PeriodCalendar
+from schemas.period_calendar import PeriodCalendar
 
-__all__ = ["checked_period", "period_state", "periods"]
-
-
-def checked_period(text: str) -> str:
-    """`YYYY-MM` normalised, or a usage error naming the bad value."""
-    year, _, month = text.partition("-")
-    if not (len(year) == 4 and year.isdigit() and month.isdigit() and 1 <= int(month) <= 12):
-        raise click.BadParameter(f"{text!r} is not a YYYY-MM period")
-    return f"{year}-{int(month):02d}"
+__all__ = ["period_state", "periods"]
 
 
 def period_state(settings: Settings, period: str) -> str:
     """The effective state of one period now: open, grace, hold or closed."""
-    store = open_store(settings.store)
+    store = open_ledger(settings.store)
     try:
         stored = store.period_states()
     finally:
@@ -53,7 +45,7 @@ def list_periods(as_json: bool, data_dir: Path | None) -> None:
     Example: meterpipe periods list
     """
     settings = load_settings(data_dir=data_dir)
-    store = open_store(settings.store)
+    store = open_ledger(settings.store)
     try:
         rows = period_objects(settings, store)
     finally:
@@ -66,7 +58,7 @@ def list_periods(as_json: bool, data_dir: Path | None) -> None:
 
 def _set(period: str, state: str, data_dir: Path | None) -> None:
     checked = checked_period(period)
-    store = open_store(load_settings(data_dir=data_dir).store)
+    store = open_ledger(load_settings(data_dir=data_dir).store)
     try:
         store.set_period_state(checked, state)
     finally:

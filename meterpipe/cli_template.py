@@ -11,7 +11,8 @@ from pathlib import Path
 import click
 
 from meterpipe.cli_options import format_option, friendly_errors, meters_option
-from meterpipe.settings import FormatName, load_settings
+from meterpipe.format_names import FormatName
+from meterpipe.settings import load_settings
 from producers.templates import template_columns, write_template
 
 __all__ = ["template"]

@@ -2,7 +2,8 @@
 
 One settings class per component keeps each piece's knobs together; all read the same
 flat namespace (env var `METERPIPE_<FIELD>` or key `<field>` in the TOML file named by
-`METERPIPE_CONFIG`), and explicit values (CLI options) win over both.
+`METERPIPE_CONFIG`), and explicit values (CLI options) win over both
+(`meterpipe.config_sources`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,10 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from meterpipe.config_sources import CONFIG_ENV_VAR, ENV_PREFIX
+from meterpipe.format_names import FormatName
+from meterpipe.store_location import DEFAULT_DATA_DIR, SQLITE_FILE_NAME
+
 __all__ = [
     "ConsumerSettings",
     "FormatName",
@@ -34,10 +39,6 @@ __all__ = [
     "load_settings",
 ]
 
-# The upload formats meterpipe reads: the one list every layer takes them from.
-FormatName = Literal["appdirect", "solvimon"]
-
-CONFIG_ENV_VAR = "METERPIPE_CONFIG"
 SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
 Compression = Literal["none", "gzip", "snappy", "lz4", "zstd"]
 
@@ -45,7 +46,7 @@ Compression = Literal["none", "gzip", "snappy", "lz4", "zstd"]
 class _ComponentSettings(BaseSettings):
     """Shared source order: explicit values, env vars, TOML file, defaults."""
 
-    model_config = SettingsConfigDict(env_prefix="METERPIPE_", extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
 
     @classmethod
     def settings_customise_sources(
@@ -186,7 +187,7 @@ class StoreSettings(_ComponentSettings):
     """Where totals, dedupe state, offsets and upload records live."""
 
     data_dir: Path = Field(
-        default=Path("data"), description="Where the SQLite store and spooled uploads live."
+        default=DEFAULT_DATA_DIR, description="Where the SQLite store and spooled uploads live."
     )
     store_url: str | None = Field(
         default=None, description="Store URL; unset uses the SQLite file in data_dir."
@@ -206,7 +207,7 @@ class StoreSettings(_ComponentSettings):
     @property
     def sqlite_path(self) -> Path:
         """The embedded SQLite store file."""
-        return self.data_dir / "meterpipe.sqlite3"
+        return self.data_dir / SQLITE_FILE_NAME
 
 
 class UploadSettings(_ComponentSettings):

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from consumers.store import TotalsStore
+from consumers.store import StoreLedger
 from consumers.store.reports import summarize_totals
-from meterpipe.settings import Settings
-from schemas.periods import PeriodCalendar, period_bounds
+from schemas.period_calendar import PeriodCalendar, period_bounds
+
+if TYPE_CHECKING:  # annotations only: `total_objects` serves commands that load no pydantic
+    from meterpipe.settings import Settings
 
 __all__ = ["period_object", "period_objects", "total_objects"]
 
@@ -23,14 +25,14 @@ def period_object(settings: Settings, stored: dict[str, str], period: str) -> di
     }
 
 
-def period_objects(settings: Settings, store: TotalsStore) -> list[dict[str, Any]]:
+def period_objects(settings: Settings, store: StoreLedger) -> list[dict[str, Any]]:
     """Every period with usage or a state set, oldest first."""
     stored = store.period_states()
     return [period_object(settings, stored, period) for period in store.known_periods()]
 
 
 def total_objects(
-    store: TotalsStore, account: str | None, unit: str | None, period: str | None
+    store: StoreLedger, account: str | None, unit: str | None, period: str | None
 ) -> list[dict[str, Any]]:
     """The rows of `meterpipe totals --json`."""
     return [row.to_json() for row in summarize_totals(store.total_rows(account, unit, period))]

@@ -14,7 +14,8 @@ from typing import Protocol
 import polars as pl
 
 from meterpipe.errors import ConfigError, FileRejectedError
-from meterpipe.settings import FormatName, UploadSettings
+from meterpipe.format_names import FormatName
+from meterpipe.settings import UploadSettings
 from producers.event_ids import assign_event_ids
 from producers.solvimon import SolvimonFormat, load_meters
 from schemas.codec import FIELD_NAMES

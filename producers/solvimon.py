@@ -37,20 +37,22 @@ from pydantic import (
 from pydantic_core import ErrorDetails, PydanticCustomError
 
 from meterpipe.errors import ConfigError
-from meterpipe.settings import FormatName
+from meterpipe.format_names import FormatName
 from producers.event_ids import EVENT_ID_NAMESPACE
-from schemas.codec import FIELD_NAMES
-from schemas.model import (
+from schemas.cell_checks import (
     DECIMAL_PATTERN,
     DESCRIPTION_MAX_CHARS,
     REFERENCE_MAX_CHARS,
     UNIT_MAX_CHARS,
+)
+from schemas.cell_types import (
     OptionalAmount,
     OptionalEventDate,
     OptionalReference,
     OptionalText,
     Reference,
 )
+from schemas.codec import FIELD_NAMES
 from schemas.provenance import EVENTS_PER_ROW
 from schemas.uploads import UploadRecord, utc_now
 from schemas.validation import (

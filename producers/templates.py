@@ -11,7 +11,8 @@ import csv
 from typing import TextIO
 
 from meterpipe.errors import ConfigError
-from meterpipe.settings import FormatName, UploadSettings
+from meterpipe.format_names import FormatName
+from meterpipe.settings import UploadSettings
 from producers.formats import APPDIRECT
 from producers.solvimon import SolvimonFormat, load_meters
 

@@ -17,11 +17,11 @@ import pyarrow as pa
 
 from schemas._cell_patterns import match_cells
 from schemas.arrow_text import utf8_with_bounds
-from schemas.model import BOOLEAN_PATTERN, CURRENCY_PATTERN, DECIMAL_PATTERN, UUID_PATTERN
+from schemas.cell_checks import BOOLEAN_PATTERN, CURRENCY_PATTERN, DECIMAL_PATTERN, UUID_PATTERN
 
 __all__ = ["PATTERN_CODES", "pattern_code", "whole_matches"]
 
-# The C matcher's code for each pattern of schemas.model it implements.
+# The C matcher's code for each pattern of schemas.cell_checks it implements.
 PATTERN_CODES: Final = {
     UUID_PATTERN: "u",
     DECIMAL_PATTERN: "d",

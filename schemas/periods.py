@@ -1,83 +1,27 @@
-"""Billing periods: which month an event belongs to, and whether it may still count.
+"""Billing-period rules: whether an event may still count, by the month it is dated in.
 
-Periods are UTC calendar months. A period is open until an operator closes it, or, when
-auto-close is on, until its end plus a grace period (the seed's DRAFT -> FINAL delay,
-8 hours by default). A period on hold is never auto-closed; reopening one makes it open
-for good. An event dated in a closed period is refused with `period_closed`; one dated
-further in the future than the allowed clock skew with `event_in_future`. The same rules
-run when a file is published and when an event is consumed.
+An event dated (UTC) in a closed period (`schemas.period_calendar`) is refused with
+`period_closed`; one dated further in the future than the allowed clock skew with
+`event_in_future`. The same rules run when a file is published and when an event is
+consumed; the calendar they judge by is re-exported here for those callers.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from typing import Literal, cast
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from typing import cast
 
 import polars as pl
 
-from meterpipe.settings import PeriodSettings
+from schemas.period_calendar import PeriodCalendar
 from schemas.validation import RowError, utc_instant
 
-__all__ = [
-    "INSTANT",
-    "PeriodCalendar",
-    "PeriodState",
-    "StoredState",
-    "apply_period_rules",
-    "period_bounds",
-]
+__all__ = ["INSTANT", "PeriodCalendar", "apply_period_rules"]
 
-StoredState = Literal["open", "closed", "hold"]
-PeriodState = Literal["open", "grace", "hold", "closed"]
 INSTANT = "utcInstant"
 REASON = "_reason"
 _MAX_OFFSET = timedelta(days=1)  # above any UTC offset a valid eventDate may carry
-
-
-def period_bounds(period: str) -> tuple[datetime, datetime]:
-    """Start and end (exclusive) of a `YYYY-MM` period, in UTC."""
-    year, month = int(period[:4]), int(period[5:7])
-    start = datetime(year, month, 1, tzinfo=UTC)
-    end = datetime(year + month // 12, month % 12 + 1, 1, tzinfo=UTC)
-    return start, end
-
-
-@dataclass(frozen=True)
-class PeriodCalendar:
-    """The states operators set, and the auto-close and skew rules, at one moment."""
-
-    stored: Mapping[str, StoredState]
-    now: datetime
-    auto_close: bool = False
-    grace: timedelta = timedelta(hours=8)
-    future_skew: timedelta = timedelta(hours=24)
-
-    @classmethod
-    def of(
-        cls, settings: PeriodSettings, stored: Mapping[str, str], now: datetime
-    ) -> PeriodCalendar:
-        """The configured rules as they stand at `now`, with the states operators set."""
-        return cls(
-            stored=cast(Mapping[str, StoredState], stored),
-            now=now,
-            auto_close=settings.auto_close_periods,
-            grace=timedelta(hours=settings.period_grace_hours),
-            future_skew=timedelta(hours=settings.future_skew_hours),
-        )
-
-    def state(self, period: str) -> PeriodState:
-        """The effective state of a period now."""
-        stored = self.stored.get(period)
-        if stored in ("closed", "hold"):
-            return stored
-        _, end = period_bounds(period)
-        if self.now < end:
-            return "open"
-        if stored is None and self.auto_close and self.now >= end + self.grace:
-            return "closed"
-        return "grace" if stored is None and self.now < end + self.grace else "open"
 
 
 def apply_period_rules(

@@ -1,10 +1,11 @@
 """Whole-frame validation of usage rows with polars expressions, and the row error value.
 
 Checking rows one at a time through pydantic costs microseconds a row, too slow for files of
-millions of rows. Here the rules of `schemas.model`, with the very same patterns and limits,
-become polars expressions that judge a whole frame at once (the date-time pattern also
-says the limits the model checks by arithmetic); the fixed-shape patterns and eventDates
-are matched by C passes over each column (`schemas.cell_patterns`, `schemas.event_dates`).
+millions of rows. Here the rules of `schemas.model`, with the very same patterns and limits
+(`schemas.cell_checks`), become polars expressions that judge a whole frame at once (the
+date-time pattern also says the limits the model checks by arithmetic); the fixed-shape
+patterns and eventDates are matched by C passes over each column (`schemas.cell_patterns`,
+`schemas.event_dates`).
 Only the rows found invalid go through the pydantic model, which stays the authority for
 error messages; a differential test checks, row for row, that both agree on validity and on
 the normalised values.
@@ -23,12 +24,8 @@ from typing import Final
 
 import polars as pl
 
-from schemas.cell_patterns import pattern_code, whole_matches
-from schemas.currencies import CURRENCIES
-from schemas.event_dates import breaks_event_dates, utc_instants
-from schemas.model import (
+from schemas.cell_checks import (
     BOOLEAN_PATTERN,
-    COLUMNS,
     CURRENCY_PATTERN,
     DECIMAL_PATTERN,
     DESCRIPTION_MAX_CHARS,
@@ -36,9 +33,11 @@ from schemas.model import (
     REFERENCE_MAX_CHARS,
     UNIT_MAX_CHARS,
     UUID_PATTERN,
-    explain_event,
-    explain_row,
 )
+from schemas.cell_patterns import pattern_code, whole_matches
+from schemas.currencies import CURRENCIES
+from schemas.event_dates import breaks_event_dates, utc_instants
+from schemas.model import COLUMNS, explain_event, explain_row
 from schemas.row_errors import RowError
 
 __all__ = [

@@ -1,5 +1,8 @@
-"""What a store backend offers, one small protocol per concern, and `TotalsStore`, all of them but
-folding: both backends implement every method of it; only SQLite folds (`TotalsFolder`)."""
+"""What a store backend offers, one small protocol per concern.
+
+`StoreLedger` is all of them but the consumer's batch path: what commands that only read or
+keep records open. `TotalsStore` adds the batch path; both backends implement every method
+of it. Only SQLite folds (`TotalsFolder`)."""
 
 from __future__ import annotations
 
@@ -15,6 +18,7 @@ __all__ = [
     "BatchWriter",
     "KeyRing",
     "PeriodBook",
+    "StoreLedger",
     "StoreMaintenance",
     "TotalsFolder",
     "TotalsReader",
@@ -24,13 +28,17 @@ __all__ = [
 
 
 class BatchWriter(Protocol):
-    """The consumer's side: where each partition stands, and one batch applied atomically."""
+    """The consumer's side: where each partition stands, one batch applied atomically, and
+    the dedupe state those batches keep, pruned to its retention window."""
 
     def load_offsets(self, topic: str) -> dict[int, StoredOffset]:
         """Every stored position of `topic`, by partition."""
 
     def apply_batch(self, outcome: BatchOutcome) -> BatchStats:
         """Commit one batch's effects atomically; raise StaleBatchError if it was fenced."""
+
+    def prune_seen(self) -> int:
+        """Forget eventIds older than the retention window; return how many."""
 
 
 @runtime_checkable
@@ -141,9 +149,6 @@ class StoreMaintenance(Protocol):
     def close(self) -> None:
         """Release the connection."""
 
-    def prune_seen(self) -> int:
-        """Forget eventIds older than the retention window; return how many."""
-
     def schema_version(self) -> int:
         """The last migration applied to this store."""
 
@@ -151,8 +156,11 @@ class StoreMaintenance(Protocol):
         """Rows and bytes of the growing tables, and the oldest dedupe entry."""
 
 
-class TotalsStore(
-    BatchWriter, TotalsReader, UploadLedger, PeriodBook, KeyRing, StoreMaintenance, Protocol
-):
+class StoreLedger(TotalsReader, UploadLedger, PeriodBook, KeyRing, StoreMaintenance, Protocol):
+    """Totals as read, upload records, periods and keys: `SqliteLedger` and `PostgresLedger`,
+    which need no dataframe library, and the full stores built on them."""
+
+
+class TotalsStore(BatchWriter, StoreLedger, Protocol):
     """Totals, dedupe state, offsets, upload records, periods and keys: `SqliteStore` and
     `PostgresStore`. Whether a store also folds is asked with `isinstance(store, TotalsFolder)`."""

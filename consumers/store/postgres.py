@@ -23,7 +23,7 @@ from typing import Any
 import polars as pl
 import psycopg
 
-from consumers.aggregate import DECIMAL_SCALE, HALF, TOTAL_KEYS, aggregate
+from consumers.aggregate import TOTAL_KEYS, aggregate
 from consumers.conflicts import (
     ARRIVAL_SCHEMA,
     SETTLED_ARRIVAL_SCHEMA,
@@ -33,6 +33,7 @@ from consumers.conflicts import (
     rows_to_look_up,
 )
 from consumers.content_digest import FIRST_ARRIVAL
+from consumers.decimals import DECIMAL_SCALE, HALF
 from consumers.dedupe import Classified, classify
 from consumers.event_hash import ID_HASH, with_id_hashes
 from consumers.store.connection import PostgresConnection
@@ -45,17 +46,15 @@ from consumers.store.frames import (
     settled_outcomes,
     settled_with_first_arrival,
 )
-from consumers.store.migrations import POSTGRES_MIGRATIONS, apply_migrations
-from consumers.store.queries import UploadQueries, totals_filter
+from consumers.store.postgres_ledger import PostgresLedger, open_connection
 from consumers.store.records import BatchOutcome, BatchStats, StoredOffset
 from meterpipe.errors import StaleBatchError, StoreError
 
 __all__ = ["PostgresStore"]
 
 Cursor = psycopg.Cursor[tuple[Any, ...]]
-# NUMERIC literals: multiplying by them is exact, where dividing may round.
+# NUMERIC literal: multiplying by it is exact, where dividing may round.
 UNIT = f"1e-{DECIMAL_SCALE}"
-UNITS_PER_ONE = f"1e{DECIMAL_SCALE}"
 # Each retry follows another consumer's commit of a key this batch wanted, so retries are
 # few; the bound only turns a bug into an error instead of a loop.
 MAX_SETTLE_ATTEMPTS = 50
@@ -70,10 +69,10 @@ TOTAL_COLUMNS = (
 )  # fmt: skip
 
 
-class PostgresStore(UploadQueries[PostgresConnection]):
+class PostgresStore(PostgresLedger):
     """Totals, dedupe state, offsets and upload records in one PostgreSQL schema."""
 
-    def __init__(self, connection: PostgresConnection, retention_days: int) -> None:
+    def __init__(self, connection: PostgresConnection, retention_days: int = 35) -> None:
         super().__init__(connection)
         self._retention_s = retention_days * 86_400
 
@@ -85,26 +84,7 @@ class PostgresStore(UploadQueries[PostgresConnection]):
 
         `idle_in_transaction_timeout_s` is applied to every session (None: the server's).
         """
-        store = cls(PostgresConnection(url, idle_in_transaction_timeout_s), retention_days)
-        try:
-            store._migrate()
-        except (psycopg.Error, StoreError) as exc:
-            store.close()
-            raise StoreError(f"cannot open PostgreSQL store: {exc}") from exc
-        return store
-
-    def close(self) -> None:
-        """Close the connection."""
-        self._db.close()
-
-    def _migrate(self) -> None:
-        connection = self._db.connect()
-        with connection.transaction(), connection.cursor() as cur:
-            # Serializes concurrent starters per schema; released when the transaction ends.
-            cur.execute("SELECT pg_advisory_xact_lock(hashtext('meterpipe:' || current_schema()))")
-            apply_migrations(cur, POSTGRES_MIGRATIONS, "%s")
-
-    # ---- consumer side -------------------------------------------------------------
+        return cls(open_connection(url, idle_in_transaction_timeout_s), retention_days)
 
     def apply_batch(self, outcome: BatchOutcome) -> BatchStats:
         """Commit one batch's effects atomically; raise StaleBatchError if it was fenced."""
@@ -150,24 +130,6 @@ class PostgresStore(UploadQueries[PostgresConnection]):
         cutoff = int(time.time()) - self._retention_s
         self._prune_settled(self._db, cutoff)
         return self._db.execute("DELETE FROM seen_events WHERE seen_at < ?", (cutoff,)).rowcount
-
-    # ---- reads -------------------------------------------------------------------
-
-    def total_rows(
-        self, account: str | None, unit: str | None, period: str | None
-    ) -> Sequence[tuple[Any, ...]]:
-        """Raw per-day total rows, amounts split into the (hi, lo) halves SQLite stores."""
-        where, params = totals_filter(account, unit, period)
-        halves = ", ".join(
-            f"div({column} * {UNITS_PER_ONE}, {HALF})::bigint,"
-            f" mod({column} * {UNITS_PER_ONE}, {HALF})::bigint"
-            for column in ("quantity", "billable_quantity")
-        )
-        return self._db.execute(
-            f"SELECT account_id, pricing_unit, custom_unit, events, {halves}"
-            f" FROM totals{where} ORDER BY account_id, pricing_unit, custom_unit",
-            params,
-        ).fetchall()
 
 
 def _columns(frame: pl.DataFrame) -> list[list[Any]]:

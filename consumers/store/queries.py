@@ -11,14 +11,12 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any, Generic, Protocol, TypeVar
 
-import polars as pl
-
 from consumers.store.keys import KeyQueries
 from consumers.store.records import ConflictRecord, StoredOffset
 from consumers.store.stats import STATS_TABLES, StoreStats, TableStats
 from schemas.uploads import UploadRecord, UploadStatus, UploadSummary, utc_now, utc_timestamp
 
-__all__ = ["SqlConnection", "SqlCursor", "UploadQueries", "pending_totals_filter", "totals_filter"]
+__all__ = ["SqlConnection", "SqlCursor", "UploadQueries", "totals_filter"]
 
 UPLOAD_COLUMNS = (
     "reference, name, description, upload_key, status, records, expected, accepted,"
@@ -53,10 +51,13 @@ class SqlCursor(Protocol):
 
 
 class SqlConnection(Protocol):
-    """A connection that runs one `?`-placeholder statement (sqlite3's `execute`)."""
+    """A connection that runs one `?`-placeholder statement (sqlite3's `execute`), and closes."""
 
     def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> SqlCursor:
         """Run one statement."""
+
+    def close(self) -> None:
+        """Release the connection."""
 
 
 Connection = TypeVar("Connection", bound=SqlConnection)
@@ -80,18 +81,6 @@ def totals_filter(
     return (f" WHERE {' AND '.join(clauses)}" if clauses else ""), params
 
 
-def pending_totals_filter(account: str | None, unit: str | None, period: str | None) -> pl.Expr:
-    """`totals_filter` for a frame of deltas (columns named as `consumers.aggregate` does)."""
-    selected = pl.lit(True)
-    if account:
-        selected &= pl.col("accountId").is_in([account, account.lower()])
-    if unit:
-        selected &= (pl.col("pricingUnit") == unit) | (pl.col("customUnit") == unit)
-    if period:
-        selected &= pl.col("day").str.slice(0, 7) == period
-    return selected
-
-
 def _record(row: tuple[Any, ...]) -> UploadRecord:
     (ref, name, desc, key, status, records, expected, accepted, dups, dead, rejected,
      assigned, uploaded, finished, errors, error_total, source, duplicate_of,
@@ -113,6 +102,10 @@ class UploadQueries(KeyQueries[Connection], Generic[Connection]):
 
     def __init__(self, connection: Connection) -> None:
         self._db = connection
+
+    def close(self) -> None:
+        """Close the connection."""
+        self._db.close()
 
     def load_offsets(self, topic: str) -> dict[int, StoredOffset]:
         """Every stored position of `topic`, by partition."""

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import polars as pl
+if TYPE_CHECKING:  # frames only in annotations: reading the store never loads polars
+    import polars as pl
 
 __all__ = [
     "BatchOutcome",

@@ -6,8 +6,7 @@ from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
-from consumers.aggregate import from_halves
-from consumers.decimals import EXACT, format_decimal
+from consumers.decimals import EXACT, format_decimal, from_halves
 from consumers.store.records import TotalRow
 
 __all__ = ["summarize_totals"]

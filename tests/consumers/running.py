@@ -11,7 +11,7 @@ from pathlib import Path
 from prometheus_client import CollectorRegistry
 
 from consumers.consumer import UsageConsumer
-from consumers.store import SqliteStore
+from consumers.store.sqlite import SqliteStore
 from meterpipe.metrics import PipelineMetrics
 from meterpipe.settings import Settings
 from schemas.codec import make_codec

@@ -12,7 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import consumers.aggregate
-from consumers.aggregate import TOTAL_KEYS, aggregate, combine, from_halves
+from consumers.aggregate import TOTAL_KEYS, aggregate, combine
+from consumers.decimals import from_halves
 
 EVENTS = st.tuples(
     st.sampled_from(["acct-b", "acct-a", "Acct-ü", "ácct", "a"]),

@@ -9,7 +9,7 @@ from consumers.batch import TOO_LARGE_KEPT_BYTES, prepare_batch
 from consumers.dead_letters import HEADER_MAX_CHARS, DeadLetter, dead_letter_headers
 from meterpipe.settings import PeriodSettings
 from schemas.codec import SingleObjectCodec
-from schemas.periods import PeriodCalendar
+from schemas.period_calendar import PeriodCalendar
 from tests.consumers.raw_batches import raw_batch
 
 LIMIT = 1_000_000

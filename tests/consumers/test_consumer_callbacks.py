@@ -12,7 +12,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from consumers.consumer import UsageConsumer, _InHand
-from consumers.store import SqliteStore
+from consumers.store.sqlite import SqliteStore
 from meterpipe.metrics import PipelineMetrics
 from meterpipe.settings import load_settings
 from schemas.codec import make_codec

@@ -15,7 +15,7 @@ from confluent_kafka import Producer
 from prometheus_client import CollectorRegistry
 
 from consumers.consumer import UsageConsumer
-from consumers.store import SqliteStore
+from consumers.store.sqlite import SqliteStore
 from meterpipe.broker import EmbeddedBroker, free_port
 from meterpipe.kafka_config import dead_letter_producer_config, producer_config
 from meterpipe.publisher import EventPublisher

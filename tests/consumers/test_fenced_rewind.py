@@ -16,7 +16,7 @@ import pytest
 from confluent_kafka import Producer
 from prometheus_client import CollectorRegistry
 
-from consumers.store import SqliteStore
+from consumers.store.sqlite import SqliteStore
 from meterpipe.broker import EmbeddedBroker
 from meterpipe.kafka_config import producer_config
 from meterpipe.settings import load_settings

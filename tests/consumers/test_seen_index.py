@@ -17,8 +17,9 @@ from hypothesis import strategies as st
 from consumers._seen_search import rows_matching
 from consumers.event_hash import event_id_hashes
 from consumers.seen_index import FANOUT, SeenIndex
-from consumers.store import BatchOutcome, SqliteStore, StoredOffset, UploadRecord
+from consumers.store import BatchOutcome, StoredOffset, UploadRecord
 from consumers.store.migrations import SQLITE_MIGRATIONS, apply_migrations
+from consumers.store.sqlite import SqliteStore
 from tests.consumers.earlier_blobs import arrow_file
 
 # Few distinct hashes, so that the same hash under several rows (collisions) is common,

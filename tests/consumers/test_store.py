@@ -17,7 +17,6 @@ from hypothesis import strategies as st
 
 from consumers.store import (
     BatchOutcome,
-    SqliteStore,
     StoredOffset,
     TotalsFolder,
     TotalsStore,
@@ -27,7 +26,9 @@ from consumers.store import (
 from consumers.store.frames import PROVENANCE_SCHEMA
 from consumers.store.postgres import PostgresStore
 from consumers.store.reports import summarize_totals
-from consumers.store.sqlite import PAGE_BYTES, row_runs
+from consumers.store.sqlite import SqliteStore
+from consumers.store.sqlite_ledger import PAGE_BYTES
+from consumers.store.sqlite_seen import row_runs
 from meterpipe.errors import ConfigError, StaleBatchError, StoreError
 from meterpipe.settings import StoreSettings
 from schemas.uploads import UploadSummary

@@ -1,7 +1,7 @@
 """The Solvimon upload format: header, meters file, row rules and messages, events.
 
 Expected values come from the specification (uuid.uuid5, json.dumps, the pydantic cell
-types of schemas.model), never from the code under test.
+types of schemas.cell_types), never from the code under test.
 """
 
 from __future__ import annotations
@@ -24,20 +24,21 @@ from hypothesis import strategies as st
 from pydantic import TypeAdapter, ValidationError
 
 from meterpipe.errors import ConfigError, FileRejectedError
-from meterpipe.settings import FormatName, UploadSettings
+from meterpipe.format_names import FormatName
+from meterpipe.settings import UploadSettings
 from producers.csv_chunks import CsvChunkReader
 from producers.event_ids import EVENT_ID_NAMESPACE
 from producers.formats import FormatChooser, RowFormat, available_formats
 from producers.solvimon import FIXED_COLUMNS, MeterConfig, SolvimonFormat, load_meters
-from schemas.codec import SingleObjectCodec
-from schemas.model import (
+from schemas.cell_types import (
     OptionalAmount,
     OptionalEventDate,
     OptionalReference,
     OptionalText,
     Reference,
-    explain_row,
 )
+from schemas.codec import SingleObjectCodec
+from schemas.model import explain_row
 from schemas.uploads import UploadRecord
 from schemas.validation import RowError, validate_events
 from tests.rows import VALID_CELLS

@@ -17,8 +17,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from schemas._cell_patterns import match_cells
+from schemas.cell_checks import DATETIME_PATTERN, DECIMAL_PATTERN
 from schemas.cell_patterns import PATTERN_CODES, pattern_code, whole_matches
-from schemas.model import DATETIME_PATTERN, DECIMAL_PATTERN
 
 # Characters every pattern uses, their neighbours in ASCII, and look-alikes outside it:
 # Arabic-Indic and full-width digits, letters whose upper or lower case is ASCII (the

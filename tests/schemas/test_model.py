@@ -14,7 +14,8 @@ import pytest
 from fastavro.validation import validate
 from pydantic import ValidationError
 
-from schemas.model import ExactDecimal, UsageEvent, UsageRow, explain_event, explain_row
+from schemas.cell_checks import ExactDecimal
+from schemas.model import UsageEvent, UsageRow, explain_event, explain_row
 from tests.rows import ACCOUNT, DEVELOPER, VALID_CELLS
 from tests.schemas.schema_files import CURRENT_FILE
 

@@ -9,7 +9,8 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from schemas.periods import INSTANT, PeriodCalendar, apply_period_rules, period_bounds
+from schemas.period_calendar import PeriodCalendar, period_bounds
+from schemas.periods import INSTANT, apply_period_rules
 from schemas.validation import utc_instant
 
 NOW = datetime(2026, 11, 1, 5, 0, tzinfo=UTC)  # 5 h into November

@@ -11,14 +11,9 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from schemas.cell_checks import DECIMAL_PATTERN
 from schemas.currencies import CURRENCIES
-from schemas.model import (
-    COLUMNS,
-    DECIMAL_PATTERN,
-    SOLVIMON_EVENT_COLUMNS,
-    SolvimonEvent,
-    UsageRow,
-)
+from schemas.model import COLUMNS, SOLVIMON_EVENT_COLUMNS, SolvimonEvent, UsageRow
 from schemas.validation import RowError, utc_instant, validate_events, validate_frame
 from tests.rows import ACCOUNT, VALID_CELLS
 
