@@ -1,5 +1,5 @@
-"""The C producer behind EventPublisher: it places, refuses, logs and stops as
-confluent-kafka's Producer did, since it drives the same librdkafka."""
+"""confluent-kafka's Producer behind EventPublisher: where keys land, what it refuses, where
+its log lines go, and how a stop ends a wait for room."""
 
 from __future__ import annotations
 
@@ -65,6 +65,7 @@ def test_a_producer_never_creates_its_topic(broker: EmbeddedBroker) -> None:
 
 
 def test_a_setting_librdkafka_refuses_is_a_config_error_naming_it() -> None:
+    # librdkafka refuses it under its canonical name, queue.buffering.max.ms.
     kafka = KafkaSettings(client_overrides={"linger.ms": "soon"})
     publisher = EventPublisher(producer_config(kafka, f"127.0.0.1:{free_port()}"), "events")
     with pytest.raises(ConfigError, match=r"linger\.ms"):
