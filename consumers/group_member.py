@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import itertools
 import logging
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, Literal
 
@@ -33,6 +35,7 @@ log = logging.getLogger(__name__)
 RebalanceKind = Literal["assign", "revoke", "lost"]
 OnRebalance = Callable[[RebalanceKind, list[int]], Sequence[tuple[int, int]] | None]
 Offsets = Sequence[tuple[int, int]]
+READ_SLICE = 10_000  # messages per consume() call (see read_batch)
 
 
 def _cooperative(config: ClientConfig) -> bool:
@@ -148,10 +151,26 @@ def _gc_paused() -> Iterator[None]:
 
 
 def read_batch(consumer: GroupMember, max_events: int, wait_s: float) -> RawBatch | None:
-    """Consume a batch as columns (None: no message came); messages carrying an error are
-    logged and left out."""
+    """Consume up to `max_events` messages within `wait_s` as one batch's columns (None: no
+    message came); messages carrying an error are logged and left out.
+
+    The messages are read a slice at a time and each slice is turned into columns at once:
+    a slice's Message objects and their bytes are still in the CPU caches then. Reading
+    1M messages as 100 slices took about half the time of 10 reads of 100k.
+    """
+    deadline = time.monotonic() + wait_s
+    slices: list[RawBatch] = []
+    read = 0
     with _gc_paused():
-        return _columns(consumer.consume(max_events, wait_s))
+        while read < max_events:
+            wanted = min(READ_SLICE, max_events - read)
+            messages = consumer.consume(wanted, max(deadline - time.monotonic(), 0.0))
+            read += len(messages)
+            if (columns := _columns(messages)) is not None:
+                slices.append(columns)
+            if len(messages) < wanted:  # the wait is over, or nothing more was ready
+                break
+    return _joined(slices)
 
 
 def _columns(messages: list[Message]) -> RawBatch | None:
@@ -174,4 +193,19 @@ def _columns(messages: list[Message]) -> RawBatch | None:
         pa.array(list(map(Message.key, messages)), type=pa.large_binary()),
         pa.array(list(map(Message.value, messages)), type=pa.large_binary()),
         frozenset(replayed),
+    )
+
+
+def _joined(slices: list[RawBatch]) -> RawBatch | None:
+    """The slices read one after another as one batch (None: there were none)."""
+    if len(slices) <= 1:
+        return slices[0] if slices else None
+    starts = itertools.accumulate((len(part.values) for part in slices[:-1]), initial=0)
+    pairs = zip(starts, slices, strict=True)
+    return RawBatch(
+        np.concatenate([part.partitions for part in slices]),
+        np.concatenate([part.offsets for part in slices]),
+        pa.concat_arrays([part.keys for part in slices]),
+        pa.concat_arrays([part.values for part in slices]),
+        frozenset(start + i for start, part in pairs for i in part.replayed),
     )

@@ -30,6 +30,7 @@ __all__ = ["BrokerReplaced", "EventPublisher", "PublishCancelled"]
 FLUSH_TIMEOUT_S = 300.0
 WAIT_SLICE_S = 0.2
 FULL_WAIT_S = 0.05  # how long a full queue is served before producing again
+SERVE_SLICE_S = 0.1  # each wait of the delivery-report thread (it checks for its end between)
 METADATA_TIMEOUT_S = 30.0
 SUB_BATCH = 5_000  # messages per produce_batch call
 MESSAGE_OVERHEAD_BYTES = 1_024  # what librdkafka may add to a message's key and value
@@ -78,11 +79,13 @@ class _Failures:
     def __init__(self) -> None:
         self.count = 0
         self.first = ""
+        self._lock = threading.Lock()  # callbacks run on the serving and the sending thread
 
     def add(self, text: str) -> None:
-        if not self.count:
-            self.first = text
-        self.count += 1
+        with self._lock:
+            if not self.count:
+                self.first = text
+            self.count += 1
 
     def on_delivery(self, error: KafkaError | None, message: Message) -> None:
         if error is not None:  # only failures are reported (delivery.report.only.error)
@@ -93,9 +96,35 @@ class _Failures:
             self.add(f"fatal producer error: {error.str()}")
 
     def take(self) -> tuple[int, str]:
-        taken = self.count, self.first
-        self.count, self.first = 0, ""
+        with self._lock:
+            taken = self.count, self.first
+            self.count, self.first = 0, ""
         return taken
+
+
+class _DeliveryServer:
+    """Serves a producer's delivery reports on a thread of its own while the producer lives.
+
+    Serving them frees every acknowledged message, some 0.7 µs each even when only failures
+    are reported; librdkafka does it without the GIL, so on this thread it overlaps with the
+    sending thread's produce calls instead of taking a third of that thread's time.
+    """
+
+    def __init__(self, producer: Producer) -> None:
+        self._done = threading.Event()
+        self._thread = threading.Thread(
+            target=self._serve, args=(producer,), name="meterpipe-producer-reports", daemon=True
+        )
+        self._thread.start()
+
+    def _serve(self, producer: Producer) -> None:
+        while not self._done.is_set():
+            producer.poll(SERVE_SLICE_S)
+
+    def stop(self) -> None:
+        """Stop serving; returns once the thread no longer uses the producer."""
+        self._done.set()
+        self._thread.join()
 
 
 def _open_producer(config: ClientConfig, failures: _Failures) -> Producer:
@@ -128,6 +157,7 @@ class EventPublisher:
         self._stop = stop
         self._replaced = replaced
         self._producer: Producer | None = None
+        self._server: _DeliveryServer | None = None
         self._failures = _Failures()
         self._room = _Room.of(self._config)
 
@@ -137,6 +167,7 @@ class EventPublisher:
             only_failures = {"delivery.report.only.error": True}
             self._failures = _Failures()
             self._producer = _open_producer({**self._config, **only_failures}, self._failures)
+            self._server = _DeliveryServer(self._producer)
             # The topic's partitions, fetched meanwhile.
             threading.Thread(
                 target=_learn_topic, args=(self._producer, self._topic),
@@ -184,7 +215,6 @@ class EventPublisher:
                 self._send_in_order(producer, keys[start:end], values[start:end])
         except KafkaException as exc:  # refused outright, e.g. larger than message.max.bytes
             raise PublishError(f"librdkafka refused a message: {exc.args[0].str()}") from exc
-        producer.poll(0)
         self._raise_failures()
 
     def _send_in_order(
@@ -258,7 +288,7 @@ class EventPublisher:
         if count:
             # A failed producer may be fenced for good (idempotence state lost with a broker
             # restart): start over with a fresh one next time.
-            self._producer = None
+            self._release()
             raise PublishError(f"{count} delivery failure(s), first: {first}")
 
     def reset(self) -> None:
@@ -269,7 +299,13 @@ class EventPublisher:
         """
         if self._producer is not None:
             self._producer.purge(in_queue=True, in_flight=True)
-        self._producer = None
+        self._release()
+
+    def _release(self) -> None:
+        """Let go of the producer (librdkafka frees it once nothing refers to it)."""
+        if self._server is not None:
+            self._server.stop()
+        self._producer, self._server = None, None
 
     def close(self) -> None:
         """Flush what is queued (drop it when stopping); the producer is released either way."""
@@ -279,7 +315,7 @@ class EventPublisher:
             else:
                 self.flush()
         finally:
-            self._producer = None
+            self._release()
 
     def __enter__(self) -> EventPublisher:
         return self
