@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from types import TracebackType
@@ -121,6 +122,10 @@ class _DeliveryServer:
         while not self._done.is_set():
             producer.poll(SERVE_SLICE_S)
 
+    def stop_soon(self) -> None:
+        """Stop serving within one wait (a publisher dropped unclosed: its producer is freed)."""
+        self._done.set()
+
     def stop(self) -> None:
         """Stop serving; returns once the thread no longer uses the producer."""
         self._done.set()
@@ -168,6 +173,7 @@ class EventPublisher:
             self._failures = _Failures()
             self._producer = _open_producer({**self._config, **only_failures}, self._failures)
             self._server = _DeliveryServer(self._producer)
+            weakref.finalize(self, self._server.stop_soon)
             # The topic's partitions, fetched meanwhile.
             threading.Thread(
                 target=_learn_topic, args=(self._producer, self._topic),
