@@ -4,8 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 # The C extensions are built at install: their sources are part of what the stamp tracks.
 NATIVE := schemas/_avro_batch.c schemas/_event_dates.c schemas/_cell_patterns.c \
-	schemas/text_bounds.h consumers/_seen_search.c producers/_event_ids.c \
-	meterpipe/_direct_producer.c consumers/_direct_consumer.c meterpipe/rdkafka_api.h
+	schemas/text_bounds.h consumers/_seen_search.c
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml $(NATIVE) | sha256sum | cut -c1-12)
 # Test processes: most end-to-end tests wait on brokers and group joins, so three share
 # two cores well. Every test has its own topics, groups, directories and schemas; the tests

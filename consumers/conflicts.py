@@ -15,8 +15,6 @@ names and hands it to `find_conflicts`.
 
 from __future__ import annotations
 
-import json
-
 import polars as pl
 
 from consumers.content_digest import COMPARED, DIGEST, POSITION
@@ -46,6 +44,7 @@ CONFLICT_SCHEMA = {
     "firstRef": pl.String, "firstRow": pl.Int64, "firstPosition": pl.Int64, POSITION: pl.Int64,
 }  # fmt: skip
 _LOOKUP = "_lookup"
+RECORDED_FIELDS = (*COMPARED, "sourceFormat")  # what a conflict keeps of this event
 
 
 def _arrivals(frame: pl.DataFrame) -> pl.DataFrame:
@@ -135,10 +134,13 @@ def conflict_rows(
     )
     if recorded.is_empty():
         return []
-    values: dict[int, str] = {}
-    if compared_values is not None:
-        wanted = compared_values.filter(pl.col(POSITION).is_in(recorded[POSITION].implode()))
-        for row in wanted.iter_rows(named=True):
-            fields = {name: row[name] for name in (*COMPARED, "sourceFormat")}
-            values[row[POSITION]] = json.dumps(fields)
-    return [(*row, values.get(row[-1])) for row in recorded.iter_rows()]
+    if compared_values is None:
+        return recorded.with_columns(pl.lit(None, pl.String).alias("_values")).rows()
+    values = (
+        compared_values.filter(pl.col(POSITION).is_in(recorded[POSITION].implode()))
+        .unique(POSITION, keep="last")
+        .select(
+            POSITION, pl.struct(*COMPARED, "sourceFormat").struct.json_encode().alias("_values")
+        )
+    )
+    return recorded.join(values, on=POSITION, how="left", maintain_order="left").rows()

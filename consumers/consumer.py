@@ -22,25 +22,18 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, TypeVar
+from typing import TypeVar
 
-import numpy as np
 import polars as pl
-import pyarrow as pa
 from confluent_kafka import OFFSET_BEGINNING
 
-from consumers._direct_consumer import DirectConsumer
 from consumers.batch import PreparedBatch, RawBatch, prepare_batch
-from consumers.dead_letters import REPLAY_HEADER, dead_letter_headers
+from consumers.dead_letters import dead_letter_headers
+from consumers.group_member import GroupMember, RebalanceKind, open_consumer, read_batch
 from consumers.store import BatchOutcome, BatchStats, StoredOffset, TotalsFolder, TotalsStore
 from meterpipe.errors import AuthorizationError, PublishError, StaleBatchError, StoreError
-from meterpipe.kafka_config import (
-    KAFKA_LOG,
-    ClientConfig,
-    consumer_config,
-    dead_letter_producer_config,
-)
-from meterpipe.librdkafka import librdkafka_path, librdkafka_settings, refusal_as_config_error
+from meterpipe.kafka_config import consumer_config, dead_letter_producer_config
+from meterpipe.kafka_refusal import refused_by_acls
 from meterpipe.metrics import PipelineMetrics
 from meterpipe.publisher import EventPublisher
 from meterpipe.settings import Settings
@@ -48,16 +41,12 @@ from meterpipe.topics import log_identity
 from schemas.codec import EventCodec
 from schemas.periods import PeriodCalendar
 
-if TYPE_CHECKING:
-    from consumers._direct_consumer import Column, RebalanceKind
-
-__all__ = ["UsageConsumer", "read_batch"]
+__all__ = ["UsageConsumer"]
 
 log = logging.getLogger(__name__)
 PROVENANCE_COLUMNS = ["uploadRef", "rowNumber"]
 STORE_RETRY_S = (0.5, 1.0, 2.0, 4.0, 8.0)  # backoff while the store is unavailable, then 8 s
 DEAD_LETTER_RETRY_S = 2.0  # pause before reading a batch again whose dead letters failed
-SEEK_TIMEOUT_MS = 10_000
 T = TypeVar("T")
 
 
@@ -74,61 +63,6 @@ class _InHand:
 
     raw: RawBatch
     prepared: Future[tuple[PreparedBatch, float]]
-
-
-def open_consumer(
-    config: ClientConfig,
-    topic: str,
-    on_rebalance: Callable[[RebalanceKind, list[int]], list[tuple[int, int]] | None],
-    on_stats: Callable[[str], None],
-) -> DirectConsumer:
-    """A C group member for `topic`; a setting librdkafka refuses is a ConfigError naming it.
-
-    It reads a batch as column buffers in C: with confluent-kafka's Consumer, making a
-    Message per event and asking it for each field took about half of the consumer thread's
-    time.
-    """
-    with refusal_as_config_error():
-        return DirectConsumer(
-            librdkafka_path(), librdkafka_settings(config), topic, KAFKA_LOG,
-            on_rebalance, on_stats, REPLAY_HEADER,
-        )  # fmt: skip
-
-
-def _refused_by_acls(error: str) -> bool:
-    """librdkafka's text for TOPIC_, GROUP_ or CLUSTER_AUTHORIZATION_FAILED: retrying will
-    not help until someone grants the operation."""
-    return "authorization failed" in error.lower()
-
-
-def read_batch(consumer: DirectConsumer, max_events: int, wait_s: float) -> RawBatch | None:
-    """Consume a batch as columns (None: no message came); messages carrying an error are
-    logged and left out."""
-    partitions, offsets, keys, values, replayed, errors = consumer.consume(
-        max_events, round(wait_s * 1000)
-    )
-    for error in errors:
-        if _refused_by_acls(error):
-            raise AuthorizationError(f"Kafka refused this consumer: {error}")
-        log.warning("consume error: %s", error)
-    if not partitions:
-        return None
-    return RawBatch(
-        np.frombuffer(partitions, dtype=np.int32),
-        np.frombuffer(offsets, dtype=np.int64),
-        _binary_array(keys),
-        _binary_array(values),
-        frozenset(replayed),
-    )
-
-
-def _binary_array(column: Column) -> pa.Array:
-    """The consumer's column buffers as an Arrow large binary array, without copying."""
-    offsets, data, validity, nulls = column
-    bitmap = None if validity is None else pa.py_buffer(validity)
-    rows = len(offsets) // 8 - 1
-    buffers = [bitmap, pa.py_buffer(offsets), pa.py_buffer(data)]
-    return pa.Array.from_buffers(pa.large_binary(), rows, buffers, nulls)
 
 
 class UsageConsumer:
@@ -154,7 +88,7 @@ class UsageConsumer:
         self._unfolded = 0  # batches committed since totals were last folded
         self._folding = True  # combined parts may wait to be folded (a run may have left some)
         self._stop = threading.Event()
-        self._consumer: DirectConsumer | None = None  # while run() runs: rebalances use it
+        self._consumer: GroupMember | None = None  # while run() runs: rebalances use it
         self._dead_letters = EventPublisher(
             dead_letter_producer_config(settings.kafka, bootstrap), settings.kafka.dlq_topic
         )
@@ -188,7 +122,7 @@ class UsageConsumer:
                 self._consumer = None
                 self._dead_letters.close()
 
-    def _consume_once(self, consumer: DirectConsumer, preparer: ThreadPoolExecutor) -> None:
+    def _consume_once(self, consumer: GroupMember, preparer: ThreadPoolExecutor) -> None:
         """Read a batch and start preparing it; meanwhile apply the batch in hand.
 
         With a batch in hand, the read does not wait for more messages: when none are
@@ -267,7 +201,7 @@ class UsageConsumer:
         return _InHand(raw, preparer.submit(prepare))
 
     def _apply_in_hand(
-        self, consumer: DirectConsumer, following: _InHand | None = None
+        self, consumer: GroupMember, following: _InHand | None = None
     ) -> _InHand | None:
         """Apply the batch in hand; return the batch to hold next.
 
@@ -279,7 +213,7 @@ class UsageConsumer:
             return following
         return None
 
-    def _apply(self, consumer: DirectConsumer, in_hand: _InHand, following: _InHand | None) -> bool:
+    def _apply(self, consumer: GroupMember, in_hand: _InHand, following: _InHand | None) -> bool:
         """Send a batch's dead letters, then commit it to the store; False if not committed.
 
         A batch that is not committed is read again, and so is `following`: each partition
@@ -292,7 +226,7 @@ class UsageConsumer:
         try:
             self._send_dead_letters(prepared)
         except PublishError as exc:
-            if _refused_by_acls(str(exc)):
+            if refused_by_acls(str(exc)):
                 raise AuthorizationError(
                     f"cannot write dead letters to {self._settings.kafka.dlq_topic}, so nothing of"
                     f" the batch was committed: {exc}"
@@ -419,9 +353,9 @@ class UsageConsumer:
             return position.next_offset
         return OFFSET_BEGINNING
 
-    def _seek(self, consumer: DirectConsumer, offsets: dict[int, int]) -> None:
+    def _seek(self, consumer: GroupMember, offsets: dict[int, int]) -> None:
         """Continue each partition from its offset; one revoked meanwhile is its new owner's."""
-        for partition, reason in consumer.seek(list(offsets.items()), SEEK_TIMEOUT_MS):
+        for partition, reason in consumer.seek(list(offsets.items())):
             log.warning("cannot rewind partition %d: %s", partition, reason)
 
     def _record(

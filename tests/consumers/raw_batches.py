@@ -1,4 +1,4 @@
-"""Consumed batches built from lists, as the C group member hands them over: positions as
+"""Consumed batches built from lists, as the group member hands them over: positions as
 arrays, keys and values as Arrow large binary arrays."""
 
 from __future__ import annotations

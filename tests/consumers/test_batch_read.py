@@ -1,6 +1,6 @@
-"""Reading a batch with the C group member: columns that say what the topic holds (null
-keys and values too), replayed messages marked, and a rebalance callback's exception
-raised to the reader."""
+"""Reading a batch with the group member: columns that say what the topic holds (null keys
+and values too), replayed messages marked, in eager and cooperative groups, and a rebalance
+callback's exception raised to the reader."""
 
 from __future__ import annotations
 
@@ -11,9 +11,10 @@ import pytest
 from confluent_kafka import OFFSET_BEGINNING, Producer
 
 from consumers.batch import RawBatch
-from consumers.consumer import open_consumer, read_batch
 from consumers.dead_letters import REPLAY_HEADER
-from meterpipe.broker import EmbeddedBroker
+from consumers.group_member import open_consumer, read_batch
+from meterpipe.broker import EmbeddedBroker, free_port
+from meterpipe.errors import ConfigError
 from meterpipe.kafka_config import consumer_config, producer_config
 from meterpipe.publisher import EventPublisher
 from meterpipe.settings import KafkaSettings
@@ -114,6 +115,13 @@ def test_an_exception_in_a_rebalance_callback_is_raised_by_the_read(
             read_until_raised()
     finally:
         consumer.close()
+
+
+def test_a_setting_librdkafka_refuses_is_a_config_error_naming_it() -> None:
+    kafka = KafkaSettings(client_overrides={"fetch.queue.backoff.ms": "soon"})
+    config = consumer_config(kafka, f"127.0.0.1:{free_port()}", f"bad-{uuid.uuid4().hex}")
+    with pytest.raises(ConfigError, match=r"fetch\.queue\.backoff\.ms"):
+        open_consumer(config, kafka.topic, _from_the_start, _ignore)
 
 
 def test_a_closed_consumer_cannot_read(broker: EmbeddedBroker) -> None:

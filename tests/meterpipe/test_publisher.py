@@ -38,6 +38,29 @@ def test_a_full_buffer_makes_sending_wait_and_loses_nothing(broker: EmbeddedBrok
     assert sorted(m.value() or b"" for m in messages) == values
 
 
+def test_a_full_buffer_keeps_each_keys_messages_in_order(broker: EmbeddedBroker) -> None:
+    # Rows sharing an eventId must arrive in row order: the first one owns it.
+    tag = uuid.uuid4().hex[:8]
+    kafka = KafkaSettings(
+        topic=f"order-{tag}", dlq_topic=f"order-dlq-{tag}", producer_buffer_kbytes=16
+    )
+    ensure_topics(kafka, broker.bootstrap_servers)
+    keys = [f"key-{n % 7}" for n in range(3_000)]
+    values = [f"{n:06d}".encode() * 30 for n in range(len(keys))]
+    publisher = EventPublisher(producer_config(kafka, broker.bootstrap_servers), kafka.topic)
+    publisher.send(keys[:1_000], values[:1_000])
+    publisher.send(keys[1_000:], values[1_000:])
+    publisher.flush()
+    messages = read_topic(broker.bootstrap_servers, kafka.topic, len(values))
+    arrived: dict[bytes | None, list[bytes]] = {}
+    for message in sorted(messages, key=lambda m: (m.partition(), m.offset())):
+        arrived.setdefault(message.key(), []).append(message.value() or b"")
+    sent: dict[bytes | None, list[bytes]] = {}
+    for key, value in zip(keys, values, strict=True):
+        sent.setdefault(key.encode(), []).append(value)
+    assert arrived == sent
+
+
 def _unacknowledged(stop: threading.Event, replaced: threading.Event) -> EventPublisher:
     """A publisher holding one message no broker will ever acknowledge (nothing listens)."""
     config = producer_config(KafkaSettings(), f"127.0.0.1:{free_port()}")

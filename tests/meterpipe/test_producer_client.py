@@ -1,8 +1,9 @@
-"""The C producer behind EventPublisher: it places, refuses, logs and stops as
-confluent-kafka's Producer did, since it drives the same librdkafka."""
+"""confluent-kafka's Producer behind EventPublisher: where keys land, what it refuses, where
+its log lines go, and how a stop ends a wait for room."""
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 import uuid
@@ -13,11 +14,12 @@ from confluent_kafka.admin import AdminClient
 
 from meterpipe.broker import EmbeddedBroker, free_port
 from meterpipe.errors import ConfigError, PublishError
-from meterpipe.kafka_config import admin_config, producer_config
+from meterpipe.kafka_config import ClientConfig, admin_config, producer_config
 from meterpipe.logs import KAFKA_LOGGER
 from meterpipe.publisher import EventPublisher, PublishCancelled
 from meterpipe.settings import KafkaSettings
 from meterpipe.topics import ensure_topics
+from tests.processes import wait_for
 from tests.topics import read_topic
 
 
@@ -65,6 +67,7 @@ def test_a_producer_never_creates_its_topic(broker: EmbeddedBroker) -> None:
 
 
 def test_a_setting_librdkafka_refuses_is_a_config_error_naming_it() -> None:
+    # librdkafka refuses it under its canonical name, queue.buffering.max.ms.
     kafka = KafkaSettings(client_overrides={"linger.ms": "soon"})
     publisher = EventPublisher(producer_config(kafka, f"127.0.0.1:{free_port()}"), "events")
     with pytest.raises(ConfigError, match=r"linger\.ms"):
@@ -106,3 +109,21 @@ def test_a_stop_while_the_queue_is_full_ends_sending() -> None:
     with pytest.raises(PublishCancelled):
         publisher.send([str(n) for n in range(len(values))], values)
     publisher.reset()
+
+
+def _serving_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "meterpipe-producer-reports"]
+
+
+def test_delivery_reports_are_served_until_the_publisher_closes_or_is_dropped() -> None:
+    before = len(_serving_threads())
+    config: ClientConfig = {"bootstrap.servers": f"127.0.0.1:{free_port()}"}
+    closed, dropped = EventPublisher(config, "closed"), EventPublisher(config, "dropped")
+    closed.connect()
+    dropped.connect()
+    assert len(_serving_threads()) == before + 2
+    closed.reset()  # nothing to flush: the broker is not there
+    assert len(_serving_threads()) == before + 1
+    del dropped
+    gc.collect()
+    wait_for(lambda: len(_serving_threads()) == before or None, 30, "the dropped one's thread")
