@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 # The C extensions are built at install: their sources are part of what the stamp tracks.
-NATIVE := schemas/_avro_batch.c schemas/_event_dates.c schemas/_cell_patterns.c \
+NATIVE := schemas/_avro_batch.c schemas/_event_dates.c \
 	schemas/text_bounds.h consumers/_seen_search.c
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml $(NATIVE) | sha256sum | cut -c1-12)
 # Test processes: most end-to-end tests wait on brokers and group joins, so three share

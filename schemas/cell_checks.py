@@ -4,12 +4,12 @@ Each check takes a raw cell (text; a decoded event's bool for `billable`) and re
 normalised value, or raises `PydanticCustomError(code, message)`: `code` is the stable
 reason (a metric label), the message is the one people read. `schemas.cell_types` makes
 them pydantic field types; the frame validator (`schemas.validation`) reuses the patterns
-and limits, and matches the four fixed-shape patterns in C (`schemas.cell_patterns`, keyed
-by these very pattern strings). Written twice, here and in C, are the calendar check and
-those four patterns: tests hold the C matchers to `re.fullmatch`.
+and limits as polars regular expressions, and its tests hold them to `re.fullmatch`. Written
+twice, here and in C (`schemas/_event_dates.c`), is the calendar check.
 
-The patterns are unanchored: Python applies them with `re.fullmatch`, the C matchers to the
-whole text (Python's `$` would also match before a trailing newline). They spell digits
+The patterns are unanchored: Python applies them with `re.fullmatch`, the frame validator
+anchors them at both ends of the text (Python's `$` would also match before a trailing
+newline; the regular expressions of polars do not). They spell digits
 `[0-9]`, since Python's `\\d` also matches other scripts' digits, such as "١".
 """
 

@@ -4,8 +4,8 @@ Checking rows one at a time through pydantic costs microseconds a row, too slow 
 millions of rows. Here the rules of `schemas.model`, with the very same patterns and limits
 (`schemas.cell_checks`), become polars expressions that judge a whole frame at once (the
 date-time pattern also says the limits the model checks by arithmetic); the fixed-shape
-patterns and eventDates are matched by C passes over each column (`schemas.cell_patterns`,
-`schemas.event_dates`).
+patterns are polars regular expressions, and eventDates are judged by a C pass over each column
+(`schemas.event_dates`).
 Only the rows found invalid go through the pydantic model, which stays the authority for
 error messages; a differential test checks, row for row, that both agree on validity and on
 the normalised values.
@@ -34,7 +34,6 @@ from schemas.cell_checks import (
     UNIT_MAX_CHARS,
     UUID_PATTERN,
 )
-from schemas.cell_patterns import pattern_code, whole_matches
 from schemas.currencies import CURRENCIES
 from schemas.event_dates import breaks_event_dates, utc_instants
 from schemas.model import COLUMNS, explain_event, explain_row
@@ -220,15 +219,14 @@ def _solvimon_failures(billable: pl.DataType) -> list[pl.Expr]:
     ]
 
 
-def _matches(column: str, pattern: str) -> pl.Expr:
-    """Whether the whole cell matches `pattern` (null for a null cell), in C."""
-    match = functools.partial(whole_matches, code=pattern_code(pattern))
-    return pl.col(column).map_batches(match, return_dtype=pl.Boolean, is_elementwise=True)
+def whole_match(column: str, pattern: str) -> pl.Expr:
+    """Whether the whole cell matches `pattern` (null for a null cell), as `re.fullmatch`."""
+    return pl.col(column).str.contains(f"^(?:{pattern})$")
 
 
 def breaks_pattern(column: str, pattern: str, *, required: bool) -> pl.Expr:
     """True where the cell does not match `pattern`; an empty cell breaks only a required one."""
-    return _matches(column, pattern).not_().fill_null(required)
+    return whole_match(column, pattern).not_().fill_null(required)
 
 
 def too_long(column: str, max_chars: int) -> pl.Expr:
@@ -239,7 +237,7 @@ def too_long(column: str, max_chars: int) -> pl.Expr:
 def _breaks_currency() -> pl.Expr:
     """True where a currency is given but is not an active ISO 4217 code, in any case."""
     known = pl.col("currency").str.to_uppercase().is_in(sorted(CURRENCIES))
-    return (_matches("currency", CURRENCY_PATTERN) & known).not_().fill_null(False)
+    return (whole_match("currency", CURRENCY_PATTERN) & known).not_().fill_null(False)
 
 
 def breaks_event_date(column: str, *, required: bool) -> pl.Expr:
