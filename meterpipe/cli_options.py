@@ -18,6 +18,7 @@ import click
 
 from meterpipe.errors import MeterpipeError
 from meterpipe.format_names import FormatName
+from schemas.period_calendar import normalised_period
 
 __all__ = [
     "checked_period",
@@ -114,10 +115,10 @@ def metrics_options(command: F) -> F:
 
 def checked_period(text: str) -> str:
     """`YYYY-MM` normalised, or a usage error naming the bad value."""
-    year, _, month = text.partition("-")
-    if not (len(year) == 4 and year.isdigit() and month.isdigit() and 1 <= int(month) <= 12):
-        raise click.BadParameter(f"{text!r} is not a YYYY-MM period")
-    return f"{year}-{int(month):02d}"
+    period = normalised_period(text)
+    if period is None:
+        raise click.BadParameter(f"{text!r} is not a YYYY-MM period (years 0001 to 9998)")
+    return period
 
 
 def friendly_errors(command: F) -> F:

@@ -16,10 +16,35 @@ from typing import TYPE_CHECKING, Literal, cast
 if TYPE_CHECKING:  # annotations only: reading the calendar loads no pydantic
     from meterpipe.settings import PeriodSettings
 
-__all__ = ["PeriodCalendar", "PeriodState", "StoredState", "period_bounds"]
+__all__ = [
+    "PERIOD_PATTERN",
+    "PeriodCalendar",
+    "PeriodState",
+    "StoredState",
+    "normalised_period",
+    "period_bounds",
+]
 
 StoredState = Literal["open", "closed", "hold"]
 PeriodState = Literal["open", "grace", "hold", "closed"]
+# The canonical spelling, for interfaces that state it (the HTTP API's schema); the years a
+# period may have are normalised_period's to judge.
+PERIOD_PATTERN = r"^\d{4}-(0[1-9]|1[0-2])$"
+
+
+def normalised_period(text: str) -> str | None:
+    """`text` as a `YYYY-MM` period (a one-digit month padded), or None if it names none.
+
+    Years run from 0001 to 9998: a period's bounds must be instants Python can hold, and the
+    end of 9999-12 is not.
+    """
+    year, _, month = text.partition("-")
+    digits = text.isascii() and year.isdigit() and month.isdigit()  # not other scripts' digits
+    if not (digits and len(year) == 4 and len(month) <= 2):
+        return None
+    if not (1 <= int(year) <= 9998 and 1 <= int(month) <= 12):
+        return None
+    return f"{year}-{int(month):02d}"
 
 
 def period_bounds(period: str) -> tuple[datetime, datetime]:

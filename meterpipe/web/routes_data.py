@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import io
-import re
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
@@ -17,12 +16,12 @@ from meterpipe.web.models import Period, PeriodList, TotalList
 from meterpipe.web.problems import ProblemError, problem_responses
 from producers.formats import FormatName
 from producers.templates import template_columns, write_template
+from schemas.period_calendar import PERIOD_PATTERN, normalised_period
 
 __all__ = ["TOTAL_COLUMNS", "checked_period", "data_router", "template_csv", "totals_csv"]
 
 TOTAL_COLUMNS = ["accountId", "pricingUnit", "customUnit", "events", "quantity", "billableQuantity"]
 # Years 1000-2999: the periods a billing system meets, and no datetime overflows at the ends.
-PERIOD = re.compile(r"^[12]\d{3}-(0[1-9]|1[0-2])$")
 STATES = {"close": "closed", "hold": "hold", "open": "open"}
 CSV_RESPONSE: dict[int | str, dict[str, Any]] = {
     200: {"content": {"text/csv": {"schema": {"type": "string"}}}}
@@ -32,8 +31,8 @@ Action = Literal["close", "hold", "open"]
 
 def checked_period(period: str | None) -> str | None:
     """A `YYYY-MM` period as given, or 422."""
-    if period is not None and not PERIOD.fullmatch(period):
-        raise ProblemError(422, f"period: {period!r} is not a YYYY-MM month")
+    if period is not None and normalised_period(period) != period:
+        raise ProblemError(422, f"period: {period!r} is not a YYYY-MM month (years 0001 to 9998)")
     return period
 
 
@@ -81,7 +80,7 @@ def data_router(gate: Gate, stores: StoreAccess, settings: Settings) -> APIRoute
         request: Request,
         account: str | None = None,
         unit: str | None = None,
-        period: Annotated[str | None, Query(pattern=PERIOD.pattern)] = None,
+        period: Annotated[str | None, Query(pattern=PERIOD_PATTERN)] = None,
     ) -> Any:
         """Totals per account and unit, exact decimals; CSV with `Accept: text/csv`."""
         rows = total_objects(stores.get(), account, unit, checked_period(period))
@@ -103,7 +102,7 @@ def data_router(gate: Gate, stores: StoreAccess, settings: Settings) -> APIRoute
         responses=problem_responses(401, 403, 422),
     )  # fmt: skip
     def change_period(
-        period: Annotated[str, Path(pattern=PERIOD.pattern)],
+        period: Annotated[str, Path(pattern=PERIOD_PATTERN)],
         action: Action,
     ) -> dict[str, Any]:
         """Close, hold or reopen a billing period (scope `admin`)."""

@@ -9,11 +9,27 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from schemas.period_calendar import PeriodCalendar, period_bounds
+from schemas.period_calendar import PeriodCalendar, normalised_period, period_bounds
 from schemas.periods import INSTANT, apply_period_rules
 from schemas.validation import utc_instant
 
 NOW = datetime(2026, 11, 1, 5, 0, tzinfo=UTC)  # 5 h into November
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2026-07", "2026-07"), ("2026-7", "2026-07"), ("0001-01", "0001-01"),
+        ("9998-12", "9998-12"), ("0000-01", None), ("9999-12", None), ("2026-13", None),
+        ("2026-00", None), ("2026-007", None), ("26-07", None), ("2026/07", None),
+        ("２０２６-07", None), ("", None),
+    ],
+)  # fmt: skip
+def test_a_period_names_a_month_whose_bounds_exist(text: str, expected: str | None) -> None:
+    assert normalised_period(text) == expected
+    if expected is not None:
+        start, end = period_bounds(expected)
+        assert start < end
 
 
 def test_period_bounds_cross_the_year() -> None:

@@ -69,6 +69,8 @@ def test_periods_close_hold_and_open(server: Server) -> None:
         assert client.post("/v1/periods/2026-07/open").json()["state"] == "open"
         assert client.get("/v1/periods").json()["items"][0]["state"] == "open"
         assert client.post("/v1/periods/2026-7/close").status_code == 422
+        assert client.post("/v1/periods/0000-01/close").status_code == 422
+        assert client.get("/v1/periods").json()["items"][0]["period"] == "2026-07"
         assert client.post("/v1/periods/2026-07/delete").status_code == 422
 
 
