@@ -1,11 +1,11 @@
-"""Who is calling: API keys (Bearer or the console's session cookie), scopes, and CSRF.
+"""Who is calling: API keys (Bearer or the console's sign-in cookie), scopes, and CSRF.
 
 While no key exists and the server listens on loopback only, every request is let in (a
 warning is logged once); `check_open_access` refuses to start on any other address then.
 A missing or wrong key is 401 and a key without the route's scope 403, and neither says
 whether a key name exists (keys are found by their hash alone). Requests that change
 something are refused when a browser says they come from another site, and when they are
-authenticated by the cookie they must carry the session's CSRF token as well.
+authenticated by the cookie they must carry the sign-in's CSRF token as well.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from meterpipe.web.problems import ProblemError
 __all__ = [
     "CSRF_FIELD",
     "CSRF_HEADER",
-    "SESSION_COOKIE",
+    "SIGN_IN_COOKIE",
     "Caller",
     "Gate",
     "StoreAccess",
@@ -39,7 +39,7 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-SESSION_COOKIE = "meterpipe_session"
+SIGN_IN_COOKIE = "meterpipe_sign_in"
 CSRF_HEADER = "X-CSRF-Token"
 CSRF_FIELD = "csrf"
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
@@ -91,7 +91,7 @@ def check_open_access(settings: Settings) -> None:
 
 
 def csrf_token(key: str) -> str:
-    """The CSRF token of a session: derived from its key, which pages cannot read."""
+    """The CSRF token of a sign-in: derived from its key, which pages cannot read."""
     return hashlib.sha256(f"meterpipe-csrf:{key}".encode()).hexdigest()[:32]
 
 
@@ -101,12 +101,12 @@ class Caller:
 
     name: str | None
     scopes: tuple[str, ...]
-    session_key: str | None = None  # set when the session cookie authenticated it
+    sign_in_key: str | None = None  # set when the sign-in cookie authenticated it
 
     @property
     def csrf(self) -> str:
-        """The token forms of this session carry ("" without a session)."""
-        return csrf_token(self.session_key) if self.session_key else ""
+        """The token forms of this sign-in carry ("" when not signed in)."""
+        return csrf_token(self.sign_in_key) if self.sign_in_key else ""
 
     def may(self, scope: Scope) -> bool:
         """True if this caller holds `scope` (open access holds every scope)."""
@@ -125,7 +125,7 @@ class Gate:
         """The caller, or None if keys exist and the request has no valid one."""
         store = self._stores.get()
         bearer = _bearer(request)
-        cookie = request.cookies.get(SESSION_COOKIE)
+        cookie = request.cookies.get(SIGN_IN_COOKIE)
         for key, from_cookie in ((bearer, False), (cookie, True)):
             if key:
                 found = store.find_key(hash_key(key))
@@ -154,10 +154,10 @@ class Gate:
             if not caller.may(scope):
                 raise ProblemError(403, f"this key does not have the {scope!r} scope")
             check_same_site(request)
-            if request.method not in SAFE_METHODS and caller.session_key:
+            if request.method not in SAFE_METHODS and caller.sign_in_key:
                 sent = request.headers.get(CSRF_HEADER, "")
                 if not hmac.compare_digest(sent, caller.csrf):
-                    raise ProblemError(403, "the request lacks this session's CSRF token")
+                    raise ProblemError(403, "the request lacks this sign-in's CSRF token")
             return caller
 
         return dependency

@@ -1,8 +1,8 @@
 """The web console: server-rendered pages over the same functions as the API.
 
-Pages need a signed-in session (an API key in an HttpOnly, SameSite=Strict cookie) unless
+Pages need a sign-in (an API key in an HttpOnly, SameSite=Strict cookie) unless
 the server is open (no key exists, loopback only). Forms that change something carry the
-session's CSRF token and are refused from other sites.
+sign-in's CSRF token and are refused from other sites.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from meterpipe.settings import Settings
 from meterpipe.views import period_objects, total_objects
 from meterpipe.web.access import (
     CSRF_FIELD,
-    SESSION_COOKIE,
+    SIGN_IN_COOKIE,
     Caller,
     Gate,
     StoreAccess,
@@ -40,7 +40,7 @@ STATUSES: tuple[UploadStatus, ...] = ("Processing", "Error", "Done")
 
 
 class _SignIn(ProblemError):
-    """The page needs a session: pages answer with the sign-in page, downloads with 401."""
+    """The page needs a sign-in: pages answer with the sign-in page, downloads with 401."""
 
     def __init__(self) -> None:
         super().__init__(401, "sign in with an API key")
@@ -56,7 +56,7 @@ class _Console:
         )
 
     def caller(self, request: Request, scope: Scope) -> Caller:
-        """The caller, holding `scope`: _SignIn without a session, 403 without the scope."""
+        """The caller, holding `scope`: _SignIn when not signed in, 403 without the scope."""
         found = self._gate.identify(request)
         if found is None:
             raise _SignIn
@@ -84,8 +84,8 @@ class _Console:
         check_same_site(request)
         form = dict(await request.form())
         who = self.caller(request, scope)
-        if who.session_key and not hmac.compare_digest(str(form.get(CSRF_FIELD, "")), who.csrf):
-            raise ProblemError(403, "the form lacks this session's CSRF token")
+        if who.sign_in_key and not hmac.compare_digest(str(form.get(CSRF_FIELD, "")), who.csrf):
+            raise ProblemError(403, "the form lacks this sign-in's CSRF token")
         return form
 
 
@@ -95,7 +95,7 @@ def console_router(gate: Gate, stores: StoreAccess, settings: Settings) -> APIRo
     console = _Console(gate, settings)
     _upload_pages(router, console, stores, settings)
     _report_pages(router, console, stores, settings)
-    _session_pages(router, console, stores)
+    _sign_in_pages(router, console, stores)
     return router
 
 
@@ -179,7 +179,7 @@ def _report_pages(
         return RedirectResponse("/periods", status_code=303)
 
 
-def _session_pages(router: APIRouter, console: _Console, stores: StoreAccess) -> None:
+def _sign_in_pages(router: APIRouter, console: _Console, stores: StoreAccess) -> None:
     page = console.page
 
     @router.get("/sign-in")
@@ -196,7 +196,7 @@ def _session_pages(router: APIRouter, console: _Console, stores: StoreAccess) ->
             refused.status_code = 401
             return refused
         response = RedirectResponse(target, status_code=303)
-        response.set_cookie(SESSION_COOKIE, key, httponly=True, samesite="strict",
+        response.set_cookie(SIGN_IN_COOKIE, key, httponly=True, samesite="strict",
                             secure=request.url.scheme == "https")  # fmt: skip
         return response
 
@@ -204,7 +204,7 @@ def _session_pages(router: APIRouter, console: _Console, stores: StoreAccess) ->
     async def sign_out(request: Request) -> Response:
         await console.checked_form(request, "read")
         response = RedirectResponse("/sign-in", status_code=303)
-        response.delete_cookie(SESSION_COOKIE, httponly=True, samesite="strict")
+        response.delete_cookie(SIGN_IN_COOKIE, httponly=True, samesite="strict")
         return response
 
 

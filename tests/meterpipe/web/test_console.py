@@ -177,12 +177,12 @@ def test_sign_in_and_out(page: Page, server: Server, tmp_path: Path) -> None:
     expect(page.locator("header")).to_contain_text("Signed in as alice")
     (cookie,) = page.context.cookies()
     assert (cookie["httpOnly"], cookie["sameSite"]) == (True, "Strict")
-    # Sending through the form carries the session's CSRF token.
+    # Sending through the form carries the sign-in's CSRF token.
     upload = tmp_path / "small.csv"
     write_sample_file(upload, SampleSpec(rows=10, seed=23, accounts=2))
     _send(page, upload, reference="signed")
     expect(page.locator("#result-status")).to_have_text("Done", timeout=FINAL_MS)
-    # Another site cannot use the session, even with the cookie.
+    # Another site cannot use the sign-in, even with the cookie.
     with httpx.Client(base_url=server.url, cookies={cookie["name"]: cookie["value"]}) as client:
         forged = client.post("/v1/uploads", headers={"Content-Type": "text/csv"}, content=b"a\n")
         cross = client.post("/sign-out", headers={"Origin": "https://evil.example"})
