@@ -11,7 +11,8 @@ store itself arbitrates: eventIds are a unique key and settled rows a primary ke
 batch's outcomes are inserted with ON CONFLICT DO NOTHING. If any insert finds its key
 taken, another consumer committed it after this batch's lookup: the batch's outcomes are
 rolled back to a savepoint, looked up and classified again, and written again. Per-event
-data travels as arrays expanded by `unnest`: a few statements per batch.
+data travels as array literals (`pg_arrays`) expanded by `unnest`: a few statements
+per batch.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ from consumers.store.frames import (
     settled_outcomes,
     settled_with_first_arrival,
 )
+from consumers.store.pg_arrays import array_literals
 from consumers.store.postgres_ledger import PostgresLedger, open_connection
 from consumers.store.records import BatchOutcome, BatchStats, StoredOffset
 from meterpipe.errors import StaleBatchError, StoreError
@@ -121,7 +123,7 @@ class PostgresStore(PostgresLedger):
             " dead_lettered = u.dead_lettered + c.x, conflicts = u.conflicts + c.k"
             " FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[], %s::bigint[], %s::text[])"
             " c(a, d, x, k, ref) WHERE u.reference = c.ref",
-            _columns(counts.select(*COUNTED, "uploadRef")),
+            array_literals(counts.select(*COUNTED, "uploadRef")),
         )
         return self._finish_if_complete(self._db, counts["uploadRef"].to_list())
 
@@ -130,11 +132,6 @@ class PostgresStore(PostgresLedger):
         cutoff = int(time.time()) - self._retention_s
         self._prune_settled(self._db, cutoff)
         return self._db.execute("DELETE FROM seen_events WHERE seen_at < ?", (cutoff,)).rowcount
-
-
-def _columns(frame: pl.DataFrame) -> list[list[Any]]:
-    """A frame as one Python list per column: the arrays `unnest` expands."""
-    return [series.to_list() for series in frame.get_columns()]
 
 
 def _claim_offsets(cur: Cursor, outcome: BatchOutcome) -> None:
@@ -170,18 +167,18 @@ def _claim_offsets(cur: Cursor, outcome: BatchOutcome) -> None:
 def _lookup(cur: Cursor, outcome: BatchOutcome) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Which of the batch's eventIds and provenances the store already knows."""
     # The hash only narrows the search; classify() matches the full eventId.
-    hashes = with_id_hashes(outcome.events)[ID_HASH].unique().to_list()
+    hashes = array_literals(with_id_hashes(outcome.events).select(pl.col(ID_HASH).unique()))
     provenance = pl.concat([provenance_of(outcome.events), provenance_of(outcome.dead_lettered)])
     known = cur.execute(
         "SELECT event_id, upload_ref, row_number, digest, kafka_position FROM seen_events"
         " WHERE id_hash = ANY(%s::bigint[])",
-        (hashes,),
+        hashes,
     ).fetchall()
     settled = cur.execute(
         "SELECT DISTINCT r.upload_ref, r.row_number, r.outcome"
         " FROM unnest(%s::text[], %s::bigint[]) p(ref, num)"
         " JOIN settled_rows r ON r.upload_ref = p.ref AND r.row_number = p.num",
-        _columns(provenance),
+        array_literals(provenance),
     ).fetchall()
     return (
         pl.DataFrame(known, schema=ARRIVAL_SCHEMA, orient="row"),
@@ -228,7 +225,7 @@ def _conflicts(cur: Cursor, classified: Classified, known: pl.DataFrame) -> pl.D
             " FROM unnest(%s::text[], %s::bigint[]) p(ref, num)"
             " JOIN settled_rows r ON r.upload_ref = p.ref AND r.row_number = p.num"
             " WHERE r.outcome = 'accepted'",
-            _columns(wanted),
+            array_literals(wanted),
         ).fetchall()
     settled = pl.DataFrame(found, schema=SETTLED_ARRIVAL_SCHEMA, orient="row")
     return find_conflicts(compared, classified, settled)
@@ -253,14 +250,14 @@ def _record_outcomes(cur: Cursor, classified: Classified) -> None:
         " kafka_position, seen_at) SELECT h, e, r, n, d, p, %s"
         " FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::bigint[], %s::bigint[],"
         " %s::bigint[]) t(h, e, r, n, d, p) ON CONFLICT DO NOTHING",
-        (int(time.time()), *_columns(accepted)),
+        (int(time.time()), *array_literals(accepted)),
         accepted.height,
     )
     _write_exactly(
         cur,
         "DELETE FROM settled_rows r USING unnest(%s::text[], %s::bigint[]) t(ref, num)"
         " WHERE r.upload_ref = t.ref AND r.row_number = t.num",
-        _columns(classified.revived),
+        array_literals(classified.revived),
         classified.revived.height,
     )
     for frame, outcome in settled_outcomes(classified):
@@ -270,7 +267,7 @@ def _record_outcomes(cur: Cursor, classified: Classified) -> None:
             "INSERT INTO settled_rows (upload_ref, row_number, digest, kafka_position, outcome)"
             " SELECT r, n, d, p, %s FROM unnest(%s::text[], %s::bigint[], %s::bigint[],"
             " %s::bigint[]) t(r, n, d, p) ON CONFLICT DO NOTHING",
-            (outcome, *_columns(rows)),
+            (outcome, *array_literals(rows)),
             rows.height,
         )
 
@@ -299,7 +296,7 @@ def _add_totals(cur: Cursor, deltas: pl.DataFrame) -> None:
         " events = totals.events + excluded.events,"
         " quantity = totals.quantity + excluded.quantity,"
         " billable_quantity = totals.billable_quantity + excluded.billable_quantity",
-        _columns(deltas.select(TOTAL_COLUMNS)),
+        array_literals(deltas.select(TOTAL_COLUMNS)),
     )
 
 
