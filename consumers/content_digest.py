@@ -21,6 +21,7 @@ from typing import Any
 import polars as pl
 
 from consumers.event_hash import text_hashes
+from schemas.periods import INSTANT
 from schemas.validation import utc_instant
 
 __all__ = [
@@ -60,25 +61,30 @@ def _decimal(text: pl.Expr) -> pl.Expr:
     )
 
 
-def _instant(event_date: pl.Expr) -> pl.Expr:
+def _instant(event_date: pl.Expr, instant: pl.Expr) -> pl.Expr:
     """The UTC instant in epoch seconds, then the fraction (its trailing zeros cut)."""
-    seconds = utc_instant(event_date).dt.epoch("s").cast(pl.String)
+    seconds = instant.dt.epoch("s").cast(pl.String)
     fraction = event_date.str.extract(_FRACTION, 1).str.strip_chars_end("0").fill_null("")
     return pl.concat_str(seconds, pl.lit("."), fraction)
 
 
-def _normalised(name: str) -> pl.Expr:
+def _normalised(name: str, instant: pl.Expr) -> pl.Expr:
     column = pl.col(name)
     if name in _DECIMALS:
         return _decimal(column).alias(name)
     if name == "eventDate":
-        return _instant(column).alias(name)
+        return _instant(column, instant).alias(name)
     return column.cast(pl.String).alias(name)
 
 
 def normalised(frame: pl.DataFrame) -> pl.DataFrame:
-    """The compared fields of valid events, each as the text the digest reads."""
-    return frame.select(_normalised(name) for name in COMPARED)
+    """The compared fields of valid events, each as the text the digest reads.
+
+    Events already dated (column `INSTANT`, `schemas.periods`) are not dated again.
+    """
+    dated = INSTANT in frame.columns
+    instant = pl.col(INSTANT) if dated else utc_instant(pl.col("eventDate"))
+    return frame.select(_normalised(name, instant) for name in COMPARED)
 
 
 def with_digests(events: pl.DataFrame) -> pl.DataFrame:

@@ -16,7 +16,11 @@ from meterpipe.logs import configure_logging
 __all__ = ["main"]
 
 COMMANDS: CommandTable = {
-    "up": ("meterpipe.cli_run", "up", "Run everything: broker, inbox watcher, consumer, metrics."),
+    "up": (
+        "meterpipe.cli_serve",
+        "up",
+        "Run everything: broker, inbox watcher, consumer, metrics.",
+    ),
     "broker": ("meterpipe.cli_run", "broker", "Run the embedded Kafka broker on its own."),
     "publish": ("meterpipe.cli_run", "publish", "Publish one usage file (or - for stdin)."),
     "consume": ("meterpipe.cli_run", "consume", "Run one consumer-group member."),

@@ -1,4 +1,7 @@
-"""The commands that run the pipeline's processes: the broker, publishing, consuming, `up`."""
+"""The commands that run one part of the pipeline: the broker, publishing, consuming.
+
+They load no HTTP framework: `up` and `serve`, which serve the API, are in `cli_serve`.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +18,7 @@ import click
 
 from consumers.store import open_store
 from meterpipe.broker import EmbeddedBroker
+from meterpipe.cli_metrics import start_metrics
 from meterpipe.cli_options import (
     format_option,
     friendly_errors,
@@ -25,10 +29,8 @@ from meterpipe.cli_options import (
     store_options,
 )
 from meterpipe.cli_queries import print_uploads
-from meterpipe.cli_serve import http_options, start_metrics, start_web
 from meterpipe.metrics import PipelineMetrics
 from meterpipe.pipeline import (
-    Pipeline,
     configured_bootstrap,
     consume_until,
     prepare_cluster,
@@ -37,10 +39,9 @@ from meterpipe.pipeline import (
 from meterpipe.settings import Settings, load_settings
 from meterpipe.shutdown import stop_on_signals
 from meterpipe.topics import ensure_topics
-from producers.handover import HandOver
 from producers.upload import UploadRequest
 
-__all__ = ["broker", "consume", "publish", "up"]
+__all__ = ["broker", "consume", "publish"]
 
 log = logging.getLogger("meterpipe")
 
@@ -164,36 +165,3 @@ def consume(bootstrap_servers: str | None, data_dir: Path | None, metrics_port: 
     metrics = start_metrics(settings)
     with stop_on_signals(settings.runtime.shutdown_timeout_s) as shutdown:
         consume_until(settings, bootstrap, metrics, shutdown.stop)
-
-
-@click.command()
-@option("--inbox", "METERPIPE_INBOX", "Directory to watch for files.",
-         type=click.Path(path_type=Path), default=None)  # fmt: skip
-@http_options
-@kafka_options
-@store_options
-@metrics_options
-@friendly_errors
-def up(
-    inbox: Path | None, http_port: int | None, bootstrap_servers: str | None,
-    data_dir: Path | None, metrics_port: int | None,
-) -> None:  # fmt: skip
-    """Run everything: broker (unless configured), inbox watcher, consumer, metrics, and
-    the HTTP API and console.
-
-    Example: meterpipe up --inbox ./inbox --data-dir ./data --metrics-port 9108
-    """
-    settings = load_settings(
-        inbox=inbox, http_port=http_port, bootstrap_servers=bootstrap_servers,
-        data_dir=data_dir, metrics_port=metrics_port,
-    )  # fmt: skip
-    settings.watch.inbox.mkdir(parents=True, exist_ok=True)
-    metrics = start_metrics(settings)
-    hand_over = HandOver()
-    web = start_web(settings, hand_over)
-    click.echo(f"watching {settings.watch.inbox.resolve()}", err=True)
-    with stop_on_signals(settings.runtime.shutdown_timeout_s) as shutdown:
-        try:
-            Pipeline(settings, metrics, hand_over).run(shutdown)
-        finally:
-            web.stop(shutdown.remaining())

@@ -1,5 +1,5 @@
-"""`meterpipe serve`, and the HTTP endpoints every long-running command serves: metrics
-(with /healthz and /readyz) and, for `up` and `serve`, the API and console."""
+"""The commands that serve the HTTP API and console: `serve` alone, and `up` with
+everything else."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
-from prometheus_client import REGISTRY
 
+from meterpipe.cli_metrics import start_metrics
 from meterpipe.cli_options import (
     friendly_errors,
     kafka_options,
@@ -19,34 +19,16 @@ from meterpipe.cli_options import (
     option,
     store_options,
 )
-from meterpipe.http import serve_http
-from meterpipe.metrics import PipelineMetrics
-from meterpipe.pipeline import (
-    configured_bootstrap,
-    prepare_cluster,
-    publish_until,
-    upload_status_collector,
-)
+from meterpipe.pipeline import Pipeline, configured_bootstrap, prepare_cluster, publish_until
 from meterpipe.settings import Settings, load_settings
 from meterpipe.shutdown import stop_on_signals
 from meterpipe.web import WebServer, check_open_access, create_app
 from producers.handover import HandOver
 
-__all__ = ["http_options", "serve", "start_metrics", "start_web"]
+__all__ = ["serve", "up"]
 
 log = logging.getLogger("meterpipe")
 F = TypeVar("F", bound=Callable[..., Any])
-
-
-def start_metrics(settings: Settings) -> PipelineMetrics:
-    """Metrics, /healthz and /readyz on the configured port (0 picks a free one)."""
-    metrics = PipelineMetrics()
-    REGISTRY.register(upload_status_collector(settings))
-    host, port = settings.metrics.metrics_host, settings.metrics.metrics_port
-    bound = serve_http(host, port, metrics.readiness)
-    log.info("metrics at http://127.0.0.1:%d/metrics", bound, extra={"metricsPort": bound})
-    click.echo(f"metrics: http://127.0.0.1:{bound}/metrics", err=True)
-    return metrics
 
 
 def http_options(command: F) -> F:
@@ -111,3 +93,36 @@ def serve(
         finally:
             server.stop(settings.runtime.shutdown_timeout_s / 2)
             shutdown.join(publisher)
+
+
+@click.command()
+@option("--inbox", "METERPIPE_INBOX", "Directory to watch for files.",
+         type=click.Path(path_type=Path), default=None)  # fmt: skip
+@http_options
+@kafka_options
+@store_options
+@metrics_options
+@friendly_errors
+def up(
+    inbox: Path | None, http_port: int | None, bootstrap_servers: str | None,
+    data_dir: Path | None, metrics_port: int | None,
+) -> None:  # fmt: skip
+    """Run everything: broker (unless configured), inbox watcher, consumer, metrics, and
+    the HTTP API and console.
+
+    Example: meterpipe up --inbox ./inbox --data-dir ./data --metrics-port 9108
+    """
+    settings = load_settings(
+        inbox=inbox, http_port=http_port, bootstrap_servers=bootstrap_servers,
+        data_dir=data_dir, metrics_port=metrics_port,
+    )  # fmt: skip
+    settings.watch.inbox.mkdir(parents=True, exist_ok=True)
+    metrics = start_metrics(settings)
+    hand_over = HandOver()
+    web = start_web(settings, hand_over)
+    click.echo(f"watching {settings.watch.inbox.resolve()}", err=True)
+    with stop_on_signals(settings.runtime.shutdown_timeout_s) as shutdown:
+        try:
+            Pipeline(settings, metrics, hand_over).run(shutdown)
+        finally:
+            web.stop(shutdown.remaining())

@@ -24,6 +24,7 @@ from meterpipe.settings import StoreSettings
 from tests.postgres import fresh_schema, schema_url
 
 HEAVY = ["confluent_kafka", "numpy", "polars", "pyarrow", "pydantic"]
+WEB = ["fastapi", "starlette", "uvicorn"]  # what only the commands serving HTTP need
 LOADED = (
     "import json, sys\n"
     "from meterpipe.cli import main\n"
@@ -32,14 +33,14 @@ LOADED = (
     "except SystemExit as exit:\n"
     "    assert not exit.code, exit.code\n"
     "loaded = {name.split('.')[0] for name in sys.modules}\n"
-    f"print(json.dumps(sorted(loaded & set({HEAVY!r}))))\n"
+    f"print(json.dumps(sorted(loaded & set({HEAVY + WEB!r}))))\n"
 )
 QUANTITIES = ("1.25", "2.5")  # one account's two events
 TOTAL = str(sum(Decimal(quantity) for quantity in QUANTITIES))
 
 
 def _run(*args: str) -> tuple[str, list[str]]:
-    """What `meterpipe ARGS` printed, and the heavy libraries its process loaded."""
+    """What `meterpipe ARGS` printed, and the heavy and HTTP libraries its process loaded."""
     env = {name: value for name, value in os.environ.items() if not name.startswith("METERPIPE_")}
     done = subprocess.run(
         [sys.executable, "-c", LOADED, *args],
@@ -101,3 +102,10 @@ def test_uploads_and_totals_load_no_heavy_library(store_options: list[str]) -> N
     assert "period 2026-10" in printed
     assert TOTAL in printed
     assert heavy == ["pydantic"]
+
+
+@pytest.mark.parametrize("command", ["publish", "consume", "broker"])
+def test_commands_serving_no_http_load_no_http_framework(command: str) -> None:
+    printed, loaded = _run(command, "--help")
+    assert f"meterpipe {command}" in printed
+    assert not set(loaded) & set(WEB)
