@@ -76,7 +76,13 @@ def test_raw_and_form_uploads_reach_done_with_exact_totals(server: Server, tmp_p
     # The same objects as the CLI's --json, and the files went the inbox's way.
     cli = {u["reference"]: u for u in uploads(server.env)}
     assert cli["oct-1"] == done[0]
-    assert sorted(p.name for p in (server.inbox / "done").iterdir()) == ["first.csv", "second.csv"]
+
+    # The watcher moves a file to done/ once it sees its upload Done: a moment later.
+    def moved() -> bool | None:
+        names = sorted(p.name for p in (server.inbox / "done").iterdir())
+        return names == ["first.csv", "second.csv"] or None
+
+    wait_for(moved, 60, "both files in done/")
     assert not list((server.data_dir / "incoming").iterdir())
 
 
