@@ -4,7 +4,8 @@ Each thread opens its own store connection (SQLite connections are per thread). 
 supervises the embedded broker: if it dies, it is restarted on the same port, the
 consumer rejoins (and notices the new log), a publish in flight is abandoned (its
 producer's messages died with the broker), and every upload not yet Done is published
-again from its claimed file, which deterministic eventIds make safe. On shutdown the
+again from its claimed file, which deterministic eventIds make safe; a consumer that
+Kafka's ACLs refuse ends `up` with that error, as it ends `consume`. On shutdown the
 watcher and consumer threads get `shutdown_timeout_s` to finish (see meterpipe/shutdown.py).
 """
 
@@ -19,7 +20,7 @@ from typing import Any
 from consumers.consumer import UsageConsumer
 from consumers.store import open_store
 from meterpipe.broker import EmbeddedBroker
-from meterpipe.errors import ConfigError
+from meterpipe.errors import AuthorizationError, ConfigError
 from meterpipe.kafka_check import check_connection
 from meterpipe.kafka_config import producer_config
 from meterpipe.metrics import PipelineMetrics, UploadStatusCollector
@@ -148,11 +149,19 @@ def publish_until(
 
 
 class _ConsumerThread(threading.Thread):
-    """The consumer's thread, and the event its member sets once it has begun to leave."""
+    """The consumer's thread, the event its member sets once it has begun to leave, and the
+    refusal that ended it, if Kafka's ACLs refused it (no new member would fare better)."""
 
     def __init__(self, closing: threading.Event, **thread: Any) -> None:
         super().__init__(**thread)
         self.closing = closing
+        self.refused: AuthorizationError | None = None
+
+    def run(self) -> None:
+        try:
+            super().run()
+        except AuthorizationError as exc:
+            self.refused = exc
 
 
 def _wait_until_leaving(consumer: _ConsumerThread) -> None:
@@ -198,6 +207,8 @@ class Pipeline:
         try:
             while not stop.wait(SUPERVISE_EVERY_S):
                 broker_died = self._broker is not None and not self._broker.is_running()
+                if consumer.refused is not None:
+                    raise consumer.refused  # `up` ends as `consume` does: exit code 2
                 if broker_died or not consumer.is_alive():
                     consumer_stop.set()
                     _wait_until_leaving(consumer)

@@ -218,13 +218,14 @@ def test_no_read_on_the_topic_is_a_clear_authorisation_error(
     assert "Topic authorization failed" in error
 
 
+@pytest.mark.parametrize("command", ["consume", "up"])  # `up` ends too, not a restart loop
 def test_no_read_on_the_group_is_a_clear_authorisation_error(
-    secure_kafka: KafkaCluster, user_env: dict[str, str]
+    secure_kafka: KafkaCluster, user_env: dict[str, str], command: str
 ) -> None:
     group = user_env["METERPIPE_CONSUMER_GROUP"]
     rights = _everything_but(user_env, ResourceType.GROUP, group, AclOperation.READ)
     _grant(secure_kafka, user_env["METERPIPE_SASL_USERNAME"], *rights)
-    error = _refused(user_env, "consume")
+    error = _refused(user_env, command)
     assert error.startswith("error: Kafka refused this consumer:")
     assert "Group authorization failed" in error
 
