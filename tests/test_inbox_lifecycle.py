@@ -103,7 +103,7 @@ def test_a_burst_of_200_files_is_all_processed(inbox_env: dict[str, str], tmp_pa
     assert all(u["status"] == "Done" for u in uploads(inbox_env))
     # Each file moves to done/ once the watcher sees its upload Done: a moment later.
     names = [source.name for source in sources]
-    wait_for(lambda: sorted(p.name for p in (inbox / "done").iterdir()) == names or None, 60,
+    wait_for(lambda: sorted(p.name for p in (inbox / "done").glob("*")) == names or None, 60,
              "the 200 files in done/")  # fmt: skip
     assert as_comparable(totals(inbox_env)) == expected_totals(*sources)
 

@@ -79,7 +79,7 @@ def test_raw_and_form_uploads_reach_done_with_exact_totals(server: Server, tmp_p
 
     # The watcher moves a file to done/ once it sees its upload Done: a moment later.
     def moved() -> bool | None:
-        names = sorted(p.name for p in (server.inbox / "done").iterdir())
+        names = sorted(p.name for p in (server.inbox / "done").glob("*"))  # may not exist yet
         return names == ["first.csv", "second.csv"] or None
 
     wait_for(moved, 60, "both files in done/")
