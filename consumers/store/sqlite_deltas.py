@@ -94,7 +94,7 @@ def _add_totals(db: sqlite3.Connection, deltas: pl.DataFrame) -> None:
         f" billable_hi = billable_hi + excluded.billable_hi"
         f"   + (billable_lo + excluded.billable_lo) / {HALF},"
         f" billable_lo = (billable_lo + excluded.billable_lo) % {HALF}",
-        # Column lists zipped into rows: 0.56 s for 800k totals, iter_rows() 0.79 s.
+        # Column lists zipped into rows: faster than iter_rows() for many totals.
         zip(*(deltas[column].to_list() for column in deltas.columns), strict=True),
     )
 

@@ -33,8 +33,7 @@ CACHE_KIB = 64 * 1024
 PAGE_BYTES = 64 * 1024
 # New store files keep pointer maps (incremental auto-vacuum; the file never shrinks by
 # itself, as without): reading a row deep inside a seen block then finds the blob's next
-# page without reading the one before. Over 5M events, confirming candidates took 1.7 s
-# instead of 2.3 s.
+# page without reading the one before, which makes confirming dedupe candidates faster.
 AUTO_VACUUM = "INCREMENTAL"
 
 
