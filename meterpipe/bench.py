@@ -9,6 +9,7 @@ straight from the generated file, so a fast but wrong pipeline cannot pass.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import shutil
 import time
 import uuid
@@ -29,6 +30,7 @@ from meterpipe.bench_children import (
 )
 from meterpipe.bench_http import http_phases
 from meterpipe.bench_stores import prefill_event_ids, scenario_store
+from meterpipe.bench_textbook import textbook_end_to_end, textbook_totals
 from meterpipe.bench_transport import consume_ceiling, produce_ceiling
 from meterpipe.bench_truth import comparable, csv_totals
 from meterpipe.broker import EmbeddedBroker
@@ -46,6 +48,7 @@ __all__ = [
 ]  # fmt: skip
 
 SAMPLE_BYTES = 4 * 1024 * 1024  # rows read for the events the ceiling sends
+TEXTBOOK = "textbook: end to end"
 
 
 @dataclass(frozen=True)
@@ -58,12 +61,20 @@ class BenchReport:
     totals_match: bool
     rounds: list[list[Phase]]
 
+    @property
+    def over_textbook(self) -> float | None:
+        """The end-to-end rate as a multiple of the textbook pipeline's (None: not measured)."""
+        rates = {phase.name: phase.events_per_s for phase in self.phases}
+        textbook = rates.get(TEXTBOOK)
+        return round(rates["end to end"] / textbook, 1) if textbook else None
+
     def to_json(self) -> dict[str, Any]:
         """The stable `--json` shape."""
         return {
             "rows": self.rows,
             "fileMB": round(self.file_mb, 1),
             "totalsMatchGroundTruth": self.totals_match,
+            "endToEndOverTextbook": self.over_textbook,
             "phases": [asdict(phase) for phase in self.phases],
             "rounds": [[asdict(phase) for phase in phases] for phases in self.rounds],
         }
@@ -148,12 +159,14 @@ def run_bench(
     *,
     rounds: int = 1,
     http_body_mb: int = 0,
+    textbook_rows: int = 0,
 ) -> BenchReport:
     """Generate a file, measure every phase `rounds` times, check the totals of each.
 
     Each run works in a new directory under `work`, each round in one of its own: a store
     or inbox left by an earlier one would make this one's upload a duplicate, or fail.
-    `say` reports progress.
+    `say` reports progress. The textbook pipeline runs on the file's first `textbook_rows`
+    rows (0: not at all): at one row at a time, the whole file would take minutes.
     """
     work = work / f"run-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
     work.mkdir(parents=True)
@@ -163,6 +176,7 @@ def run_bench(
     write_sample_file(source, SampleSpec(rows=rows))
     say("computing the ground truth")
     truth = csv_totals(source)
+    textbook = _first_rows(source, textbook_rows) if textbook_rows else None
     measured: list[list[Phase]] = []
     found: list[list[dict[str, Any]]] = []
     with _bootstrap(settings) as bootstrap:
@@ -170,7 +184,7 @@ def run_bench(
             round_dir = work / f"round-{number}"
             round_dir.mkdir()
             say_in_round = _in_round(say, number, rounds)
-            bench = _Bench(bootstrap, source, rows, round_dir, say_in_round, http_body_mb)
+            bench = _Bench(bootstrap, source, rows, round_dir, say_in_round, http_body_mb, textbook)
             phases = bench.measure(settings.kafka)
             found.append(_store_totals(StoreSettings(data_dir=round_dir / "pipe" / "data")))
             for scenario in scenarios:
@@ -181,6 +195,14 @@ def run_bench(
     matches = all(totals == truth for totals in found)
     size_mb = source.stat().st_size / 1e6
     return BenchReport(rows, size_mb, median_phases(measured), matches, measured)
+
+
+def _first_rows(source: Path, rows: int) -> Path:
+    """A file of the header and the first `rows` rows of `source`, beside it."""
+    path = source.with_name(f"first-{rows}.csv")
+    with source.open("rb") as whole, path.open("wb") as first:
+        first.writelines(itertools.islice(whole, rows + 1))
+    return path
 
 
 def _in_round(say: Callable[[str], None], number: int, rounds: int) -> Callable[[str], None]:
@@ -215,9 +237,10 @@ class _Bench:
     work: Path
     say: Callable[[str], None]
     http_body_mb: int = 0
+    textbook: Path | None = None
 
     def measure(self, kafka: KafkaSettings) -> list[Phase]:
-        """Every phase, in order: ceiling, publish, consume, end to end."""
+        """Every phase, in order: ceiling, publish, consume, end to end, the textbook's."""
         self.say("transport ceiling")
         ceiling_kafka = kafka.model_copy(update={"topic": f"bench-ceiling-{uuid.uuid4().hex[:8]}"})
         ensure_topics(ceiling_kafka, self.bootstrap)
@@ -232,6 +255,7 @@ class _Bench:
             self._end_to_end(min(produce, consume)),
             *http_phases(self.bootstrap, self.source, self.rows, self.work,
                          ceiling=min(produce, consume), body_mb=self.http_body_mb, say=self.say),
+            *self._textbook(kafka, min(produce, consume)),
         ]  # fmt: skip
 
     def _publish_then_consume(self, produce: float, consume: float) -> list[Phase]:
@@ -274,6 +298,25 @@ class _Bench:
         finally:
             rss = process.finish()
         return phase_of("end to end", self.rows, seconds, rss, ceiling)
+
+    def _textbook(self, kafka: KafkaSettings, ceiling: float) -> list[Phase]:
+        """The textbook pipeline on its own topic and store; its totals must match too."""
+        if self.textbook is None:
+            return []
+        source = self.textbook
+        with source.open("rb") as lines:
+            rows = sum(1 for _ in lines) - 1
+        self.say(f"{TEXTBOOK} ({rows:,} rows, one at a time)")
+        tag = uuid.uuid4().hex[:8]
+        kafka = kafka.model_copy(
+            update={"topic": f"bench-textbook-{tag}", "dlq_topic": f"bench-textbook-dlq-{tag}"}
+        )
+        ensure_topics(kafka, self.bootstrap)
+        store = self.work / "textbook.sqlite3"
+        seconds = textbook_end_to_end(kafka, self.bootstrap, source, store)
+        if comparable(textbook_totals(store)) != csv_totals(source):
+            raise MeterpipeError("the textbook pipeline's totals do not match the ground truth")
+        return [phase_of(TEXTBOOK, rows, seconds, None, ceiling)]
 
     def consume_scenario(
         self, scenario: ConsumeScenario, ceiling: float

@@ -59,6 +59,13 @@ COLUMNS = ["phase", "events", "seconds", "events/s", "peak RSS MB", "of ceiling"
     show_default=True,
     help="Size of the body whose receiving memory is measured (0 skips it).",
 )
+@click.option(
+    "--textbook-rows",
+    type=click.IntRange(min=0),
+    default=100_000,
+    show_default=True,
+    help="Rows of the file the textbook pipeline (one row at a time) runs on (0 skips it).",
+)
 @kafka_options
 @friendly_errors
 def bench(
@@ -71,6 +78,7 @@ def bench(
     prefill: int,
     repeat: int,
     http_body_mb: int,
+    textbook_rows: int,
     bootstrap_servers: str | None,
 ) -> None:
     """Measure every phase against the transport ceiling and check the totals.
@@ -88,8 +96,9 @@ def bench(
     with _work_dir(work_dir) as work:
         say = lambda step: click.echo(f"... {step}", err=True)  # noqa: E731
         report = run_bench(
-            settings, rows, work, say, scenarios, rounds=repeat, http_body_mb=http_body_mb
-        )
+            settings, rows, work, say, scenarios,
+            rounds=repeat, http_body_mb=http_body_mb, textbook_rows=min(textbook_rows, rows),
+        )  # fmt: skip
     if as_json:
         click.echo(json.dumps(report.to_json(), indent=2))
     else:
@@ -113,6 +122,8 @@ def _print_report(report: BenchReport) -> None:
     rounds = f"; the median of {len(report.rounds)} rounds" if ranged else ""
     size = f"{report.rows:,} rows ({report.file_mb:.0f} MB)"
     click.echo(f"{size}: totals {verdict} ground truth{rounds}")
+    if report.over_textbook is not None:
+        click.echo(f"end to end: {report.over_textbook}x the textbook pipeline's rate")
 
 
 @contextmanager

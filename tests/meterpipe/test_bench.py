@@ -31,6 +31,12 @@ def test_bench_reports_every_phase_and_a_matching_ground_truth(
     assert receive["name"] == "HTTP receive 4 MiB (RSS over idle)"
     assert receive["seconds"] > 0
     assert receive["peak_rss_mb"] >= 0
+    # The textbook pipeline ran on the same rows (its totals matched, or the run failed).
+    (textbook,) = [phase for phase in report["phases"] if phase["name"].startswith("textbook")]
+    assert textbook["events"] == 3000
+    end_to_end = next(phase for phase in report["phases"] if phase["name"] == "end to end")
+    ratio = end_to_end["events_per_s"] / textbook["events_per_s"]
+    assert report["endToEndOverTextbook"] == round(ratio, 1)
 
 
 def test_bench_runs_again_in_the_same_work_dir_and_repeats_its_rounds(
@@ -38,12 +44,14 @@ def test_bench_runs_again_in_the_same_work_dir_and_repeats_its_rounds(
 ) -> None:
     for repeat in ("1", "2"):
         done = run_cli(pipeline_env, "bench", "--rows", "1000", "--work-dir", str(tmp_path),
-                       "--json", "--repeat", repeat, "--http-body-mb", "0")  # fmt: skip
+                       "--json", "--repeat", repeat, "--http-body-mb", "0",
+                       "--textbook-rows", "0")  # fmt: skip
         # A run or round reusing an earlier one's store would publish a duplicate upload
         # (no events) or fail on its inbox.
         report = json.loads(done.stdout)
         _assert_every_phase_ran(report, rows=1000)
         assert len(report["rounds"]) == int(repeat)
+        assert report["endToEndOverTextbook"] is None  # not measured
         for phases in report["rounds"]:
             _assert_every_phase_ran({**report, "phases": phases}, rows=1000)
         # Each phase shown is one of the rounds' measurements of it, not a blend.
@@ -101,14 +109,15 @@ def test_bench_scenarios_consume_on_postgres_and_on_a_prefilled_store(
     done = run_cli(
         pipeline_env, "bench", "--rows", "2000", "--work-dir", str(tmp_path), "--json",
         "--prefill", "30000", "--store-url", postgres_url(), "--consumers", "2",
-        "--http-body-mb", "0",
+        "--http-body-mb", "0", "--textbook-rows", "500",
     )  # fmt: skip
     report = json.loads(done.stdout)
     # Every store's totals (SQLite, prefilled SQLite, PostgreSQL) matched the ground truth.
     assert report["totalsMatchGroundTruth"] is True
     names = [phase["name"] for phase in report["phases"]][4:]
     assert names == [
-        "end to end", "end to end (HTTP)", "consume (SQLite, 30,000 ids stored)",
+        "end to end", "end to end (HTTP)", "textbook: end to end",
+        "consume (SQLite, 30,000 ids stored)",
         "consume (PostgreSQL, 2 consumers)",
     ]  # fmt: skip
     stores = tmp_path.glob("run-*/round-1/scenario-*/data/*.sqlite3")
