@@ -1,5 +1,8 @@
 """Types of the C extension consumers/_seen_search.c (see its header comment)."""
 
+from collections.abc import Sequence
+from typing import Any
+
 import numpy as np
 import numpy.typing as npt
 
@@ -19,4 +22,13 @@ def fnv1a_64(offsets: _Int64s, data: bytes | memoryview, /) -> bytearray:
     """The FNV-1a 64 hash of each string (as uint64 bits): string i is `data` from
     `offsets[i]` to `offsets[i + 1]`, Arrow's layout. Runs without the GIL. Raises
     ValueError unless the offsets ascend within `data`.
+    """
+
+def fnv1a_rows(rows: int, columns: Sequence[tuple[int, Any, Any, Sequence[Any]]], /) -> bytearray:
+    """The FNV-1a 64 hash (as uint64 bits) of each of `rows` rows, over the text its fields
+    would make written `<bytes>:<text>` (a null as `-`) and joined by `|`, without building it.
+
+    Each column is an Arrow string_view array as (slice offset, validity bitmap or None,
+    views buffer, data buffers). Runs without the GIL. Raises ValueError if a column is
+    shorter than `rows` or a view points outside its data.
     """

@@ -10,8 +10,9 @@ is the same: decimals without leading or trailing zeros (12.5 and 12.500), event
 its UTC instant with its fraction of a second, billable as true/false. Each field is
 written as `<bytes>:<text>` (a null as `-`, distinct from an empty text) and the fields
 joined by `|`: no two different contents give the same string. The string is hashed with
-the project's stable FNV-1a (`consumers.event_hash`), never polars' own hash, which may
-change between versions while digests are kept for the whole dedupe window.
+the project's stable FNV-1a (`consumers.event_hash.row_hashes`, which hashes it without
+building it), never polars' own hash, which may change between versions while digests are
+kept for the whole dedupe window.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Any
 
 import polars as pl
 
-from consumers.event_hash import text_hashes
+from consumers.event_hash import row_hashes
 from schemas.periods import INSTANT
 from schemas.validation import utc_instant
 
@@ -89,14 +90,7 @@ def normalised(frame: pl.DataFrame) -> pl.DataFrame:
 
 def with_digests(events: pl.DataFrame) -> pl.DataFrame:
     """`events` (valid: decoded and validated) with the column DIGEST."""
-    fields = [
-        pl.when(pl.col(name).is_null())
-        .then(pl.lit("-"))
-        .otherwise(pl.concat_str(pl.col(name).str.len_bytes().cast(pl.String), pl.lit(":"), name))
-        for name in COMPARED
-    ]
-    text = normalised(events).select(pl.concat_str(fields, separator="|"))
-    return events.with_columns(text_hashes(text.to_series(), DIGEST))
+    return events.with_columns(row_hashes(normalised(events), DIGEST))
 
 
 def differences(first: dict[str, Any] | None, this: dict[str, Any]) -> list[dict[str, Any]]:

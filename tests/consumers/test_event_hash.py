@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from consumers._seen_search import fnv1a_64
-from consumers.event_hash import event_id_hashes
+from consumers._seen_search import fnv1a_64, fnv1a_rows
+from consumers.event_hash import event_id_hashes, row_hashes
 
 
 def _signed(value: int) -> int:
@@ -48,3 +48,45 @@ def test_offsets_outside_the_data_are_refused() -> None:
         fnv1a_64(np.array([0, 4, 2], np.int64), b"abcd")
     with pytest.raises(ValueError, match="ascend within the data"):
         fnv1a_64(np.array([0, 5], np.int64), b"abcd")
+
+
+def _row_text(row: tuple[str | None, ...]) -> str:
+    """A row's text by the definition: `<bytes>:<text>` per field (a null `-`), joined by `|`."""
+    return "|".join("-" if cell is None else f"{len(cell.encode())}:{cell}" for cell in row)
+
+
+# Short texts sit inside their string view, those over 12 bytes in a data buffer.
+_CELLS = st.one_of(st.none(), st.text(max_size=4), st.text(min_size=11, max_size=40))
+
+
+@given(
+    rows=st.lists(st.tuples(_CELLS, _CELLS, _CELLS), max_size=30),
+    start=st.integers(0, 3),
+)
+def test_every_row_hashes_as_its_text_by_the_definition(
+    rows: list[tuple[str | None, ...]], start: int
+) -> None:
+    frame = pl.DataFrame(rows, schema=["a", "b", "c"], orient="row").slice(start)
+    expected = [_fnv1a(_row_text(row)) for row in rows[start:]]
+    assert row_hashes(frame, "digest").to_list() == expected
+
+
+def test_rows_of_texts_of_every_layout_hash_as_their_text() -> None:
+    # Chunks appended, a boolean column, whole-null and empty columns, a long multibyte text.
+    first = pl.DataFrame({"flag": [True, None], "text": ["é" * 20, ""], "none": [None, None]})
+    frame = pl.concat([first, first.reverse()], rechunk=False)
+    texts = [
+        ("true", "é" * 20, None), (None, "", None), (None, "", None), ("true", "é" * 20, None),
+    ]  # fmt: skip
+    assert row_hashes(frame, "digest").to_list() == [_fnv1a(_row_text(t)) for t in texts]
+    assert row_hashes(frame.clear(), "digest").to_list() == []
+    assert _fnv1a(_row_text(("true", "é" * 20, None))) == _fnv1a(f"4:true|40:{'é' * 20}|-")
+
+
+def test_columns_that_do_not_fit_their_rows_are_refused() -> None:
+    views = pl.Series(["a" * 20, "b"]).to_arrow(compat_level=pl.CompatLevel.newest())
+    validity, buffer, *data = views.buffers()
+    with pytest.raises(ValueError, match="shorter than the rows"):
+        fnv1a_rows(3, [(0, validity, buffer, data)])
+    with pytest.raises(ValueError, match="outside its data"):
+        fnv1a_rows(2, [(0, validity, buffer, [])])  # the long text's buffer is missing
