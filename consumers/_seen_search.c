@@ -95,6 +95,7 @@ release_data:
  * itself up to 12 bytes, else a prefix, a data buffer's index and an offset into it). */
 typedef struct {
     Py_ssize_t offset;        /* the array's slice offset, in rows */
+    int decimal;              /* hash each plain decimal as its shortest form */
     int has_validity;
     Py_buffer validity, views;
     Py_ssize_t data_count;    /* data buffers borrowed so far */
@@ -108,11 +109,14 @@ static void release_column(ViewColumn *column) {
     PyBuffer_Release(&column->views);
 }
 
-/* Borrow (offset, validity or None, views, data buffers) for `rows` rows; -1 with an error. */
+/* Borrow (offset, validity or None, views, data buffers, decimal) for `rows` rows; -1 with
+ * an error. */
 static int borrow_column(PyObject *spec, Py_ssize_t rows, ViewColumn *column) {
     PyObject *validity, *views, *data;
     memset(column, 0, sizeof *column);
-    if (!PyArg_ParseTuple(spec, "nOOO", &column->offset, &validity, &views, &data)) return -1;
+    if (!PyArg_ParseTuple(spec, "nOOOp", &column->offset, &validity, &views, &data,
+                          &column->decimal))
+        return -1;
     PyObject *buffers = PySequence_Fast(data, "data buffers must be a sequence");
     if (buffers == NULL) return -1;
     if (PyObject_GetBuffer(views, &column->views, PyBUF_SIMPLE) < 0) goto fail_views;
@@ -150,6 +154,22 @@ fail_views:
 
 #define FNV_MIX(hash, byte) ((hash) = ((hash) ^ (uint8_t)(byte)) * FNV_PRIME)
 
+/* A plain decimal's shortest form, as consumers/content_digest.py's `_decimal` writes it:
+ * with a point, trailing zeros then trailing points cut; then leading zeros cut; "0" if
+ * nothing is left, and a "0" before a bare leading point. Narrows [text, text + length)
+ * and sets `leading_zero` when a "0" comes first. */
+static void shortest_decimal(const uint8_t **text, int32_t *length, int32_t *leading_zero) {
+    const uint8_t *start = *text, *end = *text + *length;
+    if (memchr(start, '.', (size_t)*length) != NULL) {
+        while (end > start && end[-1] == '0') end--;
+        while (end > start && end[-1] == '.') end--;
+    }
+    while (start < end && *start == '0') start++;
+    *leading_zero = start == end || *start == '.';
+    *text = start;
+    *length = (int32_t)(end - start);
+}
+
 /* Mix field `row` of `column` as `<bytes>:<text>`, or `-` if null; 0 if a view points
  * outside its data. */
 static int mix_field(uint64_t *hash, const ViewColumn *column, Py_ssize_t row) {
@@ -173,21 +193,25 @@ static int mix_field(uint64_t *hash, const ViewColumn *column, Py_ssize_t row) {
     } else if (length < 0) {
         return 0;
     }
+    int32_t leading_zero = 0; /* a decimal's "0" before its point, or its whole "0" */
+    if (column->decimal) shortest_decimal(&text, &length, &leading_zero);
     char digits[12];
     int used = 0;
-    int32_t rest = length;
+    int32_t rest = length + leading_zero;
     do {
         digits[used++] = (char)('0' + rest % 10);
         rest /= 10;
     } while (rest > 0);
     while (used > 0) FNV_MIX(*hash, digits[--used]);
     FNV_MIX(*hash, ':');
+    if (leading_zero) FNV_MIX(*hash, '0');
     for (int32_t i = 0; i < length; i++) FNV_MIX(*hash, text[i]);
     return 1;
 }
 
 /* The FNV-1a 64 hash of each row's fields written `<bytes>:<text>` (a null as `-`) and
- * joined by `|`, as if that text were built and hashed; string_view columns in. */
+ * joined by `|`, as if that text were built and hashed; string_view columns in, decimal
+ * ones read as their shortest form. */
 static PyObject *fnv1a_rows(PyObject *self, PyObject *args) {
     (void)self;
     Py_ssize_t rows;

@@ -24,11 +24,15 @@ def fnv1a_64(offsets: _Int64s, data: bytes | memoryview, /) -> bytearray:
     ValueError unless the offsets ascend within `data`.
     """
 
-def fnv1a_rows(rows: int, columns: Sequence[tuple[int, Any, Any, Sequence[Any]]], /) -> bytearray:
+def fnv1a_rows(
+    rows: int, columns: Sequence[tuple[int, Any, Any, Sequence[Any], bool]], /
+) -> bytearray:
     """The FNV-1a 64 hash (as uint64 bits) of each of `rows` rows, over the text its fields
     would make written `<bytes>:<text>` (a null as `-`) and joined by `|`, without building it.
 
     Each column is an Arrow string_view array as (slice offset, validity bitmap or None,
-    views buffer, data buffers). Runs without the GIL. Raises ValueError if a column is
-    shorter than `rows` or a view points outside its data.
+    views buffer, data buffers, decimal). A decimal column's texts are read as their shortest
+    form: with a point, trailing zeros and then points cut; leading zeros cut; "0" if nothing
+    is left, and "0" before a leading point. Runs without the GIL. Raises ValueError if a
+    column is shorter than `rows` or a view points outside its data.
     """

@@ -69,28 +69,33 @@ def _instant(event_date: pl.Expr, instant: pl.Expr) -> pl.Expr:
     return pl.concat_str(seconds, pl.lit("."), fraction)
 
 
-def _normalised(name: str, instant: pl.Expr) -> pl.Expr:
+def _normalised(name: str, instant: pl.Expr, decimals: bool) -> pl.Expr:
     column = pl.col(name)
-    if name in _DECIMALS:
+    if name in _DECIMALS and decimals:
         return _decimal(column).alias(name)
     if name == "eventDate":
         return _instant(column, instant).alias(name)
     return column.cast(pl.String).alias(name)
 
 
-def normalised(frame: pl.DataFrame) -> pl.DataFrame:
+def normalised(frame: pl.DataFrame, *, decimals: bool = True) -> pl.DataFrame:
     """The compared fields of valid events, each as the text the digest reads.
 
     Events already dated (column `INSTANT`, `schemas.periods`) are not dated again.
+    `decimals` False leaves the decimals as given, for a reader that shortens them itself.
     """
     dated = INSTANT in frame.columns
     instant = pl.col(INSTANT) if dated else utc_instant(pl.col("eventDate"))
-    return frame.select(_normalised(name, instant) for name in COMPARED)
+    return frame.select(_normalised(name, instant, decimals) for name in COMPARED)
 
 
 def with_digests(events: pl.DataFrame) -> pl.DataFrame:
-    """`events` (valid: decoded and validated) with the column DIGEST."""
-    return events.with_columns(row_hashes(normalised(events), DIGEST))
+    """`events` (valid: decoded and validated) with the column DIGEST.
+
+    The C hash shortens the decimals as `_decimal` does (tests compare the two).
+    """
+    fields = normalised(events, decimals=False)
+    return events.with_columns(row_hashes(fields, DIGEST, decimals=_DECIMALS))
 
 
 def differences(first: dict[str, Any] | None, this: dict[str, Any]) -> list[dict[str, Any]]:

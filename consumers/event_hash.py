@@ -12,6 +12,7 @@ stable across versions, as stored hashes and digests must be.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 import numpy as np
@@ -26,13 +27,17 @@ __all__ = ["ID_HASH", "event_id_hashes", "row_hashes", "with_id_hashes"]
 ID_HASH = "idHash"
 
 
-def row_hashes(frame: pl.DataFrame, name: str) -> pl.Series:
+def row_hashes(frame: pl.DataFrame, name: str, decimals: Collection[str] = ()) -> pl.Series:
     """FNV-1a 64 of each row's text, as signed 64-bit integers: its fields, cast to strings,
-    written `<bytes>:<text>` (a null as `-`) and joined by `|`.
+    written `<bytes>:<text>` (a null as `-`) and joined by `|`; the plain decimals of the
+    columns `decimals` as their shortest form (`consumers.content_digest` says which).
 
     The text is never built: the C pass reads polars' string views where they are.
     """
-    columns = [_string_views(frame[column].cast(pl.String)) for column in frame.columns]
+    columns = [
+        (*_string_views(frame[column].cast(pl.String)), column in decimals)
+        for column in frame.columns
+    ]
     hashes = fnv1a_rows(frame.height, columns)
     return pl.Series(name, np.frombuffer(hashes, dtype=np.int64))
 

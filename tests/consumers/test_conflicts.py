@@ -6,10 +6,13 @@ from datetime import datetime
 from typing import Any
 
 import polars as pl
+from hypothesis import given
+from hypothesis import strategies as st
 
 from consumers.conflicts import compare_with_first, find_conflicts, rows_to_look_up
-from consumers.content_digest import COMPARED, differences, with_digests
+from consumers.content_digest import COMPARED, differences, normalised, with_digests
 from consumers.dedupe import classify
+from consumers.event_hash import row_hashes
 
 BASE = {
     "accountId": "acct", "pricingUnit": "API_CALL", "customUnit": None, "quantity": "12.5",
@@ -47,6 +50,20 @@ def test_the_digest_is_fnv1a_of_the_normalised_fields_written_out() -> None:
     seconds = int(datetime.fromisoformat("2026-10-01T08:15:00+02:00").timestamp())
     text = f"4:acct|8:API_CALL|-|4:12.5|3:0.1|3:USD|5:calls|{len(str(seconds)) + 2}:{seconds}.5"
     assert _digests({"unitPrice": "00.10"}) == [_fnv1a(f"{text}|4:true|-|-")]
+
+
+# Plain decimals and texts of their characters that are not ("..", "0.0.", "").
+_DECIMAL_TEXTS = st.from_regex(r"[0-9]{0,6}(\.[0-9]{0,6})?\Z") | st.text("0.15", max_size=8)
+
+
+@given(st.lists(st.tuples(_DECIMAL_TEXTS, st.none() | _DECIMAL_TEXTS), min_size=1))
+def test_the_digest_shortens_decimals_in_c_as_polars_normalises_them(
+    amounts: list[tuple[str, str | None]],
+) -> None:
+    rows = [{**BASE, "quantity": quantity, "unitPrice": price} for quantity, price in amounts]
+    frame = pl.DataFrame(rows, schema=SCHEMA, orient="row")
+    reference = row_hashes(normalised(frame), "digest")  # every field written by polars
+    assert with_digests(frame)["digest"].to_list() == reference.to_list()
 
 
 def test_any_compared_change_changes_the_digest() -> None:

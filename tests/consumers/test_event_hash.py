@@ -87,6 +87,6 @@ def test_columns_that_do_not_fit_their_rows_are_refused() -> None:
     views = pl.Series(["a" * 20, "b"]).to_arrow(compat_level=pl.CompatLevel.newest())
     validity, buffer, *data = views.buffers()
     with pytest.raises(ValueError, match="shorter than the rows"):
-        fnv1a_rows(3, [(0, validity, buffer, data)])
+        fnv1a_rows(3, [(0, validity, buffer, data, False)])
     with pytest.raises(ValueError, match="outside its data"):
-        fnv1a_rows(2, [(0, validity, buffer, [])])  # the long text's buffer is missing
+        fnv1a_rows(2, [(0, validity, buffer, [], False)])  # the long text's buffer is missing
