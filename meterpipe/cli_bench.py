@@ -5,14 +5,14 @@ from __future__ import annotations
 import json
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 
-from meterpipe.cli_options import friendly_errors, kafka_options, print_table
+from meterpipe.cli_options import F, friendly_errors, kafka_options, print_table
 from meterpipe.settings import load_settings
 
 if TYPE_CHECKING:
@@ -21,6 +21,12 @@ if TYPE_CHECKING:
 __all__ = ["bench"]
 
 COLUMNS = ["phase", "events", "seconds", "events/s", "peak RSS MB", "of ceiling"]
+
+
+def _count(flag: str, default: int, *, minimum: int = 0, help: str) -> Callable[[F], F]:
+    """An option counting rounds, MiB or rows: at least `minimum`, its default shown."""
+    kind = click.IntRange(min=minimum)
+    return click.option(flag, type=kind, default=default, show_default=True, help=help)
 
 
 @click.command()
@@ -45,25 +51,18 @@ COLUMNS = ["phase", "events", "seconds", "events/s", "peak RSS MB", "of ceiling"
     default=0,
     help="Also consume on a SQLite store already holding this many eventIds.",
 )
-@click.option(
+@_count(
     "--repeat",
-    type=click.IntRange(min=1),
-    default=1,
-    show_default=True,
+    1,
+    minimum=1,
     help="Rounds of every phase on the same file: the median round is shown, with the range.",
 )
-@click.option(
-    "--http-body-mb",
-    type=click.IntRange(min=0),
-    default=1024,
-    show_default=True,
-    help="Size of the body whose receiving memory is measured (0 skips it).",
+@_count(
+    "--http-body-mb", 1024, help="Size of the body whose receiving memory is measured (0 skips it)."
 )
-@click.option(
+@_count(
     "--textbook-rows",
-    type=click.IntRange(min=0),
-    default=100_000,
-    show_default=True,
+    100_000,
     help="Rows of the file the textbook pipeline (one row at a time) runs on (0 skips it).",
 )
 @kafka_options
