@@ -18,7 +18,8 @@
  * The decoding rules are the ones schemas/avro_decode.py documents: a body is decoded only
  * if it is exactly one record; each union index is 0 (null) or 1 (the value); each boolean
  * is 0 or 1; each varint ends within 10 bytes and fits 64 bits; each string ends inside its
- * body. UTF-8 is left to Arrow, which checks it when the views become strings.
+ * body and be UTF-8 (as Python's codec and Arrow define it: no overlong forms, no
+ * surrogates, nothing past U+10FFFF), so the views are strings as they stand.
  *
  * Only the Python C API is used (buffers in, bytes and bytearrays out): no numpy or Arrow
  * headers, so the module builds with nothing but a C compiler and Python's headers.
@@ -141,6 +142,46 @@ static void set_bit(uint8_t *bitmap, Py_ssize_t index) {
 /* Write row `row` of every field from the body at `body` (`length` bytes), whose copy in
  * the data buffer starts at `data_at`; return 0 (and leave the row to be overwritten) if
  * the body is not exactly one record. */
+/* Whether `size` bytes are UTF-8; ASCII, the usual text, is checked 8 bytes at a time. */
+static int is_utf8(const uint8_t *text, int64_t size) {
+    int64_t at = 0;
+    while (at < size) {
+        if (size - at >= 8) {
+            uint64_t word;
+            memcpy(&word, text + at, 8);
+            if ((word & 0x8080808080808080ULL) == 0) {
+                at += 8;
+                continue;
+            }
+        }
+        uint8_t lead = text[at];
+        if (lead < 0x80) {
+            at++;
+            continue;
+        }
+        int64_t more;
+        uint8_t low = 0x80, high = 0xBF; /* the range of the byte after the lead */
+        if (lead >= 0xC2 && lead <= 0xDF) {
+            more = 1;
+        } else if (lead >= 0xE0 && lead <= 0xEF) {
+            more = 2;
+            if (lead == 0xE0) low = 0xA0;  /* no overlong forms */
+            if (lead == 0xED) high = 0x9F; /* no surrogates */
+        } else if (lead >= 0xF0 && lead <= 0xF4) {
+            more = 3;
+            if (lead == 0xF0) low = 0x90;  /* no overlong forms */
+            if (lead == 0xF4) high = 0x8F; /* nothing past U+10FFFF */
+        } else {
+            return 0;
+        }
+        if (size - at <= more || text[at + 1] < low || text[at + 1] > high) return 0;
+        for (int64_t k = 2; k <= more; k++)
+            if ((text[at + k] & 0xC0) != 0x80) return 0;
+        at += more + 1;
+    }
+    return 1;
+}
+
 static int scan_body(Field *fields, Py_ssize_t field_count, Py_ssize_t row,
                      const uint8_t *body, Py_ssize_t length, Py_ssize_t data_at) {
     const uint8_t *cursor = body, *end = body + length;
@@ -158,7 +199,7 @@ static int scan_body(Field *fields, Py_ssize_t field_count, Py_ssize_t row,
                 uint64_t raw;
                 if (!read_varint(&cursor, end, &raw)) return 0;
                 int64_t size = unzigzag(raw);
-                if (size < 0 || size > end - cursor) return 0;
+                if (size < 0 || size > end - cursor || !is_utf8(cursor, size)) return 0;
                 int32_t size32 = (int32_t)size, offset = (int32_t)(data_at + (cursor - body));
                 memcpy(view, &size32, 4);
                 if (size <= INLINE_BYTES) {
@@ -290,7 +331,7 @@ static PyObject *scan_records(PyObject *self, PyObject *args) {
     for (Py_ssize_t i = 0; i < accepted_count; i++)
         headers[i] = PyBytes_AS_STRING(PyTuple_GET_ITEM(accepted, i));
 
-    PyObject *result = NULL, *status = NULL, *data = NULL, *positions = NULL;
+    PyObject *result = NULL, *status = NULL, *data = NULL;
     PyObject *valid_list = NULL, *value_list = NULL, *nulls = NULL;
     Field *fields = PyMem_Calloc((size_t)(kinds_size ? kinds_size : 1), sizeof(Field));
     if (fields == NULL) {
@@ -328,10 +369,8 @@ static PyObject *scan_records(PyObject *self, PyObject *args) {
     }
     Py_END_ALLOW_THREADS
     data = PyByteArray_FromStringAndSize(NULL, capacity);
-    positions = zeroed_bytearray(n * 8);
-    if (data == NULL || positions == NULL) goto done;
+    if (data == NULL) goto done;
     uint8_t *text = (uint8_t *)PyByteArray_AS_STRING(data);
-    int64_t *found = (int64_t *)PyByteArray_AS_STRING(positions);
     Py_ssize_t rows = 0, used = 0;
     int overflow = 0;
     Py_BEGIN_ALLOW_THREADS
@@ -348,7 +387,7 @@ static PyObject *scan_records(PyObject *self, PyObject *args) {
         if (scan_body(fields, kinds_size, rows, body, length, used)) {
             memcpy(text + used, body, (size_t)length);
             used += length;
-            found[rows++] = i;
+            rows++;
         } else {
             clear_row(fields, kinds_size, rows);
             codes[i] = UNDECODABLE;
@@ -359,8 +398,7 @@ static PyObject *scan_records(PyObject *self, PyObject *args) {
         PyErr_SetString(PyExc_OverflowError, "the bodies exceed one view buffer");
         goto done;
     }
-    if (PyByteArray_Resize(data, used) < 0 || PyByteArray_Resize(positions, rows * 8) < 0)
-        goto done;
+    if (PyByteArray_Resize(data, used) < 0) goto done;
     nulls = PyList_New(kinds_size);
     if (nulls == NULL) goto done;
     for (Py_ssize_t f = 0; f < kinds_size; f++) {
@@ -372,7 +410,7 @@ static PyObject *scan_records(PyObject *self, PyObject *args) {
     valid_list = field_list(fields, kinds_size, rows, 1);
     value_list = field_list(fields, kinds_size, rows, 0);
     if (valid_list == NULL || value_list == NULL) goto done;
-    result = Py_BuildValue("(OnOOOOO)", status, rows, positions, data, valid_list, value_list,
+    result = Py_BuildValue("(OnOOOO)", status, rows, data, valid_list, value_list,
                            nulls);
 done:
     if (fields != NULL) {
@@ -384,7 +422,6 @@ done:
     }
     Py_XDECREF(status);
     Py_XDECREF(data);
-    Py_XDECREF(positions);
     Py_XDECREF(valid_list);
     Py_XDECREF(value_list);
     Py_XDECREF(nulls);

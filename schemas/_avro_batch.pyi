@@ -9,7 +9,7 @@ def scan_records(
     kinds: bytes,
     max_data: int,
     /,
-) -> tuple[bytes, int, bytearray, bytearray, list[bytearray], list[bytearray], list[int]]:
+) -> tuple[bytes, int, bytearray, list[bytearray], list[bytearray], list[int]]:
     """Decode the values framed by one of the `accepted` headers into Arrow column buffers.
 
     `values` is a large binary column given as `encode_records` takes a column ("S", its
@@ -17,7 +17,7 @@ def scan_records(
     code per record field: ``s``/``b``/``l`` for string, boolean and long, upper case for
     their ``["null", T]`` unions. Returns, in order: a status byte per value (0 decoded,
     1 no `marker` or shorter than the header, 2 a header not accepted, 3 not exactly one
-    record); the number of decoded rows; their value indexes (int64); the data buffer
+    record, or a string that is not UTF-8); the number of decoded rows; the data buffer
     their string views point into; per field, its validity bitmap; per field, its 16-byte
     string views, int64 values or boolean bitmap; per field, its null count. Raises
     OverflowError when the decoded bodies would exceed `max_data` bytes. The scan releases

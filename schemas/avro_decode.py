@@ -3,11 +3,10 @@
 A consumer decodes every event it reads, so this is on the hot path. The walk over the
 bodies is one pass in C (`schemas/_avro_batch.c`): it checks each message's header, reads
 each body field by field, and writes every column in Arrow's layout, with strings as views
-into one buffer of the decoded bodies. Here those buffers are wrapped without copying and
-Arrow checks the strings' UTF-8. A body that is not exactly one record is left out, never
-guessed at: each union index and boolean must be 0 or 1, each varint must end within 10
-bytes and fit 64 bits, each string must end inside its body and be UTF-8, and no byte may
-be left over.
+into one buffer of the decoded bodies. Here those buffers are wrapped without copying. A
+body that is not exactly one record is left out, never guessed at: each union index and
+boolean must be 0 or 1, each varint must end within 10 bytes and fit 64 bits, each string
+must end inside its body and be UTF-8, and no byte may be left over.
 """
 
 from __future__ import annotations
@@ -100,7 +99,7 @@ def decode_records(
         )  # fmt: skip
     except OverflowError:  # more text than one buffer of views can address
         return _in_halves(column, schema, framing)
-    status_bytes, rows, positions, data, validity, columns, nulls = scanned
+    status_bytes, rows, data, validity, columns, nulls = scanned
     statuses = np.frombuffer(status_bytes, dtype=np.uint8).copy()
     arrays: dict[str, pa.Array] = {}
     text = pa.py_buffer(data)
@@ -109,59 +108,22 @@ def decode_records(
     ):
         kind = field_kind(field)[0]
         bitmap = pa.py_buffer(valid) if null_count else None
-        array = _arrow_array(
+        arrays[field["name"]] = _arrow_array(
             kind, rows, bitmap, pa.py_buffer(field_column), text, null_count=null_count
         )
-        if array is None:  # text that is not UTF-8: decode again without its rows
-            not_utf8 = _not_utf8(field_column, rows, valid, text)
-            bad = np.frombuffer(positions, dtype=np.int64)[not_utf8]
-            return _without(column, schema, framing, bad)
-        arrays[field["name"]] = array
     return pl.DataFrame(pl.from_arrow(pa.table(arrays))), statuses
 
 
 def _arrow_array(
     kind: str, rows: int, bitmap: pa.Buffer | None, column: pa.Buffer, text: pa.Buffer,
     *, null_count: int,
-) -> pa.Array | None:  # fmt: skip
-    """The column as an Arrow array over the scanner's buffers; None if a string is not UTF-8."""
+) -> pa.Array:  # fmt: skip
+    """The column as an Arrow array over the scanner's buffers (its strings are UTF-8)."""
     if kind == "boolean":
         return pa.Array.from_buffers(pa.bool_(), rows, [bitmap, column], null_count)
     if kind == "long":
         return pa.Array.from_buffers(pa.int64(), rows, [bitmap, column], null_count)
-    views = pa.Array.from_buffers(pa.binary_view(), rows, [bitmap, column, text], null_count)
-    try:
-        return views.cast(pa.string_view())
-    except pa.ArrowInvalid:
-        return None
-
-
-def _not_utf8(column: bytearray, rows: int, valid: bytearray, text: pa.Buffer) -> list[int]:
-    """The rows of a string column whose text is not UTF-8 (rare: checked one by one)."""
-    views = pa.Array.from_buffers(
-        pa.binary_view(), rows, [pa.py_buffer(valid), pa.py_buffer(column), text]
-    )
-    return [row for row, value in enumerate(views.to_pylist()) if not _is_utf8(value)]
-
-
-def _is_utf8(text: bytes | None) -> bool:
-    try:
-        (text or b"").decode("utf-8")
-    except UnicodeDecodeError:
-        return False
-    return True
-
-
-def _without(
-    values: pa.Array,
-    schema: Mapping[str, Any],
-    framing: Framing,
-    bad: npt.NDArray[np.int64],
-) -> tuple[pl.DataFrame, _Statuses]:
-    """Decode again with the `bad` values left out; they are UNDECODABLE."""
-    frame, statuses = decode_records(with_nulls_at(values, bad.tolist()), schema, framing)
-    statuses[bad] = Status.UNDECODABLE
-    return frame, statuses
+    return pa.Array.from_buffers(pa.string_view(), rows, [bitmap, column, text], null_count)
 
 
 def _in_halves(

@@ -370,6 +370,32 @@ def test_bad_utf8_in_two_columns_fails_only_those_bodies() -> None:
     assert result.frame.to_dicts() == [EVENTS[i] for i in (0, 2, 3, 4, 5, 7, 8)]
 
 
+# Each side of every rule of UTF-8, inside a text long enough to pass the 8-byte ASCII scan.
+UTF8_EDGES = [
+    b"\x7f", b"\xc2\x80", b"\xdf\xbf", b"\xe0\xa0\x80", b"\xed\x9f\xbf", b"\xee\x80\x80",
+    b"\xf0\x90\x80\x80", b"\xf4\x8f\xbf\xbf",  # valid: the first and last of each form
+    b"\x80", b"\xbf", b"\xc0\x80", b"\xc1\xbf", b"\xe0\x9f\xbf", b"\xed\xa0\x80",
+    b"\xf0\x8f\xbf\xbf", b"\xf4\x90\x80\x80", b"\xf5\x80\x80\x80", b"\xff",
+    b"\xc2", b"\xe1\x80", b"\xf1\x80\x80", b"\xe1\x80\x41", b"\xf1\x80\x41\x80",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("edge", UTF8_EDGES, ids=lambda edge: edge.hex())
+@pytest.mark.parametrize("where", ["start", "middle", "end"])
+def test_strings_decode_exactly_when_python_reads_them_as_utf8(edge: bytes, where: str) -> None:
+    placed = {"start": edge + b"x" * 20, "middle": b"x" * 9 + edge + b"y" * 9}
+    text = placed.get(where, b"x" * 20 + edge)
+    marker = "m" * len(text)  # as long as the text, which replaces it in the body
+    body = avro_body(event(0, description=marker)).replace(marker.encode(), text)
+    result = decode_bodies([body])
+    try:
+        expected = text.decode("utf-8")
+    except UnicodeDecodeError:
+        assert ([i for i, _ in result.failures], result.frame.height) == ([0], 0)
+    else:
+        assert result.frame["description"].to_list() == [expected]
+
+
 def test_a_varint_beyond_64_bits_is_malformed() -> None:
     body = avro_body(EVENTS[0])
     row_number = avro_long(EVENTS[0]["rowNumber"])
