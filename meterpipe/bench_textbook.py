@@ -55,8 +55,10 @@ def textbook_end_to_end(kafka: KafkaSettings, bootstrap: str, source: Path, stor
     )
     consumer.start()
     try:
-        if not ready.wait(TIMEOUT_S):  # timed like `up`: from a consumer already in its group
-            raise MeterpipeError("the textbook consumer never joined its group")
+        deadline = time.monotonic() + TIMEOUT_S
+        while not ready.wait(0.1):  # timed like `up`: from a consumer already in its group
+            if not consumer.is_alive() or time.monotonic() > deadline:
+                raise MeterpipeError("the textbook consumer never joined its group")
         started = time.perf_counter()
         _publish(kafka, bootstrap, source)
         consumer.join(TIMEOUT_S)
