@@ -13,6 +13,7 @@ from consumers.conflicts import compare_with_first, find_conflicts, rows_to_look
 from consumers.content_digest import COMPARED, differences, normalised, with_digests
 from consumers.dedupe import classify
 from consumers.event_hash import row_hashes
+from tests.consumers.fnv import fnv1a
 
 BASE = {
     "accountId": "acct", "pricingUnit": "API_CALL", "customUnit": None, "quantity": "12.5",
@@ -37,19 +38,11 @@ def test_equal_content_written_differently_has_one_digest() -> None:
     assert len(set(same)) == 1
 
 
-def _fnv1a(text: str) -> int:
-    """FNV-1a 64 by its definition, as a signed 64-bit integer."""
-    value = 0xCBF29CE484222325
-    for byte in text.encode():
-        value = ((value ^ byte) * 0x100000001B3) % 2**64
-    return value - 2**64 if value >= 2**63 else value
-
-
 def test_the_digest_is_fnv1a_of_the_normalised_fields_written_out() -> None:
     # Stored digests are compared for as long as eventIds are kept: the formula is fixed.
     seconds = int(datetime.fromisoformat("2026-10-01T08:15:00+02:00").timestamp())
     text = f"4:acct|8:API_CALL|-|4:12.5|3:0.1|3:USD|5:calls|{len(str(seconds)) + 2}:{seconds}.5"
-    assert _digests({"unitPrice": "00.10"}) == [_fnv1a(f"{text}|4:true|-|-")]
+    assert _digests({"unitPrice": "00.10"}) == [fnv1a(f"{text}|4:true|-|-")]
 
 
 # Plain decimals and texts of their characters that are not ("..", "0.0.", "").

@@ -10,18 +10,15 @@ from hypothesis import strategies as st
 
 from consumers._seen_search import fnv1a_64, fnv1a_rows
 from consumers.event_hash import event_id_hashes, row_hashes
-
-
-def _signed(value: int) -> int:
-    return value - 2**64 if value >= 2**63 else value
+from tests.consumers.fnv import fnv1a, signed
 
 
 def test_published_fnv1a_vectors_and_sliced_input() -> None:
     # Reference values of FNV-1a 64 from its specification's test suite.
     ids = pl.Series(["", "a", "foobar", "x", "a"])
     expected = [0xCBF29CE484222325, 0xAF63DC4C8601EC8C, 0x85944171F73967E8]
-    assert event_id_hashes(ids).to_list()[:3] == [_signed(v) for v in expected]
-    assert event_id_hashes(ids.slice(1, 4)).to_list()[3] == _signed(0xAF63DC4C8601EC8C)
+    assert event_id_hashes(ids).to_list()[:3] == [signed(v) for v in expected]
+    assert event_id_hashes(ids.slice(1, 4)).to_list()[3] == signed(0xAF63DC4C8601EC8C)
 
 
 def test_multibyte_ids_hash_their_utf8_bytes() -> None:
@@ -29,18 +26,10 @@ def test_multibyte_ids_hash_their_utf8_bytes() -> None:
     assert hashes[0] != hashes[1]
 
 
-def _fnv1a(text: str) -> int:
-    """FNV-1a 64 by its definition, one byte at a time."""
-    hash_value = 0xCBF29CE484222325
-    for byte in text.encode():
-        hash_value = ((hash_value ^ byte) * 0x100000001B3) % 2**64
-    return _signed(hash_value)
-
-
 @given(ids=st.lists(st.text()), start=st.integers(0, 5))
 def test_every_id_hashes_as_by_the_definition(ids: list[str], start: int) -> None:
     series = pl.Series(ids, dtype=pl.String).slice(start)
-    assert event_id_hashes(series).to_list() == [_fnv1a(i) for i in ids[start:]]
+    assert event_id_hashes(series).to_list() == [fnv1a(i) for i in ids[start:]]
 
 
 def test_offsets_outside_the_data_are_refused() -> None:
@@ -67,7 +56,7 @@ def test_every_row_hashes_as_its_text_by_the_definition(
     rows: list[tuple[str | None, ...]], start: int
 ) -> None:
     frame = pl.DataFrame(rows, schema=["a", "b", "c"], orient="row").slice(start)
-    expected = [_fnv1a(_row_text(row)) for row in rows[start:]]
+    expected = [fnv1a(_row_text(row)) for row in rows[start:]]
     assert row_hashes(frame, "digest").to_list() == expected
 
 
@@ -78,9 +67,9 @@ def test_rows_of_texts_of_every_layout_hash_as_their_text() -> None:
     texts = [
         ("true", "é" * 20, None), (None, "", None), (None, "", None), ("true", "é" * 20, None),
     ]  # fmt: skip
-    assert row_hashes(frame, "digest").to_list() == [_fnv1a(_row_text(t)) for t in texts]
+    assert row_hashes(frame, "digest").to_list() == [fnv1a(_row_text(t)) for t in texts]
     assert row_hashes(frame.clear(), "digest").to_list() == []
-    assert _fnv1a(_row_text(("true", "é" * 20, None))) == _fnv1a(f"4:true|40:{'é' * 20}|-")
+    assert fnv1a(_row_text(("true", "é" * 20, None))) == fnv1a(f"4:true|40:{'é' * 20}|-")
 
 
 def test_columns_that_do_not_fit_their_rows_are_refused() -> None:
