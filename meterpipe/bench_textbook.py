@@ -42,8 +42,11 @@ _TOTALS = (
 )
 
 
-def textbook_end_to_end(kafka: KafkaSettings, bootstrap: str, source: Path, store: Path) -> float:
-    """Seconds from the first row read to the last event's totals committed in `store`.
+def textbook_end_to_end(
+    kafka: KafkaSettings, bootstrap: str, source: Path, store: Path
+) -> tuple[int, float]:
+    """The rows of `source`, and the seconds from the first read to the last event's totals
+    committed in `store`.
 
     `kafka` names fresh topics of its own; `source` holds only valid AppDirect rows.
     """
@@ -68,7 +71,7 @@ def textbook_end_to_end(kafka: KafkaSettings, bootstrap: str, source: Path, stor
             consumer.kill()
     if consumer.exitcode != 0:
         raise MeterpipeError(f"the textbook consumer ended with exit code {consumer.exitcode}")
-    return seconds
+    return rows, seconds
 
 
 def textbook_totals(store: Path) -> list[dict[str, Any]]:
