@@ -27,6 +27,7 @@ from typing import TypeVar
 import polars as pl
 from confluent_kafka import OFFSET_BEGINNING
 
+import meterpipe.polars_threads  # noqa: F401  (polars safe on the preparing thread)
 from consumers.batch import PreparedBatch, RawBatch, prepare_batch
 from consumers.dead_letters import dead_letter_headers
 from consumers.group_member import GroupMember, RebalanceKind, open_consumer, read_batch

@@ -14,6 +14,8 @@ from collections.abc import Generator, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar, cast
 
+import meterpipe.polars_threads  # noqa: F401  (polars safe on the reading thread)
+
 __all__ = ["read_ahead"]
 
 T = TypeVar("T")
